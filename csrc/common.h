@@ -1,0 +1,150 @@
+// Shared by every kernel: argument checks, the scalar math of each activation
+// (host and device), and the CPU elementwise driver.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <ATen/OpMathType.h>
+#include <c10/macros/Macros.h>
+
+#include <cmath>
+#include <limits>
+#include <string>
+
+namespace relu_ext {
+
+// ---------------------------------------------------------------- checks --
+
+inline bool is_supported_dtype(at::ScalarType t) {
+  return t == at::kFloat || t == at::kDouble || t == at::kHalf || t == at::kBFloat16;
+}
+
+// Unsupported dtypes raise NotImplementedError, as ATen's dispatch macros do.
+inline void check_input(const at::Tensor& t, const char* op, const char* arg) {
+  TORCH_CHECK_NOT_IMPLEMENTED(
+      is_supported_dtype(t.scalar_type()), op, ": expected ", arg,
+      " to be a floating-point tensor (float32, float64, float16 or bfloat16), but got ",
+      t.scalar_type());
+}
+
+// A tensor that must match `ref` (the input of the forward) in dtype, device and sizes.
+inline void check_like(const at::Tensor& t, const at::Tensor& ref, const char* op,
+                       const char* arg, const char* ref_arg) {
+  TORCH_CHECK(t.scalar_type() == ref.scalar_type(), op, ": expected ", arg,
+              " to have the same dtype as ", ref_arg, " (", ref.scalar_type(), "), but got ",
+              t.scalar_type());
+  TORCH_CHECK(t.device() == ref.device(), op, ": expected ", arg, " to be on the same device as ",
+              ref_arg, " (", ref.device(), "), but got ", t.device());
+  TORCH_CHECK(t.sizes() == ref.sizes(), op, ": expected ", arg, " to have the same size as ",
+              ref_arg, " ", ref.sizes(), ", but got ", t.sizes());
+}
+
+inline bool gelu_is_tanh(c10::string_view approximate, const char* op) {
+  TORCH_CHECK(approximate == "none" || approximate == "tanh", op,
+              ": approximate argument must be either 'none' or 'tanh', but got '",
+              std::string(approximate), "'");
+  return approximate == "tanh";
+}
+
+// torch's rule: a 1-element weight applies everywhere; otherwise its size must
+// equal dim 1 of the input (or 1 for a 1-D input).
+inline void check_prelu_weight(const at::Tensor& self, const at::Tensor& weight, const char* op) {
+  TORCH_CHECK(weight.dim() <= 1, op,
+              ": expected weight to be a scalar or 1-D tensor, but got ndim = ", weight.dim());
+  TORCH_CHECK(weight.scalar_type() == self.scalar_type(), op,
+              ": expected weight to have the same dtype as self (", self.scalar_type(),
+              "), but got ", weight.scalar_type());
+  TORCH_CHECK(weight.device() == self.device(), op,
+              ": expected weight to be on the same device as self (", self.device(),
+              "), but got ", weight.device());
+  if (weight.numel() != 1) {
+    TORCH_CHECK(self.dim() > 0, op, ": a zero-dim input needs a weight with 1 element, got ",
+                weight.numel());
+    const int64_t channels = self.dim() > 1 ? self.size(1) : 1;
+    TORCH_CHECK(weight.numel() == channels, op,
+                ": weight has ", weight.numel(), " elements but the input has ", channels,
+                " channels (dim 1); expected 1 or ", channels);
+  }
+}
+
+// ------------------------------------------------------ activation math --
+// One definition per activation, used by the CPU and CUDA kernels alike.
+// T is the compute type (float for half/bfloat16 storage).
+
+template <typename T> C10_HOST_DEVICE inline T relu_fwd(T x) {
+  return x <= T(0) ? T(0) : x;  // NaN stays NaN
+}
+// d/dx relu(x) = (y > 0), from the output y; 0 at x = 0 as in torch.
+template <typename T> C10_HOST_DEVICE inline T relu_bwd(T g, T y) {
+  return y <= T(0) ? T(0) : g;
+}
+
+template <typename T> C10_HOST_DEVICE inline T leaky_relu_fwd(T x, T slope) {
+  return x > T(0) ? x : x * slope;
+}
+// d/dx leaky_relu(x) = 1 if x > 0 else slope (also valid from the output when slope >= 0).
+template <typename T> C10_HOST_DEVICE inline T leaky_relu_bwd(T g, T x, T slope) {
+  return x > T(0) ? g : g * slope;
+}
+
+template <typename T> C10_HOST_DEVICE inline T prelu_fwd(T x, T w) {
+  return x > T(0) ? x : w * x;
+}
+// d/dx prelu(x, w) = 1 if x > 0 else w;  d/dw = 0 if x > 0 else x.
+template <typename T> C10_HOST_DEVICE inline T prelu_bwd_input(T g, T x, T w) {
+  return x > T(0) ? g : w * g;
+}
+template <typename T> C10_HOST_DEVICE inline T prelu_bwd_weight(T g, T x) {
+  return x > T(0) ? T(0) : x * g;
+}
+
+template <typename T> C10_HOST_DEVICE inline T elu_fwd(T x, T alpha) {
+  return x <= T(0) ? alpha * std::expm1(x) : x;
+}
+// d/dx elu(x) = 1 if x > 0 else alpha * exp(x) = y + alpha (from the output y).
+template <typename T> C10_HOST_DEVICE inline T elu_bwd(T g, T x, T alpha) {
+  return x <= T(0) ? g * alpha * std::exp(x) : g;
+}
+template <typename T> C10_HOST_DEVICE inline T elu_bwd_from_result(T g, T y, T alpha) {
+  return y <= T(0) ? g * (y + alpha) : g;
+}
+
+// Beyond this |x| both GELU forms are exactly x or 0 and their derivatives
+// exactly 1 or 0 in every dtype; the formulas themselves would give inf * 0.
+template <typename T> C10_HOST_DEVICE inline T gelu_saturation() { return T(100); }
+
+// gelu(x) = x * Phi(x), Phi(x) = erfc(-x / sqrt(2)) / 2 (erfc keeps the left tail accurate).
+template <typename T> C10_HOST_DEVICE inline T gelu_fwd(T x) {
+  if (x < -gelu_saturation<T>()) return T(0);
+  return T(0.5) * x * std::erfc(-x * T(M_SQRT1_2));
+}
+// d/dx gelu(x) = Phi(x) + x * phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
+template <typename T> C10_HOST_DEVICE inline T gelu_bwd(T g, T x) {
+  if (x < -gelu_saturation<T>()) return g * T(0);
+  if (x > gelu_saturation<T>()) return g;
+  const T cdf = T(0.5) * std::erfc(-x * T(M_SQRT1_2));
+  const T pdf = std::exp(T(-0.5) * x * x) * T(M_2_SQRTPI * M_SQRT1_2 * 0.5);
+  return g * (cdf + x * pdf);
+}
+
+// gelu_tanh(x) = x/2 * (1 + tanh(u)), u = sqrt(2/pi) * (x + 0.044715 x^3).
+template <typename T> C10_HOST_DEVICE inline T gelu_tanh_fwd(T x) {
+  if (x < -gelu_saturation<T>()) return T(0);
+  const T k_beta = T(M_SQRT2 * M_2_SQRTPI * 0.5);
+  const T k_kappa = T(0.044715);
+  const T u = k_beta * (x + k_kappa * x * x * x);
+  return T(0.5) * x * (T(1) + std::tanh(u));
+}
+// d/dx gelu_tanh(x) = (1 + t)/2 + x/2 * (1 - t^2) * sqrt(2/pi) * (1 + 3 * 0.044715 x^2), t = tanh(u).
+template <typename T> C10_HOST_DEVICE inline T gelu_tanh_bwd(T g, T x) {
+  if (x < -gelu_saturation<T>()) return g * T(0);
+  if (x > gelu_saturation<T>()) return g;
+  const T k_beta = T(M_SQRT2 * M_2_SQRTPI * 0.5);
+  const T k_kappa = T(0.044715);
+  const T x2 = x * x;
+  const T t = std::tanh(k_beta * (x + k_kappa * x2 * x));
+  const T left = T(0.5) * (T(1) + t);
+  const T right = T(0.5) * x * (T(1) - t * t) * k_beta * (T(1) + T(3) * k_kappa * x2);
+  return g * (left + right);
+}
+
+}  // namespace relu_ext

@@ -1,0 +1,65 @@
+// ELU on CPU: y = x if x > 0 else alpha * (exp(x) - 1);
+// d/dx = 1 if x > 0 else alpha * exp(x), which equals y + alpha from the output.
+#include <torch/library.h>
+
+#include "loops.h"
+
+namespace relu_ext {
+namespace {
+
+at::Tensor elu_forward_cpu(const at::Tensor& self, double alpha) {
+  check_input(self, "relu_ext::elu", "self");
+  auto out = at::empty_like(self);
+  RELU_EXT_DISPATCH(self.scalar_type(), "elu_forward_cpu", [&] {
+    using opmath_t = at::opmath_type<scalar_t>;
+    const auto a = static_cast<opmath_t>(alpha);
+    cpu_elementwise<scalar_t>(out, [a](opmath_t x) { return elu_fwd(x, a); }, self);
+  });
+  return out;
+}
+
+void elu_inplace_cpu(at::Tensor& self, double alpha) {
+  check_input(self, "relu_ext::elu_", "self");
+  RELU_EXT_DISPATCH(self.scalar_type(), "elu_inplace_cpu", [&] {
+    using opmath_t = at::opmath_type<scalar_t>;
+    const auto a = static_cast<opmath_t>(alpha);
+    cpu_elementwise<scalar_t>(self, [a](opmath_t x) { return elu_fwd(x, a); }, self);
+  });
+}
+
+at::Tensor elu_backward_cpu(const at::Tensor& grad_output, const at::Tensor& self_or_result,
+                            double alpha, bool is_result) {
+  check_input(self_or_result, "relu_ext::elu_backward", "self_or_result");
+  check_like(grad_output, self_or_result, "relu_ext::elu_backward", "grad_output",
+             "self_or_result");
+  TORCH_CHECK(!is_result || alpha >= 0.0,
+              "relu_ext::elu_backward: in-place elu backward was triggered with a negative "
+              "alpha, which is not supported. This is caused by calling the in-place forward "
+              "with a negative alpha; call the out-of-place version instead.");
+  auto grad_input = at::empty_like(self_or_result);
+  RELU_EXT_DISPATCH(self_or_result.scalar_type(), "elu_backward_cpu", [&] {
+    using opmath_t = at::opmath_type<scalar_t>;
+    const auto a = static_cast<opmath_t>(alpha);
+    if (is_result) {
+      cpu_elementwise<scalar_t>(
+          grad_input, [a](opmath_t g, opmath_t y) { return elu_bwd_from_result(g, y, a); },
+          grad_output, self_or_result);
+    } else {
+      cpu_elementwise<scalar_t>(
+          grad_input, [a](opmath_t g, opmath_t x) { return elu_bwd(g, x, a); }, grad_output,
+          self_or_result);
+    }
+  });
+  return grad_input;
+}
+
+}  // namespace
+
+// CPU kernels for elu, elu_, elu_backward
+TORCH_LIBRARY_IMPL(relu_ext, CPU, m) {
+  m.impl("elu", &elu_forward_cpu);
+  m.impl("elu_", &elu_inplace_cpu);
+  m.impl("elu_backward", &elu_backward_cpu);
+}
+
+}  // namespace relu_ext

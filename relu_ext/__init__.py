@@ -1,0 +1,30 @@
+"""relu_ext: fused C++/CUDA kernels for the ReLU family (ReLU, LeakyReLU, PReLU, ELU,
+GELU in its exact and tanh forms), forward and backward, as drop-in replacements for
+torch.nn's modules and torch.nn.functional's functions.
+
+    import relu_ext
+    model = relu_ext.convert(model)          # swap torch.nn activations in place
+    y = relu_ext.functional.gelu(x, approximate="tanh")
+"""
+from ._library import backend_info, load as _load
+
+_load()
+
+from . import _fake  # noqa: E402  (fake kernels need the ops loaded)
+from . import autograd, functional  # noqa: E402
+from .convert import convert  # noqa: E402
+from .modules import ELU, GELU, LeakyReLU, PReLU, ReLU  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ReLU",
+    "LeakyReLU",
+    "PReLU",
+    "ELU",
+    "GELU",
+    "autograd",
+    "functional",
+    "convert",
+    "backend_info",
+]

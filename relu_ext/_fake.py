@@ -1,0 +1,179 @@
+"""Fake (meta) kernels for every relu_ext op, in one place.
+
+They run the same argument checks as the C++ kernels (csrc/common.h) and return
+the same sizes, strides and dtype, so torch.compile and torch.export trace the
+ops without running them, and bad calls fail at trace time.
+"""
+import torch
+
+_SUPPORTED = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+
+
+def _check_input(t, op, arg):
+    if t.dtype not in _SUPPORTED:
+        raise NotImplementedError(
+            f"{op}: expected {arg} to be a floating-point tensor (float32, float64, float16 "
+            f"or bfloat16), but got {t.dtype}"
+        )
+
+
+def _check_like(t, ref, op, arg, ref_arg):
+    if t.dtype != ref.dtype:
+        raise RuntimeError(
+            f"{op}: expected {arg} to have the same dtype as {ref_arg} ({ref.dtype}), "
+            f"but got {t.dtype}"
+        )
+    if t.device != ref.device:
+        raise RuntimeError(
+            f"{op}: expected {arg} to be on the same device as {ref_arg} ({ref.device}), "
+            f"but got {t.device}"
+        )
+    if t.shape != ref.shape:
+        raise RuntimeError(
+            f"{op}: expected {arg} to have the same size as {ref_arg} {list(ref.shape)}, "
+            f"but got {list(t.shape)}"
+        )
+
+
+def _check_approximate(approximate, op):
+    if approximate not in ("none", "tanh"):
+        raise RuntimeError(
+            f"{op}: approximate argument must be either 'none' or 'tanh', but got '{approximate}'"
+        )
+
+
+def _check_prelu_weight(self, weight, op):
+    if weight.dim() > 1:
+        raise RuntimeError(
+            f"{op}: expected weight to be a scalar or 1-D tensor, but got ndim = {weight.dim()}"
+        )
+    if weight.dtype != self.dtype:
+        raise RuntimeError(
+            f"{op}: expected weight to have the same dtype as self ({self.dtype}), "
+            f"but got {weight.dtype}"
+        )
+    if weight.device != self.device:
+        raise RuntimeError(
+            f"{op}: expected weight to be on the same device as self ({self.device}), "
+            f"but got {weight.device}"
+        )
+    if weight.numel() != 1:
+        if self.dim() == 0:
+            raise RuntimeError(
+                f"{op}: a zero-dim input needs a weight with 1 element, got {weight.numel()}"
+            )
+        channels = self.shape[1] if self.dim() > 1 else 1
+        if weight.numel() != channels:
+            raise RuntimeError(
+                f"{op}: weight has {weight.numel()} elements but the input has {channels} "
+                f"channels (dim 1); expected 1 or {channels}"
+            )
+
+
+def _check_inplace_slope(is_result, value, op, what):
+    if is_result and value < 0:
+        raise RuntimeError(
+            f"{op}: in-place {op.split('::')[1].replace('_backward', '')} backward was "
+            f"triggered with a negative {what}, which is not supported. This is caused by "
+            f"calling the in-place forward with a negative {what}; call the out-of-place "
+            f"version instead."
+        )
+
+
+def _relu_check(self, op):
+    if self.dtype.is_floating_point:
+        _check_input(self, op, "self")
+    elif self.is_complex():
+        raise NotImplementedError(f"{op}: expected self to be a real tensor, but got {self.dtype}")
+    elif self.dtype == torch.bool:
+        raise RuntimeError("Boolean inputs not supported for relu")
+
+
+@torch.library.register_fake("relu_ext::relu")
+def _(self):
+    _relu_check(self, "relu_ext::relu")
+    return torch.empty_like(self)
+
+
+@torch.library.register_fake("relu_ext::relu_")
+def _(self):
+    _relu_check(self, "relu_ext::relu_")
+
+
+@torch.library.register_fake("relu_ext::relu_backward")
+def _(grad_output, result):
+    _check_input(result, "relu_ext::relu_backward", "result")
+    _check_like(grad_output, result, "relu_ext::relu_backward", "grad_output", "result")
+    return torch.empty_like(result)
+
+
+@torch.library.register_fake("relu_ext::leaky_relu")
+def _(self, negative_slope):
+    _check_input(self, "relu_ext::leaky_relu", "self")
+    return torch.empty_like(self)
+
+
+@torch.library.register_fake("relu_ext::leaky_relu_")
+def _(self, negative_slope):
+    _check_input(self, "relu_ext::leaky_relu_", "self")
+
+
+@torch.library.register_fake("relu_ext::leaky_relu_backward")
+def _(grad_output, self, negative_slope, self_is_result):
+    op = "relu_ext::leaky_relu_backward"
+    _check_input(self, op, "self")
+    _check_like(grad_output, self, op, "grad_output", "self")
+    _check_inplace_slope(self_is_result, negative_slope, op, "slope")
+    return torch.empty_like(self)
+
+
+@torch.library.register_fake("relu_ext::prelu")
+def _(self, weight):
+    _check_input(self, "relu_ext::prelu", "self")
+    _check_prelu_weight(self, weight, "relu_ext::prelu")
+    return torch.empty_like(self)
+
+
+@torch.library.register_fake("relu_ext::prelu_backward")
+def _(grad_output, self, weight):
+    op = "relu_ext::prelu_backward"
+    _check_input(self, op, "self")
+    _check_like(grad_output, self, op, "grad_output", "self")
+    _check_prelu_weight(self, weight, op)
+    return torch.empty_like(self), torch.empty_like(weight)
+
+
+@torch.library.register_fake("relu_ext::elu")
+def _(self, alpha):
+    _check_input(self, "relu_ext::elu", "self")
+    return torch.empty_like(self)
+
+
+@torch.library.register_fake("relu_ext::elu_")
+def _(self, alpha):
+    _check_input(self, "relu_ext::elu_", "self")
+
+
+@torch.library.register_fake("relu_ext::elu_backward")
+def _(grad_output, self_or_result, alpha, is_result):
+    op = "relu_ext::elu_backward"
+    _check_input(self_or_result, op, "self_or_result")
+    _check_like(grad_output, self_or_result, op, "grad_output", "self_or_result")
+    _check_inplace_slope(is_result, alpha, op, "alpha")
+    return torch.empty_like(self_or_result)
+
+
+@torch.library.register_fake("relu_ext::gelu")
+def _(self, approximate):
+    _check_approximate(approximate, "relu_ext::gelu")
+    _check_input(self, "relu_ext::gelu", "self")
+    return torch.empty_like(self)
+
+
+@torch.library.register_fake("relu_ext::gelu_backward")
+def _(grad_output, self, approximate):
+    op = "relu_ext::gelu_backward"
+    _check_approximate(approximate, op)
+    _check_input(self, op, "self")
+    _check_like(grad_output, self, op, "grad_output", "self")
+    return torch.empty_like(self)

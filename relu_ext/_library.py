@@ -1,0 +1,91 @@
+"""Loads the compiled libraries and reports what was loaded (backend_info)."""
+import importlib.machinery
+import os
+
+import torch
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+REBUILD = "pip install --no-build-isolation -e .  (or: make build)"
+
+_info = {
+    "cpu": False,
+    "cuda_built": False,
+    "cuda_loaded": False,
+    "cuda_error": None,
+    "libraries": [],
+}
+
+
+def _find(name):
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = os.path.join(_HERE, name + suffix)
+        if os.path.exists(path):
+            return path
+    return None
+
+
+def load():
+    """Load _C (schemas, CPU and autograd kernels) and, when built, _C_cuda.
+
+    Fails loudly when the library is missing or was built against another torch.
+    """
+    try:
+        from . import _build_info
+    except ImportError:
+        raise ImportError(
+            "relu_ext: the compiled library is missing (relu_ext/_build_info.py and "
+            f"relu_ext/_C*.so are written by the build). Build it with: {REBUILD}"
+        ) from None
+    _info["built_with_torch"] = _build_info.TORCH_VERSION
+    _info["cuda_version"] = _build_info.CUDA_VERSION
+    if _build_info.TORCH_VERSION != torch.__version__:
+        raise ImportError(
+            f"relu_ext was built against torch {_build_info.TORCH_VERSION}, but torch "
+            f"{torch.__version__} is installed; its compiled library cannot be loaded. "
+            f"Rebuild it against the installed torch with: {REBUILD}"
+        )
+    path = _find("_C")
+    if path is None:
+        raise ImportError(f"relu_ext: relu_ext/_C*.so is missing. Build it with: {REBUILD}")
+    torch.ops.load_library(path)
+    _info["cpu"] = True
+    _info["libraries"].append(path)
+
+    cuda_path = _find("_C_cuda")
+    _info["cuda_built"] = cuda_path is not None
+    if cuda_path is None:
+        _info["cuda_error"] = (
+            "relu_ext was built without CUDA kernels (no nvcc or a CPU-only torch at build "
+            "time; RELU_EXT_CUDA=1 forces them)"
+        )
+        return
+    try:
+        torch.ops.load_library(cuda_path)
+    except OSError as e:
+        _info["cuda_error"] = f"loading {os.path.basename(cuda_path)} failed: {e}"
+        return
+    _info["cuda_loaded"] = True
+    _info["libraries"].append(cuda_path)
+
+
+def backend_info():
+    """What relu_ext loaded, for which torch (and CUDA), and why a backend is unavailable.
+
+    Returns a dict: ``torch`` (running version), ``built_with_torch``, ``cpu`` (bool),
+    ``cuda`` (bool: CUDA kernels loaded and a GPU usable), ``cuda_built``, ``cuda_version``
+    (CUDA the kernels were compiled with, or None), ``cuda_reason`` (None when ``cuda``,
+    otherwise why not), ``libraries`` (paths loaded).
+    """
+    reason = _info["cuda_error"]
+    if reason is None and not torch.cuda.is_available():
+        reason = "relu_ext's CUDA kernels are loaded, but torch sees no usable GPU/driver"
+    return {
+        "torch": torch.__version__,
+        "built_with_torch": _info.get("built_with_torch"),
+        "cpu": _info["cpu"],
+        "cuda": reason is None,
+        "cuda_built": _info["cuda_built"],
+        "cuda_version": _info.get("cuda_version"),
+        "cuda_reason": reason,
+        "libraries": list(_info["libraries"]),
+    }

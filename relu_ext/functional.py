@@ -1,0 +1,74 @@
+"""torch.nn.functional-compatible activations backed by relu_ext's fused kernels.
+
+Signatures and defaults are those of torch.nn.functional. Every function accepts a
+tensor of any shape and layout and returns a tensor of the same shape, dtype and
+layout (float32, float64, float16, bfloat16; relu also takes integer tensors).
+"""
+import torch
+from torch import Tensor
+
+_ops = torch.ops.relu_ext
+# OpOverloads bound once: calling them skips the overload lookup per call.
+_relu, _relu_ = _ops.relu.default, _ops.relu_.default
+_leaky_relu, _leaky_relu_ = _ops.leaky_relu.default, _ops.leaky_relu_.default
+_prelu = _ops.prelu.default
+_elu, _elu_ = _ops.elu.default, _ops.elu_.default
+_gelu = _ops.gelu.default
+
+__all__ = ["relu", "relu_", "leaky_relu", "leaky_relu_", "prelu", "elu", "elu_", "gelu"]
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """max(input, 0), elementwise. ``inplace=True`` overwrites ``input`` and returns it."""
+    if inplace:
+        _relu_(input)
+        return input
+    return _relu(input)
+
+
+def relu_(input: Tensor) -> Tensor:
+    """In-place :func:`relu`; returns ``input``."""
+    _relu_(input)
+    return input
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """``input`` where positive, ``negative_slope * input`` elsewhere."""
+    if inplace:
+        _leaky_relu_(input, negative_slope)
+        return input
+    return _leaky_relu(input, negative_slope)
+
+
+def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """In-place :func:`leaky_relu`; returns ``input``."""
+    _leaky_relu_(input, negative_slope)
+    return input
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """``input`` where positive, ``weight[c] * input`` elsewhere.
+
+    ``weight`` has 1 element (shared) or C elements, C = ``input.size(1)`` (dim 1 is the
+    channel dimension, as in torch); same dtype and device as ``input``.
+    """
+    return _prelu(input, weight)
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """``input`` where positive, ``alpha * (exp(input) - 1)`` elsewhere."""
+    if inplace:
+        _elu_(input, alpha)
+        return input
+    return _elu(input, alpha)
+
+
+def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """In-place :func:`elu`; returns ``input``."""
+    _elu_(input, alpha)
+    return input
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """``input * Phi(input)``; ``approximate='tanh'`` uses the tanh approximation."""
+    return _gelu(input, approximate)
