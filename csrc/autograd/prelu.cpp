@@ -11,21 +11,22 @@ namespace relu_ext {
 namespace {
 
 // The weight viewed as [1, C, 1, ...] (or a scalar) to broadcast against x.
+// Symbolic sizes throughout: this also runs under torch.compile with dynamic shapes.
 at::Tensor weight_as_input(const at::Tensor& weight, const at::Tensor& x) {
-  if (weight.numel() == 1 || x.dim() < 2) return weight.reshape({});
-  std::vector<int64_t> sizes(x.dim(), 1);
-  sizes[1] = weight.numel();
-  return weight.reshape(sizes);
+  if (weight.sym_numel() == 1 || x.dim() < 2) return weight.reshape({});
+  std::vector<c10::SymInt> sizes(x.dim(), 1);
+  sizes[1] = weight.sym_numel();
+  return weight.reshape_symint(sizes);
 }
 
 // The inverse: sum a tensor shaped like x down to the weight's shape.
 at::Tensor sum_to_weight(const at::Tensor& t, const at::Tensor& weight) {
-  if (weight.numel() == 1 || t.dim() < 2) return t.sum().reshape(weight.sizes());
+  if (weight.sym_numel() == 1 || t.dim() < 2) return t.sum().reshape_symint(weight.sym_sizes());
   std::vector<int64_t> dims;
   for (int64_t d = 0; d < t.dim(); ++d) {
     if (d != 1) dims.push_back(d);
   }
-  return t.sum(dims).reshape(weight.sizes());
+  return t.sum(dims).reshape_symint(weight.sym_sizes());
 }
 
 class PreluBackwardFunction : public Function<PreluBackwardFunction> {

@@ -1,0 +1,164 @@
+"""gradcheck / gradgradcheck in float64, in-place autograd semantics, the public
+autograd.Function classes, and forward-mode AD behaviour."""
+import pytest
+import torch
+from torch.autograd import gradcheck, gradgradcheck
+
+import relu_ext
+import relu_ext.functional as F
+from relu_ext.autograd import (ELUFunction, GELUFunction, LeakyReLUFunction, PReLUFunction,
+                               ReLUFunction)
+from cases import CASES, INPLACE_CASES, make_input, prelu_weight
+
+
+def _away_from_kinks(x):
+    # Finite differences straddling x = 0 are meaningless for the piecewise forms.
+    return torch.where(x.abs() < 0.05, x.sign() * 0.05 + 0.05 * (x == 0), x)
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "transposed", "0-dim"])
+@pytest.mark.parametrize("case", CASES, ids=repr)
+def test_gradcheck_gradgradcheck(case, layout, device):
+    x = _away_from_kinks(make_input(layout, torch.float64, device, scale=1.5)).detach()
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_()
+    w = prelu_weight(case, x, requires_grad=True)
+    inputs = (x,) if w is None else (x, w)
+    fn = (lambda x: case.ours(x, None)) if w is None else (lambda x, w: case.ours(x, w))
+    assert gradcheck(fn, inputs)
+    assert gradgradcheck(fn, inputs)
+
+
+@pytest.mark.parametrize("case", INPLACE_CASES, ids=repr)
+def test_inplace_gradcheck(case, device):
+    """In-place on a non-leaf (a clone): gradients through the mutated tensor."""
+    if "-0.3" in case.id or "-0.5" in case.id:
+        pytest.skip("negative slope/alpha in place raises at backward (tested below)")
+    x = _away_from_kinks(make_input("contiguous", torch.float64, device, scale=1.5)).detach()
+    x.requires_grad_()
+
+    def fn(x):
+        y = x * 1.5  # a non-leaf to mutate
+        return case.inplace(y) * 2
+
+    assert gradcheck(fn, (x,))
+    assert gradgradcheck(fn, (x,))
+    (g,) = torch.autograd.grad(fn(x).sum(), x)
+    (g_ref,) = torch.autograd.grad(case.ref_inplace(x * 1.5).mul(2).sum(), x)
+    torch.testing.assert_close(g, g_ref)
+
+
+@pytest.mark.parametrize("fn,name", [(lambda x: F.relu_(x), "relu_"),
+                                     (lambda x: F.leaky_relu_(x, 0.1), "leaky_relu_"),
+                                     (lambda x: F.elu_(x, 1.0), "elu_"),
+                                     (lambda x: F.relu(x, inplace=True), "relu(inplace)")])
+def test_inplace_errors_like_torch(fn, name, device):
+    leaf = torch.randn(5, device=device, requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        fn(leaf)
+    # Overlapping memory: an expanded tensor.
+    with pytest.raises(RuntimeError, match="single memory location"):
+        fn(torch.randn(1, device=device).expand(4))
+    # Modifying a tensor another op saved for its backward.
+    a = torch.randn(5, device=device, requires_grad=True)
+    b = a * 1.0
+    c = b.exp()  # saves its output c
+    fn(c)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        c.sum().backward()
+
+
+@pytest.mark.parametrize("fn", [lambda x: F.leaky_relu_(x, -0.2), lambda x: F.elu_(x, -0.5)],
+                         ids=["leaky_relu_", "elu_"])
+def test_inplace_negative_slope_raises_at_backward(fn, device):
+    x = torch.randn(6, device=device, requires_grad=True)
+    y = fn(x * 1.0)  # forward works, as in torch
+    with pytest.raises(RuntimeError, match="negative"):
+        y.sum().backward()
+
+
+def test_inplace_bumps_version_like_torch(device):
+    for fn in (F.relu_, lambda t: F.leaky_relu_(t, 0.1), F.elu_):
+        x = torch.randn(5, device=device)
+        v = x._version
+        assert fn(x) is x and x._version == v + 1
+        with torch.inference_mode():  # a normal tensor mutated in inference mode: bumped too
+            fn(x)
+        assert x._version == v + 2
+        with torch.inference_mode():
+            z = torch.randn(5, device=device)
+            fn(z)  # inference tensors have no version counter
+        with pytest.raises(RuntimeError, match="inference tensor outside InferenceMode"):
+            fn(z)
+
+
+@pytest.mark.parametrize(
+    "fn_cls,args,ref",
+    [(ReLUFunction, (), lambda x: torch.relu(x)),
+     (LeakyReLUFunction, (0.2,), lambda x: torch.nn.functional.leaky_relu(x, 0.2)),
+     (LeakyReLUFunction, (), lambda x: torch.nn.functional.leaky_relu(x)),
+     (ELUFunction, (0.7,), lambda x: torch.nn.functional.elu(x, 0.7)),
+     (ELUFunction, (), lambda x: torch.nn.functional.elu(x)),
+     (GELUFunction, ("tanh",), lambda x: torch.nn.functional.gelu(x, approximate="tanh")),
+     (GELUFunction, (), lambda x: torch.nn.functional.gelu(x))],
+    ids=["relu", "leaky_relu", "leaky_relu_default", "elu", "elu_default", "gelu_tanh", "gelu"])
+def test_autograd_function_classes(fn_cls, args, ref, device):
+    x = _away_from_kinks(torch.randn(20, dtype=torch.float64, device=device)).requires_grad_()
+    torch.testing.assert_close(fn_cls.apply(x, *args), ref(x))
+    assert gradcheck(lambda t: fn_cls.apply(t, *args), (x,))
+    assert gradgradcheck(lambda t: fn_cls.apply(t, *args), (x,))
+
+
+def test_prelu_function_class(device):
+    x = _away_from_kinks(torch.randn(4, 3, 5, dtype=torch.float64, device=device)).requires_grad_()
+    w = torch.rand(3, dtype=torch.float64, device=device, requires_grad=True)
+    torch.testing.assert_close(PReLUFunction.apply(x, w), torch.nn.functional.prelu(x, w))
+    assert gradcheck(PReLUFunction.apply, (x, w))
+    assert gradgradcheck(PReLUFunction.apply, (x, w))
+
+
+FORWARD_AD_CASES = [c for c in CASES if c.id in ("relu", "leaky_relu[0.2]", "elu[1.0]",
+                                                  "gelu[none]", "gelu[tanh]", "prelu[C]")]
+
+
+@pytest.mark.parametrize("case", FORWARD_AD_CASES, ids=repr)
+def test_forward_ad_raises_clearly(case, device):
+    """Forward-mode AD is not implemented: it must raise, never return a zero/None tangent."""
+    import torch.autograd.forward_ad as fwAD
+
+    x = torch.randn(4, 3, dtype=torch.float64, device=device)
+    w = prelu_weight(case, x)
+    with fwAD.dual_level():
+        dual = fwAD.make_dual(x, torch.ones_like(x))
+        with pytest.raises(RuntimeError, match="(?i)forward|jvp"):
+            case.ours(dual, w)
+    with pytest.raises(RuntimeError, match="functorch transforms"):
+        torch.func.jvp(lambda t: case.ours(t, w), (x,), (torch.ones_like(x),))
+
+
+@pytest.mark.parametrize("case", FORWARD_AD_CASES, ids=repr)
+def test_func_transforms_correct_or_raise(case, device):
+    x = torch.randn(4, 3, dtype=torch.float64, device=device)
+    w = prelu_weight(case, x)
+    # vmap: correct (through the batching fallback).
+    got = torch.func.vmap(lambda t: case.ours(t.unsqueeze(0), w).squeeze(0))(x)
+    torch.testing.assert_close(got, case.ref(x, w))
+    # grad: either the right answer or a clear error, never a silent zero.
+    try:
+        g = torch.func.grad(lambda t: case.ours(t, w).sum())(x)
+    except RuntimeError as e:
+        assert str(e)
+    else:
+        xr = x.clone().requires_grad_()
+        (g_ref,) = torch.autograd.grad(case.ref(xr, w).sum(), xr)
+        torch.testing.assert_close(g, g_ref)
+
+
+def test_no_grad_and_requires_grad_false_skip_graph(device):
+    x = torch.randn(5, device=device)
+    assert F.gelu(x).grad_fn is None
+    xg = x.clone().requires_grad_()
+    with torch.no_grad():
+        assert F.gelu(xg).grad_fn is None
+    assert F.gelu(xg).grad_fn is not None
