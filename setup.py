@@ -15,7 +15,6 @@ Kernel sources are globbed: adding an activation never edits this file.
 """
 import glob
 import os
-import shutil
 import sys
 
 from setuptools import setup
@@ -37,6 +36,19 @@ def sources(pattern):
     return sorted(glob.glob(os.path.join(ROOT, "csrc", pattern)))
 
 
+def forget_stale_build():
+    """A library built against another torch must be rebuilt, even if no source changed."""
+    info = os.path.join(ROOT, "relu_ext", "_build_info.py")
+    if not os.path.exists(info):
+        return
+    recorded = {}
+    with open(info) as f:
+        exec(f.read(), recorded)
+    if recorded.get("TORCH_VERSION") != torch.__version__:
+        for path in glob.glob(os.path.join(ROOT, "relu_ext", "_C*.so")):
+            os.remove(path)
+
+
 def write_build_info(cuda_version):
     """Record which torch (and CUDA) the libraries are built against, for the import check."""
     with open(os.path.join(ROOT, "relu_ext", "_build_info.py"), "w") as f:
@@ -51,9 +63,11 @@ ext_modules = [
         sources("ops.cpp") + sources("cpu/*.cpp") + sources("autograd/*.cpp"),
         extra_compile_args={"cxx": CXX_FLAGS},
         extra_link_args=["-fopenmp"],
+        depends=sources("*.h") + sources("*/*.h"),
     )
 ]
 
+forget_stale_build()
 write_build_info(None)
 
 setup(

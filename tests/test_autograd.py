@@ -91,6 +91,10 @@ def test_inplace_bumps_version_like_torch(device):
             fn(z)  # inference tensors have no version counter
         with pytest.raises(RuntimeError, match="inference tensor outside InferenceMode"):
             fn(z)
+        y = torch.randn(5, device=device, requires_grad=True) * 1.0  # recorded for backward
+        v = y._version
+        fn(y)
+        assert y._version == v + 1
 
 
 @pytest.mark.parametrize(

@@ -58,7 +58,7 @@ class EluInplaceFunction : public Function<EluInplaceFunction> {
  public:
   static at::Tensor forward(AutogradContext* ctx, at::Tensor& self, double alpha) {
     {
-      at::AutoDispatchBelowAutograd guard;  // through ADInplaceOrView: bumps the version
+      at::AutoDispatchBelowADInplaceOrView guard;  // mark_dirty bumps the version
       ops::elu_(self, alpha);
     }
     ctx->mark_dirty({self});

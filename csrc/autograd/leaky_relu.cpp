@@ -44,7 +44,7 @@ class LeakyReluInplaceFunction : public Function<LeakyReluInplaceFunction> {
  public:
   static at::Tensor forward(AutogradContext* ctx, at::Tensor& self, double slope) {
     {
-      at::AutoDispatchBelowAutograd guard;  // through ADInplaceOrView: bumps the version
+      at::AutoDispatchBelowADInplaceOrView guard;  // mark_dirty bumps the version
       ops::leaky_relu_(self, slope);
     }
     ctx->mark_dirty({self});

@@ -36,7 +36,7 @@ class ReluInplaceFunction : public Function<ReluInplaceFunction> {
  public:
   static at::Tensor forward(AutogradContext* ctx, at::Tensor& self) {
     {
-      at::AutoDispatchBelowAutograd guard;  // through ADInplaceOrView: bumps the version
+      at::AutoDispatchBelowADInplaceOrView guard;  // mark_dirty bumps the version
       ops::relu_(self);
     }
     ctx->mark_dirty({self});

@@ -1,0 +1,152 @@
+"""Modules as drop-in replacements, relu_ext.convert, and the seed examples."""
+import copy
+import io
+
+import pytest
+import torch
+from torch import nn
+
+import relu_ext
+
+PAIRS = [
+    (nn.ReLU(), relu_ext.ReLU()),
+    (nn.ReLU(inplace=True), relu_ext.ReLU(inplace=True)),
+    (nn.LeakyReLU(), relu_ext.LeakyReLU()),
+    (nn.LeakyReLU(0.2, inplace=True), relu_ext.LeakyReLU(0.2, inplace=True)),
+    (nn.PReLU(), relu_ext.PReLU()),
+    (nn.PReLU(3, init=0.1), relu_ext.PReLU(3, init=0.1)),
+    (nn.ELU(), relu_ext.ELU()),
+    (nn.ELU(alpha=0.5, inplace=True), relu_ext.ELU(alpha=0.5, inplace=True)),
+    (nn.GELU(), relu_ext.GELU()),
+    (nn.GELU(approximate="tanh"), relu_ext.GELU(approximate="tanh")),
+]
+
+
+@pytest.mark.parametrize("theirs,ours", PAIRS, ids=[repr(p[0]) for p in PAIRS])
+def test_module_matches_torch(theirs, ours, device):
+    theirs, ours = copy.deepcopy(theirs).to(device), copy.deepcopy(ours).to(device)
+    assert repr(ours) == repr(theirs)
+    assert ours.state_dict().keys() == theirs.state_dict().keys()
+    assert isinstance(ours, type(theirs))
+    x = torch.randn(4, 3, 8, device=device)
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    y1, y2 = theirs(x1 * 1.0), ours(x2 * 1.0)
+    torch.testing.assert_close(y2, y1)
+    g = torch.randn_like(y1)
+    y1.backward(g)
+    y2.backward(g)
+    torch.testing.assert_close(x2.grad, x1.grad)
+    for p1, p2 in zip(theirs.parameters(), ours.parameters()):
+        torch.testing.assert_close(p2.grad, p1.grad)
+
+
+def test_prelu_module_state_dict_both_ways(device):
+    theirs = nn.PReLU(5, init=0.3, device=device, dtype=torch.float64)
+    ours = relu_ext.PReLU(5, device=device, dtype=torch.float64)
+    assert ours.weight.dtype == torch.float64 and ours.weight.device.type == device
+    ours.load_state_dict(theirs.state_dict())
+    torch.testing.assert_close(ours.weight, theirs.weight)
+    with torch.no_grad():
+        ours.weight.mul_(2)
+    theirs.load_state_dict(ours.state_dict())
+    torch.testing.assert_close(theirs.weight, ours.weight)
+    buf = io.BytesIO()
+    torch.save(ours, buf)
+    buf.seek(0)
+    loaded = torch.load(buf, weights_only=False)
+    assert type(loaded) is relu_ext.PReLU
+    torch.testing.assert_close(loaded.weight, ours.weight)
+
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(6, 6)
+        self.act = nn.GELU(approximate="tanh")
+        self.prelu = nn.PReLU(6, init=0.2)
+        self.heads = nn.ModuleList([nn.ReLU(), nn.ELU(0.5), nn.LeakyReLU(0.3)])
+        self.named = nn.ModuleDict({"a": nn.Sequential(nn.Linear(6, 6), nn.ReLU(inplace=True))})
+
+    def forward(self, x):
+        x = self.prelu(self.act(self.lin(x)))
+        for h in self.heads:
+            x = h(x)
+        return self.named["a"](x)
+
+
+class MyReLU(nn.ReLU):  # a subclass: left alone
+    pass
+
+
+def test_convert_nested_model(device):
+    torch.manual_seed(0)
+    model = nn.Sequential(Block(), nn.Linear(6, 2), MyReLU()).to(device)
+    reference = copy.deepcopy(model)
+    model.train(False)
+    prelu_weight = model[0].prelu.weight
+    out = relu_ext.convert(model)
+    assert out is model
+    assert type(model[0].act) is relu_ext.GELU and model[0].act.approximate == "tanh"
+    assert type(model[0].prelu) is relu_ext.PReLU and model[0].prelu.weight is prelu_weight
+    assert model[0].prelu.num_parameters == 6
+    assert [type(h) for h in model[0].heads] == [relu_ext.ReLU, relu_ext.ELU, relu_ext.LeakyReLU]
+    assert model[0].heads[1].alpha == 0.5 and model[0].heads[2].negative_slope == 0.3
+    assert type(model[0].named["a"][1]) is relu_ext.ReLU and model[0].named["a"][1].inplace
+    assert type(model[2]) is MyReLU
+    assert not model[0].act.training  # training mode kept
+    x = torch.randn(5, 6, device=device)
+    reference.train(False)
+    torch.testing.assert_close(model(x), reference(x))
+    assert model.state_dict().keys() == reference.state_dict().keys()
+    reference.load_state_dict(model.state_dict())
+
+
+def test_convert_optimizer_keeps_working():
+    model = nn.Sequential(nn.Linear(4, 4), nn.PReLU(4))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model(torch.randn(3, 4)).sum().backward()
+    opt.step()
+    relu_ext.convert(model)
+    before = model[1].weight.detach().clone()
+    opt.zero_grad()
+    model(torch.randn(3, 4)).sum().backward()
+    opt.step()
+    assert not torch.equal(model[1].weight, before)  # the optimizer still owns the Parameter
+
+
+def test_convert_bare_activation_returns_replacement():
+    m = nn.LeakyReLU(0.25)
+    new = relu_ext.convert(m)
+    assert type(new) is relu_ext.LeakyReLU and new.negative_slope == 0.25
+    frozen = nn.PReLU(2)
+    frozen.weight.requires_grad_(False)
+    assert relu_ext.convert(frozen).weight.requires_grad is False
+
+
+def test_seed_table():
+    """The ReLU table: -3, -0.7, 0, 1.2, 5 -> 0, 0, 0, 1.2, 5."""
+    x = torch.tensor([-3.0, -0.7, 0.0, 1.2, 5.0])
+    y = relu_ext.ReLU()(x)
+    assert y.tolist() == pytest.approx([0.0, 0.0, 0.0, 1.2, 5.0])
+    assert torch.equal(y, torch.nn.ReLU()(x))
+
+
+def test_seed_sequential():
+    torch.manual_seed(0)
+    ref = nn.Sequential(nn.Linear(5, 3), nn.ReLU())
+    ours = nn.Sequential(nn.Linear(5, 3), relu_ext.ReLU())
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(8, 5)
+    torch.testing.assert_close(ours(x), ref(x))
+    ours(x).sum().backward()
+    ref(x).sum().backward()
+    torch.testing.assert_close(ours[0].weight.grad, ref[0].weight.grad)
+
+
+def test_backend_info():
+    info = relu_ext.backend_info()
+    assert info["cpu"] is True and info["torch"] == torch.__version__
+    assert info["built_with_torch"] == torch.__version__
+    assert info["cuda"] == (info["cuda_reason"] is None)
+    if not torch.cuda.is_available():
+        assert info["cuda"] is False and info["cuda_reason"]
