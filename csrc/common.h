@@ -90,11 +90,14 @@ template <typename T> C10_HOST_DEVICE inline T prelu_fwd(T x, T w) {
   return x > T(0) ? x : w * x;
 }
 // d/dx prelu(x, w) = 1 if x > 0 else w;  d/dw = 0 if x > 0 else x.
+// Written as selects between computed values, so loops over them vectorize.
 template <typename T> C10_HOST_DEVICE inline T prelu_bwd_input(T g, T x, T w) {
-  return x > T(0) ? g : w * g;
+  const T slope = x > T(0) ? T(1) : w;
+  return g * slope;
 }
 template <typename T> C10_HOST_DEVICE inline T prelu_bwd_weight(T g, T x) {
-  return x > T(0) ? T(0) : x * g;
+  const T xg = x * g;
+  return x > T(0) ? T(0) : xg;
 }
 
 template <typename T> C10_HOST_DEVICE inline T elu_fwd(T x, T alpha) {

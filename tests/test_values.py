@@ -156,16 +156,23 @@ def test_prelu_weight_grad_deterministic_across_threads():
     x = torch.randn(8, 16, 64, 129)
     g = torch.randn_like(x)
     w = torch.rand(16)
+    layouts = {  # dense (contiguous, channels_last) and strided (sliced) paths
+        "contiguous": (g, x),
+        "channels_last": (g.contiguous(memory_format=torch.channels_last),
+                          x.contiguous(memory_format=torch.channels_last)),
+        "sliced": (g[..., ::2], x[..., ::2]),
+    }
     saved = torch.get_num_threads()
-    try:
-        results = []
-        for threads in (1, 2, 3):
-            torch.set_num_threads(threads)
-            results.append(torch.ops.relu_ext.prelu_backward(g, x, w))
-    finally:
-        torch.set_num_threads(saved)
-    for gx, gw in results[1:]:
-        assert torch.equal(gx, results[0][0]) and torch.equal(gw, results[0][1])
+    for name, (g_l, x_l) in layouts.items():
+        try:
+            results = []
+            for threads in (1, 2, 3):
+                torch.set_num_threads(threads)
+                results.append(torch.ops.relu_ext.prelu_backward(g_l, x_l, w))
+        finally:
+            torch.set_num_threads(saved)
+        for gx, gw in results[1:]:
+            assert torch.equal(gx, results[0][0]) and torch.equal(gw, results[0][1]), name
     x_cl = x.contiguous(memory_format=torch.channels_last)
     gw_cl = torch.ops.relu_ext.prelu_backward(g, x_cl, w)[1]
     ref = torch.where(x > 0, 0, x * g).double().sum((0, 2, 3))

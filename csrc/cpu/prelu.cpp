@@ -13,24 +13,172 @@
 namespace relu_ext {
 namespace {
 
+// A dense input (contiguous, channels_last, ...) is walked in memory order:
+// memory position m belongs to channel (m / inner) % C, where inner is the
+// channel dim's stride (1 when channels are the fastest dim; numel when C == 1).
+int64_t channel_inner(const at::Tensor& self, int64_t channels) {
+  return channels == 1 ? self.numel() : self.stride(1);
+}
+
+// Calls f(begin, end, c) for the pieces of [begin, end) that lie in one channel.
+template <typename F>
+inline void for_each_channel_piece(int64_t begin, int64_t end, int64_t inner, int64_t channels,
+                                   const F& f) {
+  while (begin < end) {
+    const int64_t run = begin / inner;
+    const int64_t stop = std::min(end, (run + 1) * inner);
+    f(begin, stop, run % channels);
+    begin = stop;
+  }
+}
+
+template <typename scalar_t>
+void prelu_forward_dense(scalar_t* out, const scalar_t* x, const scalar_t* w, int64_t numel,
+                         int64_t channels, int64_t inner) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  if (inner == 1) {  // rows of C channels
+    const int64_t rows = numel / channels;
+    const int64_t grain = std::max<int64_t>(1, kGrainSize / channels);
+    at::parallel_for(0, rows, grain, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        for (int64_t c = 0; c < channels; ++c) {
+          const int64_t i = r * channels + c;
+          out[i] = static_cast<scalar_t>(
+              prelu_fwd(static_cast<opmath_t>(x[i]), static_cast<opmath_t>(w[c])));
+        }
+      }
+    });
+    return;
+  }
+  at::parallel_for(0, numel, kGrainSize, [&](int64_t begin, int64_t end) {
+    for_each_channel_piece(begin, end, inner, channels, [&](int64_t b, int64_t e, int64_t c) {
+      const auto wc = static_cast<opmath_t>(w[c]);
+      for (int64_t i = b; i < e; ++i) {
+        out[i] = static_cast<scalar_t>(prelu_fwd(static_cast<opmath_t>(x[i]), wc));
+      }
+    });
+  });
+}
+
 at::Tensor prelu_forward_cpu(const at::Tensor& self, const at::Tensor& weight) {
   check_input(self, "relu_ext::prelu", "self");
   check_prelu_weight(self, weight, "relu_ext::prelu");
   auto out = at::empty_like(self);
-  const auto w = broadcast_weight(weight.contiguous(), self);
+  const auto w = weight.contiguous();
+  if (self.numel() == 0) return out;
   RELU_EXT_DISPATCH(self.scalar_type(), "prelu_forward_cpu", [&] {
-    cpu_elementwise<scalar_t>(out, [](auto x, auto w) { return prelu_fwd(x, w); }, self, w);
+    if (same_dense_layout(out, self)) {
+      prelu_forward_dense(out.data_ptr<scalar_t>(), self.const_data_ptr<scalar_t>(),
+                          w.const_data_ptr<scalar_t>(), self.numel(), w.numel(),
+                          channel_inner(self, w.numel()));
+    } else {
+      cpu_elementwise<scalar_t>(out, [](auto x, auto wc) { return prelu_fwd(x, wc); }, self,
+                                broadcast_weight(w, self));
+    }
   });
   return out;
 }
 
+// The weight gradient is summed per chunk of the iteration, each chunk with its
+// own C partial sums (at most numel / 16 + C of them); chunks depend on the
+// shape alone.
+int64_t weight_grad_chunk(int64_t channels, bool rows_of_channels) {
+  int64_t chunk = std::max<int64_t>(int64_t{1} << 16, 16 * channels);
+  if (rows_of_channels) chunk = (chunk + channels - 1) / channels * channels;
+  return chunk;
+}
+
+// Sums the per-chunk partials, in chunk order, into grad_weight.
 template <typename scalar_t>
-void prelu_backward_kernel(at::TensorIterator& iter, const scalar_t* weight, int64_t channels,
+void reduce_partials(const std::vector<double>& partials, int64_t num_chunks, int64_t channels,
+                     scalar_t* grad_weight, int64_t grad_weight_stride) {
+  at::parallel_for(0, channels, 1024, [&](int64_t c_begin, int64_t c_end) {
+    for (int64_t c = c_begin; c < c_end; ++c) {
+      double sum = 0;
+      for (int64_t k = 0; k < num_chunks; ++k) sum += partials[k * channels + c];
+      grad_weight[c * grad_weight_stride] = static_cast<scalar_t>(sum);
+    }
+  });
+}
+
+// The two inner loops of the dense backward, kept out of line with restrict
+// pointers (grad_input is a fresh tensor) so that the compiler vectorizes them.
+
+// One channel's piece: writes grad_input and returns the weight-gradient sum,
+// kept in eight independent partial sums combined in a fixed order.
+template <typename scalar_t, typename opmath_t = at::opmath_type<scalar_t>>
+C10_NOINLINE double prelu_backward_piece(scalar_t* __restrict__ grad_input,
+                                         const scalar_t* __restrict__ grad,
+                                         const scalar_t* __restrict__ x, opmath_t w, int64_t n) {
+  double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int j = 0; j < 8; ++j) {
+      const auto g = static_cast<opmath_t>(grad[i + j]);
+      const auto xi = static_cast<opmath_t>(x[i + j]);
+      grad_input[i + j] = static_cast<scalar_t>(prelu_bwd_input(g, xi, w));
+      lane[j] += static_cast<double>(prelu_bwd_weight(g, xi));
+    }
+  }
+  for (; i < n; ++i) {
+    const auto g = static_cast<opmath_t>(grad[i]);
+    const auto xi = static_cast<opmath_t>(x[i]);
+    grad_input[i] = static_cast<scalar_t>(prelu_bwd_input(g, xi, w));
+    lane[0] += static_cast<double>(prelu_bwd_weight(g, xi));
+  }
+  return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
+// One row of C channels (channels the fastest dim): per-channel sums into acc.
+template <typename scalar_t, typename opmath_t = at::opmath_type<scalar_t>>
+C10_NOINLINE void prelu_backward_row(scalar_t* __restrict__ grad_input,
+                                     const scalar_t* __restrict__ grad,
+                                     const scalar_t* __restrict__ x,
+                                     const scalar_t* __restrict__ w, double* __restrict__ acc,
+                                     int64_t channels) {
+  for (int64_t c = 0; c < channels; ++c) {
+    const auto g = static_cast<opmath_t>(grad[c]);
+    const auto xi = static_cast<opmath_t>(x[c]);
+    grad_input[c] = static_cast<scalar_t>(prelu_bwd_input(g, xi, static_cast<opmath_t>(w[c])));
+    acc[c] += static_cast<double>(prelu_bwd_weight(g, xi));
+  }
+}
+
+template <typename scalar_t>
+void prelu_backward_dense(scalar_t* grad_input, const scalar_t* grad, const scalar_t* x,
+                          const scalar_t* w, int64_t numel, int64_t channels, int64_t inner,
+                          scalar_t* grad_weight, int64_t grad_weight_stride) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  const int64_t chunk = weight_grad_chunk(channels, inner == 1);
+  const int64_t num_chunks = (numel + chunk - 1) / chunk;
+  std::vector<double> partials(num_chunks * channels, 0.0);
+  at::parallel_for(0, num_chunks, 1, [&](int64_t k_begin, int64_t k_end) {
+    for (int64_t k = k_begin; k < k_end; ++k) {
+      double* acc = partials.data() + k * channels;
+      const int64_t begin = k * chunk, end = std::min(numel, begin + chunk);
+      if (inner == 1) {  // chunks hold whole rows
+        for (int64_t r = begin; r < end; r += channels) {
+          prelu_backward_row(grad_input + r, grad + r, x + r, w, acc, channels);
+        }
+        continue;
+      }
+      for_each_channel_piece(begin, end, inner, channels, [&](int64_t b, int64_t e, int64_t c) {
+        acc[c] += prelu_backward_piece(grad_input + b, grad + b, x + b,
+                                       static_cast<opmath_t>(w[c]), e - b);
+      });
+    }
+  });
+  reduce_partials(partials, num_chunks, channels, grad_weight, grad_weight_stride);
+}
+
+// Any other layouts (strided, broadcast grad): through TensorIterator, whose
+// fixed linear order is cut into chunks the same way.
+template <typename scalar_t>
+void prelu_backward_strided(at::TensorIterator& iter, const scalar_t* weight, int64_t channels,
                            scalar_t* grad_weight, int64_t grad_weight_stride) {
   using opmath_t = at::opmath_type<scalar_t>;
   const int64_t numel = iter.numel();
-  // Bounded partials: at most numel / 16 + channels accumulators.
-  const int64_t chunk = std::max<int64_t>(int64_t{1} << 16, 16 * channels);
+  const int64_t chunk = weight_grad_chunk(channels, false);
   const int64_t num_chunks = (numel + chunk - 1) / chunk;
   std::vector<double> partials(num_chunks * channels, 0.0);
 
@@ -73,13 +221,7 @@ void prelu_backward_kernel(at::TensorIterator& iter, const scalar_t* weight, int
     }
   });
 
-  at::parallel_for(0, channels, 1024, [&](int64_t c_begin, int64_t c_end) {
-    for (int64_t c = c_begin; c < c_end; ++c) {
-      double sum = 0;
-      for (int64_t k = 0; k < num_chunks; ++k) sum += partials[k * channels + c];
-      grad_weight[c * grad_weight_stride] = static_cast<scalar_t>(sum);
-    }
-  });
+  reduce_partials(partials, num_chunks, channels, grad_weight, grad_weight_stride);
 }
 
 std::tuple<at::Tensor, at::Tensor> prelu_backward_cpu(const at::Tensor& grad_output,
@@ -96,17 +238,24 @@ std::tuple<at::Tensor, at::Tensor> prelu_backward_cpu(const at::Tensor& grad_out
     grad_weight.zero_();
     return {grad_input, grad_weight};
   }
-  const auto w_view = broadcast_weight(w, self);
-  auto iter = at::TensorIteratorConfig()
-                  .add_output(grad_input)
-                  .add_const_input(grad_output)
-                  .add_const_input(self)
-                  .add_const_input(w_view)
-                  .build();
   const int64_t gw_stride = channels > 1 ? grad_weight.stride(0) : 0;
   RELU_EXT_DISPATCH(self.scalar_type(), "prelu_backward_cpu", [&] {
-    prelu_backward_kernel<scalar_t>(iter, w.const_data_ptr<scalar_t>(), channels,
-                                    grad_weight.data_ptr<scalar_t>(), gw_stride);
+    if (same_dense_layout(grad_input, grad_output, self)) {
+      prelu_backward_dense(grad_input.data_ptr<scalar_t>(), grad_output.const_data_ptr<scalar_t>(),
+                           self.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(),
+                           self.numel(), channels, channel_inner(self, channels),
+                           grad_weight.data_ptr<scalar_t>(), gw_stride);
+      return;
+    }
+    const auto w_view = broadcast_weight(w, self);
+    auto iter = at::TensorIteratorConfig()
+                    .add_output(grad_input)
+                    .add_const_input(grad_output)
+                    .add_const_input(self)
+                    .add_const_input(w_view)
+                    .build();
+    prelu_backward_strided<scalar_t>(iter, w.const_data_ptr<scalar_t>(), channels,
+                                     grad_weight.data_ptr<scalar_t>(), gw_stride);
   });
   return {grad_input, grad_weight};
 }
