@@ -1,28 +1,36 @@
-# make test   set up (or reuse) .venv, build relu_ext, run the test suite
-# make bench  same set-up, then the GPU-vs-CPU benchmark (benchmarks/bench.py)
+# make test        set up (or reuse) .venv, build relu_ext, run the test suite
+# make bench       same set-up, then the GPU-vs-CPU benchmark (benchmarks/bench.py)
+# make cuda-test   build the CPU+CUDA libraries against the CUDA torch build in .venv-cuda
+#                  (compiles without a GPU; kept apart in build-cuda/) and run the suite on it
 #
 # A new .venv gets torch only when none is importable: $(TORCH), by default the CPU build
 # torch==2.13.0 (make TORCH=torch==2.14.1 for the CUDA 13.0 build). An existing torch is
-# never replaced. Variables: PYTHON (to create the venv), VENV, TORCH, PYTEST_ARGS, BENCH_ARGS.
+# never replaced. Variables: PYTHON (to create the venv), VENV, TORCH, PYTEST_ARGS, BENCH_ARGS,
+# CUDA_VENV, CUDA_TORCH.
 
 PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
 PY := $(VENV)/bin/python
+CUDA_VENV ?= .venv-cuda
+CUDA_TORCH ?= torch==2.14.1
+CUDA_PY := $(CUDA_VENV)/bin/python
+CUDA_LIB := build-cuda/lib
+JOBS := $${MAX_JOBS:-$$(nproc)}
 
-.PHONY: test bench build deps clean
+.PHONY: test bench build deps clean cuda-build cuda-test
 
 deps: $(VENV)/.deps
 
 $(VENV)/.deps:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install "$(TORCH)"
-	$(PY) -m pip install --upgrade "setuptools>=64" ninja pytest numpy expecttest matplotlib
+	$(PY) -m pip install --upgrade "setuptools>=64" ninja pytest numpy matplotlib
 	touch $@
 
 # Incremental (ninja); equivalent to: pip install --no-build-isolation -e .
 build: deps
-	MAX_JOBS=$${MAX_JOBS:-$$(nproc)} $(PY) setup.py -q build_ext --inplace
+	MAX_JOBS=$(JOBS) $(PY) setup.py -q build_ext --inplace
 
 test: build
 	$(PY) -m pytest tests $(PYTEST_ARGS)
@@ -30,5 +38,25 @@ test: build
 bench: build
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 
+$(CUDA_VENV)/.deps:
+	test -x $(CUDA_PY) || $(PYTHON) -m venv $(CUDA_VENV)
+	$(CUDA_PY) -c "import torch; assert torch.version.cuda" 2>/dev/null || \
+		$(CUDA_PY) -m pip install "$(CUDA_TORCH)"
+	$(CUDA_PY) -m pip install --upgrade "setuptools>=64" ninja pytest numpy
+	touch $@
+
+# The package's Python files plus both libraries, in build-cuda/lib (the in-place CPU build
+# stays as it is). RELU_EXT_CUDA=1: a CUDA library that cannot be built fails the build.
+cuda-build: $(CUDA_VENV)/.deps
+	mkdir -p $(CUDA_LIB)/relu_ext
+	cp $(filter-out relu_ext/_build_info.py,$(wildcard relu_ext/*.py)) $(CUDA_LIB)/relu_ext/
+	RELU_EXT_CUDA=1 MAX_JOBS=$(JOBS) $(CUDA_PY) setup.py -q build_ext \
+		--build-lib $(CUDA_LIB) --build-temp build-cuda/temp
+
+# RELU_EXT_EXPECT_CUDA=1: the tests also fail if the CUDA kernels are not registered.
+cuda-test: cuda-build
+	cd tests && RELU_EXT_EXPECT_CUDA=1 PYTHONPATH=$(CURDIR)/$(CUDA_LIB) \
+		$(CURDIR)/$(CUDA_PY) -m pytest $(PYTEST_ARGS)
+
 clean:
-	rm -rf build relu_ext/*.so relu_ext/_build_info.py
+	rm -rf build build-cuda relu_ext/*.so relu_ext/_build_info.py

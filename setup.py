@@ -3,21 +3,55 @@
     pip install --no-build-isolation -e .      (or: make build)
 
 relu_ext/_C       every op schema, the CPU kernels and the C++ autograd kernels
-relu_ext/_C_cuda  the CUDA kernels (csrc/cuda/*.cu), when nvcc and a CUDA-enabled torch
-                  are present
+relu_ext/_C_cuda  the CUDA kernels (csrc/cuda/*.cu), built whenever nvcc and a CUDA-enabled
+                  torch are present
 
 Environment switches:
     RELU_EXT_CUDA=1 / =0     force / skip the CUDA library (default: build it when possible)
-    TORCH_CUDA_ARCH_LIST     GPU architectures (default here "8.0;9.0+PTX" when no GPU is visible)
+    TORCH_CUDA_ARCH_LIST     GPU architectures (default "8.0;9.0+PTX": A100, H100/H200, and PTX
+                             that newer GPUs compile at load time)
+    CUDA_HOME                the CUDA toolkit (default: the one `nvcc` on PATH runs, even
+                             through a wrapper script)
     MAX_JOBS                 parallel compile jobs (ninja)
 
 Kernel sources are globbed: adding an activation never edits this file.
 """
 import glob
 import os
+import re
+import shutil
 import sys
 
 from setuptools import setup
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+os.chdir(ROOT)
+
+
+def find_cuda_home():
+    """CUDA_HOME if set; otherwise the toolkit root that `nvcc` on PATH really runs.
+
+    torch guesses the root from nvcc's location, which is wrong when nvcc is a wrapper
+    script (e.g. /usr/local/bin/nvcc exec'ing /usr/local/cuda-13.0/bin/nvcc).
+    """
+    for var in ("CUDA_HOME", "CUDA_PATH"):
+        if os.environ.get(var):
+            return os.environ[var]
+    nvcc = shutil.which("nvcc")
+    if nvcc is None:
+        return None
+    real = os.path.realpath(nvcc)
+    with open(real, "rb") as f:
+        head = f.read(4096)
+    if head.startswith(b"#!"):  # a script: find the nvcc it runs
+        m = re.search(rb"(/[^\s'\"]+)/bin/nvcc\b", head)
+        if m and os.path.isfile(os.path.join(m.group(1).decode(), "bin", "nvcc")):
+            return m.group(1).decode()
+    return os.path.dirname(os.path.dirname(real))
+
+
+if not os.environ.get("CUDA_HOME") and find_cuda_home():
+    os.environ["CUDA_HOME"] = find_cuda_home()  # before torch.utils.cpp_extension reads it
 
 try:
     import torch
@@ -28,35 +62,79 @@ except ImportError:  # torch must already be installed: we never pull or replace
         "pip install --no-build-isolation -e ."
     )
 
-ROOT = os.path.dirname(os.path.abspath(__file__))
 # -fno-trapping-math lets the compiler turn the branches of piecewise functions into
 # vector selects (results are unchanged: we never read floating-point exception flags).
 CXX_FLAGS = ["-O3", "-g0", "-fopenmp", "-fno-trapping-math"]
+NVCC_FLAGS = ["-O3", "-DNDEBUG", "--extended-lambda", "--expt-relaxed-constexpr"]
 
 
 def sources(pattern):
-    return sorted(glob.glob(os.path.join(ROOT, "csrc", pattern)))
+    # Relative to this file, as setuptools requires (cpp_extension makes them absolute
+    # for ninja).
+    return sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "csrc", pattern)))
 
 
-def forget_stale_build():
-    """A library built against another torch must be rebuilt, even if no source changed."""
-    info = os.path.join(ROOT, "relu_ext", "_build_info.py")
-    if not os.path.exists(info):
-        return
-    recorded = {}
-    with open(info) as f:
-        exec(f.read(), recorded)
-    if recorded.get("TORCH_VERSION") != torch.__version__:
-        for path in glob.glob(os.path.join(ROOT, "relu_ext", "_C*.so")):
-            os.remove(path)
+def want_cuda():
+    switch = os.environ.get("RELU_EXT_CUDA", "")
+    if switch == "0" or not sources("cuda/*.cu"):
+        return False
+    reasons = []
+    if torch.version.cuda is None:
+        reasons.append(f"torch {torch.__version__} is a CPU-only build")
+    if cpp_extension.CUDA_HOME is None:
+        reasons.append("no CUDA toolkit (nvcc) found; set CUDA_HOME")
+    if reasons and switch == "1":
+        sys.exit("relu_ext: RELU_EXT_CUDA=1 but the CUDA library cannot be built: "
+                 + "; ".join(reasons))
+    return not reasons
 
 
-def write_build_info(cuda_version):
-    """Record which torch (and CUDA) the libraries are built against, for the import check."""
-    with open(os.path.join(ROOT, "relu_ext", "_build_info.py"), "w") as f:
-        f.write("# Written by setup.py at build time.\n")
-        f.write(f"TORCH_VERSION = {torch.__version__!r}\n")
-        f.write(f"CUDA_VERSION = {cuda_version!r}\n")
+def cuda_extension():
+    if not os.environ.get("TORCH_CUDA_ARCH_LIST"):
+        os.environ["TORCH_CUDA_ARCH_LIST"] = "8.0;9.0+PTX"  # required when no GPU is visible
+    # ATen/cuda/CUDAContext.h includes cuBLAS/cuSPARSE/cuSOLVER headers, which a minimal
+    # toolkit lacks and torch's CUDA wheel ships under nvidia/cu*/include.
+    site = os.path.dirname(os.path.dirname(torch.__file__))
+    extra = []
+    for inc in sorted(glob.glob(os.path.join(site, "nvidia", "cu*", "include"))):
+        extra += ["-isystem", inc]
+    return cpp_extension.CUDAExtension(
+        "relu_ext._C_cuda",
+        sources("cuda/*.cu"),
+        extra_compile_args={"cxx": CXX_FLAGS + extra, "nvcc": NVCC_FLAGS + extra},
+        depends=sources("*.h") + sources("cuda/*.cuh"),
+    )
+
+
+class BuildExtension(cpp_extension.BuildExtension):
+    """Also records which torch (and CUDA) the libraries were built against, next to
+    them, for the import check."""
+
+    def run(self):
+        out_dir = os.path.dirname(self.get_ext_fullpath(self.extensions[0].name))
+        self.forget_stale_build(out_dir)
+        super().run()
+        cuda = any(ext.name.endswith("_cuda") for ext in self.extensions)
+        if not cuda:  # a CUDA library left by an earlier build would no longer match
+            for path in glob.glob(os.path.join(out_dir, "_C_cuda*.so")):
+                os.remove(path)
+        with open(os.path.join(out_dir, "_build_info.py"), "w") as f:
+            f.write("# Written by setup.py at build time.\n")
+            f.write(f"TORCH_VERSION = {torch.__version__!r}\n")
+            f.write(f"CUDA_VERSION = {torch.version.cuda if cuda else None!r}\n")
+
+    @staticmethod
+    def forget_stale_build(out_dir):
+        """Libraries built against another torch are rebuilt, even if no source changed."""
+        info = os.path.join(out_dir, "_build_info.py")
+        if not os.path.exists(info):
+            return
+        recorded = {}
+        with open(info) as f:
+            exec(f.read(), recorded)
+        if recorded.get("TORCH_VERSION") != torch.__version__:
+            for path in glob.glob(os.path.join(out_dir, "_C*.so")):
+                os.remove(path)
 
 
 ext_modules = [
@@ -68,11 +146,11 @@ ext_modules = [
         depends=sources("*.h") + sources("*/*.h"),
     )
 ]
+if want_cuda():
+    ext_modules.append(cuda_extension())
 
-forget_stale_build()
-write_build_info(None)
 
 setup(
     ext_modules=ext_modules,
-    cmdclass={"build_ext": cpp_extension.BuildExtension.with_options(use_ninja=True)},
+    cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
 )

@@ -166,3 +166,32 @@ def test_no_grad_and_requires_grad_false_skip_graph(device):
     with torch.no_grad():
         assert F.gelu(xg).grad_fn is None
     assert F.gelu(xg).grad_fn is not None
+
+
+def test_saved_tensors_like_aten(device):
+    """What is saved for backward is what ATen saves, so modifying an activation's output
+    in place behaves the same: relu saves its output (backward then raises), the others
+    their input (backward still works, with the same gradient)."""
+    import torch.nn.functional as TF
+
+    pairs = [(lambda t: F.relu(t), lambda t: TF.relu(t), True),
+             (lambda t: F.leaky_relu(t, 0.1), lambda t: TF.leaky_relu(t, 0.1), False),
+             (lambda t: F.elu(t), lambda t: TF.elu(t), False),
+             (lambda t: F.gelu(t), lambda t: TF.gelu(t), False),
+             (lambda t: F.prelu(t, torch.full((3,), 0.2, device=device)),
+              lambda t: TF.prelu(t, torch.full((3,), 0.2, device=device)), False)]
+    for ours, ref, raises in pairs:
+        x0 = torch.randn(4, 3, device=device)
+        grads = []
+        for fn in (ours, ref):
+            x = x0.clone().requires_grad_()
+            y = fn(x * 1.0)
+            y.mul_(2)
+            if raises:
+                with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+                    y.sum().backward()
+                continue
+            y.sum().backward()
+            grads.append(x.grad)
+        if not raises:
+            torch.testing.assert_close(grads[0], grads[1])

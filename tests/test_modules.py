@@ -1,6 +1,7 @@
 """Modules as drop-in replacements, relu_ext.convert, and the seed examples."""
 import copy
 import io
+import os
 
 import pytest
 import torch
@@ -150,3 +151,22 @@ def test_backend_info():
     assert info["cuda"] == (info["cuda_reason"] is None)
     if not torch.cuda.is_available():
         assert info["cuda"] is False and info["cuda_reason"]
+
+
+ALL_OPS = ["relu", "relu_", "relu_backward", "leaky_relu", "leaky_relu_", "leaky_relu_backward",
+           "prelu", "prelu_backward", "elu", "elu_", "elu_backward", "gelu", "gelu_backward"]
+
+
+def test_cuda_kernels_registered_exactly_when_built():
+    """Every op has a CUDA kernel exactly when the CUDA library was built and loaded."""
+    info = relu_ext.backend_info()
+    if os.environ.get("RELU_EXT_EXPECT_CUDA") == "1":  # set by `make cuda-test`
+        assert info["cuda_built"], info["cuda_reason"]
+    for op in ALL_OPS:
+        has_cuda = torch._C._dispatch_has_kernel_for_dispatch_key(f"relu_ext::{op}", "CUDA")
+        assert has_cuda == info["cuda_built"], op
+        assert torch._C._dispatch_has_kernel_for_dispatch_key(f"relu_ext::{op}", "CPU"), op
+    if info["cuda_built"] and not torch.cuda.is_available():
+        # Built with CUDA, no driver/GPU here: the CPU ops still work, and we say why.
+        assert not info["cuda"] and "GPU" in info["cuda_reason"]
+        assert relu_ext.functional.relu(torch.tensor([-1.0, 2.0])).tolist() == [0.0, 2.0]

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# One prepared run for a lent GPU, about 5 minutes: build with all cores for sm_90, the CUDA
+# tests, compute-sanitizer memcheck and racecheck on a small run, and a short speed table
+# against ATen. Everything is written under $OUT (default benchmarks/results/gpu-check);
+# summary.txt says what passed. Run from the repository root: bash benchmarks/gpu_check.sh
+set -uo pipefail
+OUT=${OUT:-benchmarks/results/gpu-check}
+PY=${PYTHON:-python3}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+summary() { echo "$*" | tee -a "$OUT/summary.txt"; }
+: > "$OUT/summary.txt"
+
+{ nvidia-smi; $PY -c "import torch; print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0))"; } \
+  > "$OUT/env.txt" 2>&1
+
+SECONDS=0
+if TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=$(nproc) RELU_EXT_CUDA=1 \
+     $PY setup.py -q build_ext --inplace > "$OUT/build.log" 2>&1; then
+  summary "build: ok (${SECONDS}s)"
+else
+  summary "build: FAILED (${SECONDS}s), see build.log"; tail -40 "$OUT/build.log"; exit 1
+fi
+
+SECONDS=0
+timeout 170 $PY -m pytest tests -q -k "cuda" -p no:cacheprovider > "$OUT/tests.log" 2>&1
+summary "cuda tests: rc=$? (${SECONDS}s) $(tail -1 "$OUT/tests.log")"
+
+for tool in memcheck racecheck; do
+  SECONDS=0
+  if command -v compute-sanitizer > /dev/null; then
+    timeout 60 compute-sanitizer --tool "$tool" --error-exitcode 1 \
+      $PY benchmarks/sanitize_run.py > "$OUT/sanitizer-$tool.log" 2>&1
+    summary "compute-sanitizer $tool: rc=$? (${SECONDS}s) $(grep -m1 'ERROR SUMMARY' "$OUT/sanitizer-$tool.log")"
+  else
+    summary "compute-sanitizer $tool: unavailable"
+  fi
+done
+
+SECONDS=0
+timeout 120 $PY benchmarks/bench.py --quick --device cuda --out "$OUT" > "$OUT/bench.log" 2>&1
+summary "benchmark: rc=$? (${SECONDS}s)"

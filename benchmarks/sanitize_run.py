@@ -1,0 +1,26 @@
+"""A small run of every op, forward and backward, in every dtype and a few layouts, on the
+GPU: what compute-sanitizer (memcheck, racecheck) watches in benchmarks/gpu_check.sh."""
+import torch
+
+import relu_ext.functional as F
+
+dev = "cuda"
+for dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
+    for shape, layout in (((3, 5, 7, 9), "contiguous"), ((3, 5, 7, 9), "channels_last"),
+                          ((4, 6, 10), "sliced"), ((1003,), "odd"), ((), "0-dim")):
+        x = torch.randn(shape, device=dev, dtype=dtype)
+        if layout == "channels_last":
+            x = x.contiguous(memory_format=torch.channels_last)
+        if layout == "sliced":
+            x = x[:, ::2, 1:]
+        x = x[1:] if layout == "odd" else x  # misaligned start
+        x.requires_grad_()
+        c = x.shape[1] if x.dim() > 1 else 1
+        w = torch.rand(c, device=dev, dtype=dtype, requires_grad=True)
+        outs = [F.relu(x), F.leaky_relu(x, 0.2), F.elu(x), F.gelu(x), F.gelu(x, "tanh"),
+                F.prelu(x, w)]
+        sum(o.float().sum() for o in outs).backward()
+        for fn in (F.relu_, lambda t: F.leaky_relu_(t, 0.1), F.elu_):
+            fn(x.detach().clone())
+torch.cuda.synchronize()
+print("sanitize run done")

@@ -1,0 +1,58 @@
+// LeakyReLU on CUDA: y = x if x > 0 else slope * x;  d/dx = 1 if x > 0 else slope.
+#include <torch/library.h>
+
+#include "loops.cuh"
+
+namespace relu_ext::cuda {
+
+at::Tensor leaky_relu_forward_cuda(const at::Tensor& self, double negative_slope) {
+  check_input(self, "relu_ext::leaky_relu", "self");
+  const c10::cuda::CUDAGuard guard(self.device());
+  auto out = at::empty_like(self);
+  RELU_EXT_DISPATCH(self.scalar_type(), "leaky_relu_forward_cuda", [&] {
+    using opmath_t = at::opmath_type<scalar_t>;
+    const auto slope = static_cast<opmath_t>(negative_slope);
+    cuda_elementwise<scalar_t>(out, [slope] __device__(opmath_t x) { return leaky_relu_fwd(x, slope); }, self);
+  });
+  return out;
+}
+
+void leaky_relu_inplace_cuda(at::Tensor& self, double negative_slope) {
+  check_input(self, "relu_ext::leaky_relu_", "self");
+  const c10::cuda::CUDAGuard guard(self.device());
+  RELU_EXT_DISPATCH(self.scalar_type(), "leaky_relu_inplace_cuda", [&] {
+    using opmath_t = at::opmath_type<scalar_t>;
+    const auto slope = static_cast<opmath_t>(negative_slope);
+    cuda_elementwise<scalar_t>(self, [slope] __device__(opmath_t x) { return leaky_relu_fwd(x, slope); }, self);
+  });
+}
+
+// From the output (after the in-place op) the sign test is exact only for slope >= 0.
+at::Tensor leaky_relu_backward_cuda(const at::Tensor& grad_output, const at::Tensor& self,
+                                   double negative_slope, bool self_is_result) {
+  check_input(self, "relu_ext::leaky_relu_backward", "self");
+  check_like(grad_output, self, "relu_ext::leaky_relu_backward", "grad_output", "self");
+  TORCH_CHECK(!self_is_result || negative_slope >= 0.0,
+              "relu_ext::leaky_relu_backward: in-place leaky_relu backward was triggered with a "
+              "negative slope, which is not supported. This is caused by calling the in-place "
+              "forward with a negative slope; call the out-of-place version instead.");
+  const c10::cuda::CUDAGuard guard(self.device());
+  auto grad_input = at::empty_like(self);
+  RELU_EXT_DISPATCH(self.scalar_type(), "leaky_relu_backward_cuda", [&] {
+    using opmath_t = at::opmath_type<scalar_t>;
+    const auto slope = static_cast<opmath_t>(negative_slope);
+    cuda_elementwise<scalar_t>(
+        grad_input, [slope] __device__(opmath_t g, opmath_t x) { return leaky_relu_bwd(g, x, slope); },
+        grad_output, self);
+  });
+  return grad_input;
+}
+
+// CUDA kernels for leaky_relu, leaky_relu_, leaky_relu_backward
+TORCH_LIBRARY_IMPL(relu_ext, CUDA, m) {
+  m.impl("leaky_relu", &leaky_relu_forward_cuda);
+  m.impl("leaky_relu_", &leaky_relu_inplace_cuda);
+  m.impl("leaky_relu_backward", &leaky_relu_backward_cuda);
+}
+
+}  // namespace relu_ext::cuda

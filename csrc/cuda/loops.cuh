@@ -1,0 +1,177 @@
+// The CUDA elementwise driver shared by every activation: one kernel launch,
+// on the current stream, with
+//  - a fast path for operands sharing one dense layout: 16-byte vector loads
+//    and stores (4 x fp32, 8 x fp16/bf16, 2 x fp64), the misaligned head and the
+//    tail done element by element, 64-bit indices;
+//  - a strided path for any other layout (broadcast, sliced, ...) through
+//    TensorIterator and an offset calculator, split into 32-bit-indexable pieces.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
+#include <ATen/TensorIterator.h>
+#include <ATen/core/Array.h>
+#include <ATen/cuda/CUDAContext.h>
+#include <ATen/cuda/detail/OffsetCalculator.cuh>
+#include <c10/cuda/CUDAGuard.h>
+
+#include <cstdint>
+#include <utility>
+
+#include "../common.h"
+
+namespace relu_ext {
+
+constexpr int kBlockSize = 256;
+
+template <typename... Ts>
+inline bool same_dense_layout(const at::Tensor& out, const Ts&... ins) {
+  if (!out.is_non_overlapping_and_dense()) return false;
+  return ((ins.sizes() == out.sizes() && ins.strides() == out.strides()) && ...);
+}
+
+// Enough blocks to fill the device (a few waves), no more than the work needs.
+inline int64_t grid_for(int64_t work_items) {
+  const auto* prop = at::cuda::getCurrentDeviceProperties();
+  const int64_t fill = int64_t{prop->multiProcessorCount} *
+                       (prop->maxThreadsPerMultiProcessor / kBlockSize) * 4;
+  const int64_t need = (work_items + kBlockSize - 1) / kBlockSize;
+  return std::max<int64_t>(1, std::min(fill, need));
+}
+
+template <typename T, int N>
+struct alignas(sizeof(T) * N) Vec {
+  T v[N];
+};
+
+template <typename opmath_t, typename Op, typename T, size_t... I>
+__device__ __forceinline__ opmath_t apply_op(const Op& op, const T* const* in, int64_t i,
+                                             std::index_sequence<I...>) {
+  return op(static_cast<opmath_t>(in[I][i])...);
+}
+
+template <typename opmath_t, typename Op, typename V, size_t... I>
+__device__ __forceinline__ opmath_t apply_op_vec(const Op& op, const V* vecs, int k,
+                                                 std::index_sequence<I...>) {
+  return op(static_cast<opmath_t>(vecs[I].v[k])...);
+}
+
+// out[i] = op(in[0][i], in[1][i], ...) over n elements of one dense layout:
+// `head` elements first (until the pointers are 16-byte aligned), then
+// VEC-wide vector loads and stores, then the tail.
+template <typename scalar_t, int VEC, int NIN, typename Op>
+__global__ void elementwise_dense_kernel(int64_t n, int64_t head, Op op, scalar_t* out,
+                                         at::detail::Array<const scalar_t*, NIN> in) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  using V = Vec<scalar_t, VEC>;
+  constexpr auto idx = std::make_index_sequence<NIN>{};
+  const int64_t tid = int64_t{blockIdx.x} * blockDim.x + threadIdx.x;
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  const int64_t num_vec = (n - head) / VEC;
+  const int64_t tail = head + num_vec * VEC;
+  for (int64_t v = tid; v < num_vec; v += stride) {
+    const int64_t i = head + v * VEC;
+    V loaded[NIN];
+#pragma unroll
+    for (int k = 0; k < NIN; ++k) loaded[k] = *reinterpret_cast<const V*>(in[k] + i);
+    V o;
+#pragma unroll
+    for (int k = 0; k < VEC; ++k) {
+      o.v[k] = static_cast<scalar_t>(apply_op_vec<opmath_t>(op, loaded, k, idx));
+    }
+    *reinterpret_cast<V*>(out + i) = o;
+  }
+  // Head [0, head) and tail [tail, n), element by element.
+  for (int64_t j = tid; j < head + (n - tail); j += stride) {
+    const int64_t i = j < head ? j : tail + (j - head);
+    out[i] = static_cast<scalar_t>(apply_op<opmath_t>(op, in.data, i, idx));
+  }
+}
+
+template <typename scalar_t, int N, typename Op>
+__global__ void elementwise_strided_kernel(int n, OffsetCalculator<N> offsets,
+                                           at::detail::Array<char*, N> data, Op op) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  const int stride = gridDim.x * blockDim.x;
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+    const auto off = offsets.get(i);
+    opmath_t args[N - 1];
+#pragma unroll
+    for (int k = 1; k < N; ++k) {
+      args[k - 1] = static_cast<opmath_t>(*reinterpret_cast<const scalar_t*>(data[k] + off[k]));
+    }
+    opmath_t r;
+    if constexpr (N == 2) r = op(args[0]);
+    if constexpr (N == 3) r = op(args[0], args[1]);
+    if constexpr (N == 4) r = op(args[0], args[1], args[2]);
+    *reinterpret_cast<scalar_t*>(data[0] + off[0]) = static_cast<scalar_t>(r);
+  }
+}
+
+template <typename scalar_t, int N, typename Op>
+void launch_strided(at::TensorIteratorBase& iter, const Op& op) {
+  if (!iter.can_use_32bit_indexing()) {
+    for (auto& sub : iter.with_32bit_indexing()) launch_strided<scalar_t, N>(sub, op);
+    return;
+  }
+  const int64_t n = iter.numel();
+  if (n == 0) return;
+  at::detail::Array<char*, N> data;
+  for (int k = 0; k < N; ++k) data[k] = static_cast<char*>(iter.data_ptr(k));
+  auto offsets = make_offset_calculator<N>(iter);
+  elementwise_strided_kernel<scalar_t, N>
+      <<<grid_for(n), kBlockSize, 0, at::cuda::getCurrentCUDAStream()>>>(
+          static_cast<int>(n), offsets, data, op);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+// out[i] = op(ins[i]...), op a __device__ lambda on the compute type (float for
+// half/bfloat16). `out` is allocated by the caller; it may be one of the inputs
+// (in-place), never a partial overlap of one (that raises).
+template <typename scalar_t, typename Op, typename... Ts>
+void cuda_elementwise(const at::Tensor& out, const Op& op, const Ts&... ins) {
+  const int64_t n = out.numel();
+  if (n == 0) return;
+  const auto stream = at::cuda::getCurrentCUDAStream();
+  if (same_dense_layout(out, ins...)) {
+    constexpr int kVec = 16 / sizeof(scalar_t);
+    const auto misalign = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16; };
+    const uintptr_t m = misalign(out.const_data_ptr());
+    const bool aligned_alike = ((misalign(ins.const_data_ptr()) == m) && ...) &&
+                               m % sizeof(scalar_t) == 0;
+    constexpr int kIn = sizeof...(Ts);
+    at::detail::Array<const scalar_t*, kIn> in;
+    int k = 0;
+    ((in[k++] = ins.template const_data_ptr<scalar_t>()), ...);
+    if (aligned_alike) {
+      const int64_t head = std::min<int64_t>(n, ((16 - m) % 16) / sizeof(scalar_t));
+      elementwise_dense_kernel<scalar_t, kVec, kIn>
+          <<<grid_for((n + kVec - 1) / kVec), kBlockSize, 0, stream>>>(
+              n, head, op, out.data_ptr<scalar_t>(), in);
+    } else {
+      elementwise_dense_kernel<scalar_t, 1, kIn><<<grid_for(n), kBlockSize, 0, stream>>>(
+          n, 0, op, out.data_ptr<scalar_t>(), in);
+    }
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    return;
+  }
+  at::TensorIteratorConfig config;
+  config.add_output(out);
+  (config.add_const_input(ins), ...);
+  auto iter = config.build();
+  launch_strided<scalar_t, sizeof...(Ts) + 1>(iter, op);
+}
+
+// A view of a PReLU weight (1 or C elements, contiguous) broadcast to the
+// input's sizes, C along dim 1.
+inline at::Tensor broadcast_weight(const at::Tensor& weight, const at::Tensor& self) {
+  std::vector<int64_t> strides(self.dim(), 0);
+  if (weight.numel() > 1) strides[1] = 1;
+  return weight.as_strided(self.sizes(), strides);
+}
+
+}  // namespace relu_ext
+
+#define RELU_EXT_DISPATCH(TYPE, NAME, ...) \
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, TYPE, NAME, __VA_ARGS__)

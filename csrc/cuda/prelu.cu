@@ -1,0 +1,199 @@
+// PReLU on CUDA: y = x if x > 0 else w[c] * x, c the channel (dim 1).
+//   d/dx = 1 if x > 0 else w[c];   d/dw[c] = sum over channel c of (x > 0 ? 0 : x) * g.
+// The backward computes both in one pass over the data: each block takes a
+// fixed slice of one channel, writes grad_input and reduces its share of the
+// weight gradient with a fixed tree (no atomics); a second, tiny kernel sums
+// each channel's slices in order. Bitwise deterministic run to run.
+#include <torch/library.h>
+
+#include "loops.cuh"
+
+namespace relu_ext::cuda {
+
+// Dense layouts are walked in memory order: memory position m belongs to
+// channel (m / inner) % C, inner the channel dim's stride (numel when C == 1).
+int64_t channel_inner(const at::Tensor& self, int64_t channels) {
+  return channels == 1 ? self.numel() : self.stride(1);
+}
+
+template <typename scalar_t, int VEC>
+__global__ void prelu_forward_dense_kernel(int64_t n, int64_t head, const scalar_t* x,
+                                           const scalar_t* w, scalar_t* out, int64_t inner,
+                                           int64_t channels) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  using V = Vec<scalar_t, VEC>;
+  const int64_t tid = int64_t{blockIdx.x} * blockDim.x + threadIdx.x;
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  const int64_t num_vec = (n - head) / VEC;
+  const int64_t tail = head + num_vec * VEC;
+  for (int64_t v = tid; v < num_vec; v += stride) {
+    const int64_t i = head + v * VEC;
+    int64_t run = i / inner, pos = i - run * inner, c = run % channels;  // then stepped
+    const V xv = *reinterpret_cast<const V*>(x + i);
+    V o;
+#pragma unroll
+    for (int k = 0; k < VEC; ++k) {
+      o.v[k] = static_cast<scalar_t>(
+          prelu_fwd(static_cast<opmath_t>(xv.v[k]), static_cast<opmath_t>(w[c])));
+      if (++pos == inner) {
+        pos = 0;
+        if (++c == channels) c = 0;
+      }
+    }
+    *reinterpret_cast<V*>(out + i) = o;
+  }
+  for (int64_t j = tid; j < head + (n - tail); j += stride) {
+    const int64_t i = j < head ? j : tail + (j - head);
+    out[i] = static_cast<scalar_t>(prelu_fwd(static_cast<opmath_t>(x[i]),
+                                             static_cast<opmath_t>(w[(i / inner) % channels])));
+  }
+}
+
+at::Tensor prelu_forward_cuda(const at::Tensor& self, const at::Tensor& weight) {
+  check_input(self, "relu_ext::prelu", "self");
+  check_prelu_weight(self, weight, "relu_ext::prelu");
+  const c10::cuda::CUDAGuard guard(self.device());
+  auto out = at::empty_like(self);
+  const auto w = weight.contiguous();
+  const int64_t n = self.numel();
+  if (n == 0) return out;
+  RELU_EXT_DISPATCH(self.scalar_type(), "prelu_forward_cuda", [&] {
+    using opmath_t = at::opmath_type<scalar_t>;
+    if (!same_dense_layout(out, self)) {
+      cuda_elementwise<scalar_t>(
+          out, [] __device__(opmath_t x, opmath_t wc) { return prelu_fwd(x, wc); }, self,
+          broadcast_weight(w, self));
+      return;
+    }
+    constexpr int kVec = 16 / sizeof(scalar_t);
+    const auto stream = at::cuda::getCurrentCUDAStream();
+    const auto m = reinterpret_cast<uintptr_t>(self.const_data_ptr()) % 16;
+    const bool alike = reinterpret_cast<uintptr_t>(out.const_data_ptr()) % 16 == m &&
+                       m % sizeof(scalar_t) == 0;
+    const int64_t inner = channel_inner(self, w.numel());
+    if (alike) {
+      const int64_t head = std::min<int64_t>(n, ((16 - m) % 16) / sizeof(scalar_t));
+      prelu_forward_dense_kernel<scalar_t, kVec>
+          <<<grid_for((n + kVec - 1) / kVec), kBlockSize, 0, stream>>>(
+              n, head, self.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(),
+              out.data_ptr<scalar_t>(), inner, w.numel());
+    } else {
+      prelu_forward_dense_kernel<scalar_t, 1><<<grid_for(n), kBlockSize, 0, stream>>>(
+          n, 0, self.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(),
+          out.data_ptr<scalar_t>(), inner, w.numel());
+    }
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  });
+  return out;
+}
+
+// Sum of `v` over the block, by a fixed tree (warp shuffles, then across warps):
+// the same inputs always give the same bits. Valid in thread 0.
+template <typename acc_t>
+__device__ acc_t block_sum(acc_t v) {
+  __shared__ acc_t warp_sums[kBlockSize / 32];
+  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(0xffffffffu, v, offset);
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  if (lane == 0) warp_sums[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    v = lane < kBlockSize / 32 ? warp_sums[lane] : acc_t(0);
+    for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(0xffffffffu, v, offset);
+  }
+  return v;
+}
+
+// Block b takes slice s = b % slices of channel c = b / slices: the channel's
+// elements k in [s * per_slice, (s + 1) * per_slice), at memory position
+// ((k / inner) * C + c) * inner + k % inner.
+template <typename scalar_t, typename acc_t>
+__global__ void prelu_backward_dense_kernel(const scalar_t* grad, const scalar_t* x,
+                                            const scalar_t* w, scalar_t* grad_input,
+                                            acc_t* partials, int64_t per_channel,
+                                            int64_t per_slice, int64_t slices, int64_t inner,
+                                            int64_t channels) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  const int64_t c = blockIdx.x / slices, s = blockIdx.x % slices;
+  const opmath_t wc = static_cast<opmath_t>(w[c]);
+  const int64_t begin = s * per_slice;
+  const int64_t end = std::min(per_channel, begin + per_slice);
+  acc_t sum = 0;
+  for (int64_t k = begin + threadIdx.x; k < end; k += blockDim.x) {
+    const int64_t outer = k / inner;
+    const int64_t m = (outer * channels + c) * inner + (k - outer * inner);
+    const auto g = static_cast<opmath_t>(grad[m]);
+    const auto xi = static_cast<opmath_t>(x[m]);
+    grad_input[m] = static_cast<scalar_t>(prelu_bwd_input(g, xi, wc));
+    sum += static_cast<acc_t>(prelu_bwd_weight(g, xi));
+  }
+  sum = block_sum(sum);
+  if (threadIdx.x == 0) partials[blockIdx.x] = sum;
+}
+
+// One thread per channel: its slices' partial sums, in slice order.
+template <typename scalar_t, typename acc_t>
+__global__ void prelu_weight_grad_kernel(const acc_t* partials, int64_t slices, int64_t channels,
+                                         scalar_t* grad_weight, int64_t grad_weight_stride) {
+  const int64_t c = int64_t{blockIdx.x} * blockDim.x + threadIdx.x;
+  if (c >= channels) return;
+  double sum = 0;
+  for (int64_t s = 0; s < slices; ++s) sum += static_cast<double>(partials[c * slices + s]);
+  grad_weight[c * grad_weight_stride] = static_cast<scalar_t>(sum);
+}
+
+std::tuple<at::Tensor, at::Tensor> prelu_backward_cuda(const at::Tensor& grad_output,
+                                                       const at::Tensor& self,
+                                                       const at::Tensor& weight) {
+  check_input(self, "relu_ext::prelu_backward", "self");
+  check_like(grad_output, self, "relu_ext::prelu_backward", "grad_output", "self");
+  check_prelu_weight(self, weight, "relu_ext::prelu_backward");
+  const c10::cuda::CUDAGuard guard(self.device());
+  auto grad_input = at::empty_like(self);
+  auto grad_weight = at::empty_like(weight);
+  const auto w = weight.contiguous();
+  const int64_t channels = w.numel();
+  const int64_t n = self.numel();
+  if (n == 0) {
+    grad_weight.zero_();
+    return {grad_input, grad_weight};
+  }
+  // Other layouts (broadcast or strided grad, non-dense input) are made dense
+  // first: a copy, off the fast path.
+  const bool dense = same_dense_layout(grad_input, grad_output, self);
+  const auto x = dense ? self : self.contiguous();
+  const auto g = dense ? grad_output : grad_output.contiguous();
+  auto gi = dense ? grad_input : at::empty_like(x);
+  const int64_t inner = channel_inner(x, channels);
+  const int64_t per_channel = n / channels;
+  // Slices depend on the shape alone (~8K elements each), never on the device.
+  const int64_t slices = std::min<int64_t>(4096, (per_channel + 8191) / 8192);
+  const int64_t per_slice = (per_channel + slices - 1) / slices;
+  const auto stream = at::cuda::getCurrentCUDAStream();
+  const int64_t gw_stride = channels > 1 ? grad_weight.stride(0) : 0;
+  RELU_EXT_DISPATCH(self.scalar_type(), "prelu_backward_cuda", [&] {
+    using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
+    auto partials = at::empty({channels * slices},
+                              x.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
+    prelu_backward_dense_kernel<scalar_t, acc_t>
+        <<<channels * slices, kBlockSize, 0, stream>>>(
+            g.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
+            w.const_data_ptr<scalar_t>(), gi.data_ptr<scalar_t>(), partials.data_ptr<acc_t>(),
+            per_channel, per_slice, slices, inner, channels);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    prelu_weight_grad_kernel<scalar_t, acc_t>
+        <<<(channels + kBlockSize - 1) / kBlockSize, kBlockSize, 0, stream>>>(
+            partials.const_data_ptr<acc_t>(), slices, channels, grad_weight.data_ptr<scalar_t>(),
+            gw_stride);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  });
+  if (!dense) grad_input.copy_(gi);
+  return {grad_input, grad_weight};
+}
+
+// CUDA kernels for prelu, prelu_backward
+TORCH_LIBRARY_IMPL(relu_ext, CUDA, m) {
+  m.impl("prelu", &prelu_forward_cuda);
+  m.impl("prelu_backward", &prelu_backward_cuda);
+}
+
+}  // namespace relu_ext::cuda

@@ -1,0 +1,43 @@
+"""Import-time robustness: a missing library or one built for another torch gives a clear
+ImportError naming both versions and the rebuild command. Run in subprocesses on copies of
+the package, so this process's loaded library is untouched."""
+import glob
+import os
+import shutil
+import subprocess
+import sys
+
+import torch
+
+import relu_ext
+
+PKG = os.path.dirname(relu_ext.__file__)
+
+
+def _import_copy(tmp_path, mutate):
+    dst = tmp_path / "relu_ext"
+    shutil.copytree(PKG, dst, ignore=shutil.ignore_patterns("__pycache__"))
+    mutate(dst)
+    return subprocess.run([sys.executable, "-c", "import relu_ext"], cwd=tmp_path,
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ""})
+
+
+def test_library_built_for_another_torch(tmp_path):
+    def mutate(dst):
+        (dst / "_build_info.py").write_text("TORCH_VERSION = '1.0.0'\nCUDA_VERSION = None\n")
+
+    r = _import_copy(tmp_path, mutate)
+    assert r.returncode != 0
+    assert "ImportError" in r.stderr and "1.0.0" in r.stderr and torch.__version__ in r.stderr
+    assert "pip install --no-build-isolation" in r.stderr
+
+
+def test_library_missing(tmp_path):
+    def mutate(dst):
+        for so in glob.glob(str(dst / "_C*.so")):
+            os.remove(so)
+
+    r = _import_copy(tmp_path, mutate)
+    assert r.returncode != 0
+    assert "ImportError" in r.stderr and "missing" in r.stderr
+    assert "pip install --no-build-isolation" in r.stderr
