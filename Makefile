@@ -42,7 +42,7 @@ $(CUDA_VENV)/.deps:
 	test -x $(CUDA_PY) || $(PYTHON) -m venv $(CUDA_VENV)
 	$(CUDA_PY) -c "import torch; assert torch.version.cuda" 2>/dev/null || \
 		$(CUDA_PY) -m pip install "$(CUDA_TORCH)"
-	$(CUDA_PY) -m pip install --upgrade "setuptools>=64" ninja pytest numpy
+	$(CUDA_PY) -m pip install --upgrade "setuptools>=64" ninja pytest numpy matplotlib
 	touch $@
 
 # The package's Python files plus both libraries, in build-cuda/lib (the in-place CPU build

@@ -1,13 +1,19 @@
-"""The GPU-vs-CPU benchmark: every activation, relu_ext against ATen (torch's own kernels).
+"""The GPU-vs-CPU benchmark: every activation, relu_ext against ATen (torch's own kernels)
+and torch.compile of the same function, on the CPU and, when present, the GPU.
 
-    python benchmarks/bench.py [--quick] [--device cpu|cuda|all] [--out DIR] [--threads N]
+    python benchmarks/bench.py [--quick] [--device cpu|cuda|all] [--ops relu,gelu,...]
+                               [--dtypes float32,bfloat16] [--sizes 4096,1048576] [--out DIR]
 
-For each form x direction (forward, backward, forward+backward) x dtype x size x device,
-both implementations are timed in alternating short blocks (interleaved, so drift hits
-both alike) with torch.utils.benchmark; the figures are the median and p20/p80 of the
-per-block times. A plain tensor copy of the same size is timed alongside, as the
-memory-bandwidth roofline. Writes a long-format CSV and a JSON of machine metadata to
-benchmarks/results/<machine>/ and prints a table as it goes.
+For each op x direction (forward, backward, forward+backward) x dtype x size x device, the
+implementations are timed in alternating short blocks (interleaved, so drift hits all alike)
+with torch.utils.benchmark (which synchronizes CUDA); figures are the median and p20/p80 of
+the per-block times. On CUDA the inputs rotate through enough copies to defeat the L2 cache.
+A tensor copy of the same size is timed alongside: the memory-bandwidth roofline.
+
+Writes to benchmarks/results/<machine>/ (or --out): bench.csv (long format, one row per
+measurement), bench.json (machine metadata), relative_cost.md (each op's cost relative to
+ReLU), and PNG plots (benchmarks/plot.py). --quick: fewer sizes and rounds, no torch.compile
+(each compile costs seconds); under 2 minutes on 2 CPU cores.
 """
 import argparse
 import csv
@@ -22,16 +28,18 @@ import sys
 
 import torch
 import torch.nn.functional as TF
+from torch import nn
 from torch.utils.benchmark import Timer
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)
 import relu_ext  # noqa: E402
 import relu_ext.functional as F  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-# form -> (relu_ext, ATen), each fn(x, weight)
-FORMS = {
+# op -> (relu_ext, ATen), each fn(x, weight)
+OPS = {
     "relu": (lambda x, w: F.relu(x), lambda x, w: TF.relu(x)),
     "leaky_relu": (lambda x, w: F.leaky_relu(x, 0.01), lambda x, w: TF.leaky_relu(x, 0.01)),
     "prelu": (F.prelu, TF.prelu),
@@ -40,10 +48,19 @@ FORMS = {
     "gelu_tanh": (lambda x, w: F.gelu(x, approximate="tanh"),
                   lambda x, w: TF.gelu(x, approximate="tanh")),
 }
+MODULES = {  # for the saved-for-backward column: (relu_ext, torch.nn)
+    "relu": (relu_ext.ReLU, nn.ReLU), "leaky_relu": (relu_ext.LeakyReLU, nn.LeakyReLU),
+    "prelu": (lambda: relu_ext.PReLU(PRELU_CHANNELS), lambda: nn.PReLU(PRELU_CHANNELS)),
+    "elu": (relu_ext.ELU, nn.ELU), "gelu": (relu_ext.GELU, nn.GELU),
+    "gelu_tanh": (lambda: relu_ext.GELU("tanh"), lambda: nn.GELU("tanh")),
+}
 DIRECTIONS = ("forward", "backward", "forward+backward")
-# Minimal bytes moved per element, in units of the element size.
+# Minimal bytes moved per element, in units of the element size: read x, write y; read g
+# and x (or y), write the input gradient.
 TRAFFIC = {"forward": 2, "backward": 3, "forward+backward": 5}
 PRELU_CHANNELS = 64
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
+          "float64": torch.float64}
 
 
 def cpu_name():
@@ -58,11 +75,8 @@ def cpu_name():
 
 
 def machine_name(devices):
-    name = cpu_name()
-    if "cuda" in devices:
-        name = torch.cuda.get_device_name(0)
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    return slug
+    name = torch.cuda.get_device_name(0) if "cuda" in devices else cpu_name()
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
 def git_commit():
@@ -73,18 +87,17 @@ def git_commit():
         return "unknown"
 
 
-def make_inputs(form, numel, dtype, device, copies):
-    """`copies` independent (x, weight, grad) sets: rotated through on CUDA so that large
-    sizes are not served from L2."""
+def make_inputs(op, numel, dtype, device, copies):
+    """`copies` independent (x, weight, grad) sets, rotated through per call."""
     sets = []
     for _ in range(copies):
-        if form == "prelu":
+        if op == "prelu":  # NCHW, C = 64
             shape = (max(1, numel // (PRELU_CHANNELS * 64)), PRELU_CHANNELS, 64)
         else:
             shape = (numel,)
         x = torch.randn(shape, device=device, dtype=dtype) * 3
         w = (torch.rand(PRELU_CHANNELS, device=device, dtype=dtype) * 0.5
-             if form == "prelu" else None)
+             if op == "prelu" else None)
         sets.append((x, w, torch.randn_like(x)))
     return sets
 
@@ -94,22 +107,17 @@ def make_stmt(fn, direction, sets):
     state = {"i": 0}
     prepared = []
     for x, w, g in sets:
-        if direction == "forward":
-            prepared.append((x, w, g, None))
-            continue
-        xr = x.detach().requires_grad_()
-        wr = w.detach().requires_grad_() if w is not None else None
+        xr = x.detach().requires_grad_(direction != "forward")
+        wr = w.detach().requires_grad_(direction != "forward") if w is not None else None
         inputs = (xr,) if wr is None else (xr, wr)
         y = fn(xr, wr) if direction == "backward" else None
-        prepared.append((xr, wr, g, (inputs, y)))
+        prepared.append((xr, wr, g, inputs, y))
 
     def step():
         i = state["i"] = (state["i"] + 1) % len(prepared)
-        x, w, g, extra = prepared[i]
+        x, w, g, inputs, y = prepared[i]
         if direction == "forward":
-            with torch.no_grad():
-                return fn(x, w)
-        inputs, y = extra
+            return fn(x, w)
         if direction == "backward":
             return torch.autograd.grad(y, inputs, g, retain_graph=True)
         return torch.autograd.grad(fn(x, w), inputs, g)
@@ -117,11 +125,11 @@ def make_stmt(fn, direction, sets):
     return step
 
 
-def interleaved(stmts, device, threads, rounds, block_s):
-    """Time each stmt in alternating blocks; returns per-stmt lists of per-call seconds."""
+def interleaved(stmts, threads, rounds, block_s):
+    """Times each stmt in alternating blocks; returns per-stmt lists of per-call seconds."""
     timers = [Timer("s()", globals={"s": s}, num_threads=threads) for s in stmts]
     numbers = []
-    for t in timers:  # warm up and calibrate calls per block
+    for t in timers:  # warm up, then calibrate the calls per block
         t.timeit(3)
         once = max(t.timeit(5).median, 1e-7)
         numbers.append(max(1, int(block_s / once)))
@@ -137,14 +145,74 @@ def quantiles(xs):
     return q[1], statistics.median(xs), q[7]
 
 
+def saved_bytes_per_element(make_act, device, dtype):
+    """Bytes saved for backward (distinct storages, parameters excluded) by
+    Linear -> activation -> Linear, per element of the activation."""
+    rows, feats = 1024, PRELU_CHANNELS
+    block = nn.Sequential(nn.Linear(feats, feats), make_act(), nn.Linear(feats, feats))
+    block = block.to(device=device, dtype=dtype)
+    params = {p.untyped_storage().data_ptr() for p in block.parameters()}
+    seen = {}
+
+    def pack(t):
+        s = t.untyped_storage()
+        if s.data_ptr() not in params:
+            seen[s.data_ptr()] = s.nbytes()
+        return t
+
+    x = torch.randn(rows, feats, device=device, dtype=dtype, requires_grad=True)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        block(x)
+    return sum(seen.values()) / (rows * feats)
+
+
+def compiled_version(fn):
+    """torch.compile of the same ATen function, or None where it fails."""
+    torch._dynamo.reset()  # each (op, size, dtype) compiles afresh: no recompile limit
+    compiled = torch.compile(fn, dynamic=False)
+    return compiled
+
+
+def relative_cost_table(rows, devices):
+    """Each op's median time relative to ReLU's (same impl, device, dtype, direction), at the
+    largest size measured: the seed's "slightly slower / more complex" as numbers."""
+    lines = ["| device | dtype | numel | impl | op | forward | backward | forward+backward |",
+             "|---|---|---|---|---|---|---|---|"]
+    t = {(r["device"], r["dtype"], r["numel"], r["impl"], r["op"], r["direction"]): r["p50_s"]
+         for r in rows}
+    for device in devices:
+        for dtype in sorted({r["dtype"] for r in rows if r["device"] == device}):
+            sizes = [r["numel"] for r in rows if r["device"] == device and r["dtype"] == dtype
+                     and r["op"] == "relu"]
+            if not sizes:
+                continue
+            n = max(sizes)
+            for impl in ("relu_ext", "aten"):
+                for op in OPS:
+                    cells = []
+                    for d in DIRECTIONS:
+                        a, b = t.get((device, dtype, n, impl, op, d)), t.get((device, dtype, n, impl, "relu", d))
+                        cells.append(f"{a / b:.2f}" if a and b else "")
+                    if any(cells):
+                        lines.append(f"| {device} | {dtype} | {n} | {impl} | {op} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="fewer sizes and rounds (about a minute)")
+    p.add_argument("--quick", action="store_true",
+                   help="fewer sizes and rounds, no torch.compile (under 2 minutes)")
     p.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
+    p.add_argument("--ops", default=",".join(OPS), help="comma-separated subset of " + ",".join(OPS))
+    p.add_argument("--dtypes", help="comma-separated (default CPU: float32,bfloat16; "
+                                    "CUDA: float32,float16,bfloat16)")
+    p.add_argument("--sizes", help="comma-separated element counts (default: a sweep)")
     p.add_argument("--out", help="output folder (default benchmarks/results/<machine>)")
     p.add_argument("--threads", type=int, default=torch.get_num_threads(),
                    help="CPU threads (default: torch's)")
-    p.add_argument("--forms", default=",".join(FORMS), help="comma-separated subset")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="also time torch.compile (default: on, off with --quick)")
+    p.add_argument("--no-plots", action="store_true")
     args = p.parse_args(argv)
 
     devices = ["cpu"] if args.device in ("cpu", "all") else []
@@ -154,72 +222,108 @@ def main(argv=None):
         elif args.device == "cuda":
             sys.exit(f"no usable CUDA: {relu_ext.backend_info()['cuda_reason']}")
     torch.set_num_threads(args.threads)
-    forms = args.forms.split(",")
+    ops = args.ops.split(",")
+    unknown = [o for o in ops if o not in OPS]
+    if unknown:
+        sys.exit(f"unknown ops {unknown}; choose from {list(OPS)}")
+    use_compile = (not args.quick) if args.compile is None else args.compile
     out_dir = args.out or os.path.join(ROOT, "benchmarks", "results", machine_name(devices))
     os.makedirs(out_dir, exist_ok=True)
-    rounds, block_s = (5, 0.005) if args.quick else (11, 0.02)
+    rounds, block_s = (5, 0.004) if args.quick else (11, 0.02)
     sizes = {"cpu": [2**16, 2**22] if args.quick else [2**12, 2**16, 2**20, 2**22, 2**24],
              "cuda": [2**16, 2**24] if args.quick else [2**12, 2**16, 2**20, 2**24, 2**26, 2**28]}
-    dtypes = {"cpu": [torch.float32, torch.bfloat16],
-              "cuda": [torch.float32, torch.float16, torch.bfloat16]}
+    if args.sizes:
+        sizes = {d: [int(s) for s in args.sizes.split(",")] for d in sizes}
+    dtypes = {"cpu": ["float32", "bfloat16"], "cuda": ["float32", "float16", "bfloat16"]}
+    if args.dtypes:
+        dtypes = {d: args.dtypes.split(",") for d in dtypes}
+    impls = ["relu_ext", "aten"] + (["compile"] if use_compile else [])
     meta = {
         "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "torch": torch.__version__, "git_commit": git_commit(), "python": platform.python_version(),
         "cpu": cpu_name(), "cpu_threads": args.threads, "devices": devices,
         "gpu": torch.cuda.get_device_name(0) if "cuda" in devices else None,
         "relu_ext": relu_ext.backend_info(), "quick": args.quick, "rounds": rounds,
+        "block_seconds": block_s, "impls": impls, "argv": sys.argv[1:] if argv is None else argv,
     }
     rows = []
-    header = (f"{'device':6} {'op':10} {'direction':16} {'dtype':9} {'numel':>9} "
-              f"{'relu_ext':>10} {'aten':>10} {'speedup':>8} {'GB/s':>7} {'%copy':>6}")
     print(f"relu_ext benchmark: {meta['cpu']} ({args.threads} threads)"
           + (f", {meta['gpu']}" if meta["gpu"] else "") + f", torch {torch.__version__}")
-    print(header)
+    print(f"{'device':6} {'op':10} {'direction':16} {'dtype':9} {'numel':>9} "
+          + "".join(f"{i:>11}" for i in impls) + f" {'speedup':>8} {'GB/s':>7} {'%copy':>6}")
     for device in devices:
-        copies_bytes = 256 * 2**20 if device == "cuda" else 0
-        for dtype in dtypes[device]:
+        for dtype_name in dtypes[device]:
+            dtype = DTYPES[dtype_name]
+            esize = torch.tensor([], dtype=dtype).element_size()
+            saved = {op: [saved_bytes_per_element(m, device, dtype) for m in MODULES[op]]
+                     for op in ops}
             for numel in sizes[device]:
-                esize = torch.tensor([], dtype=dtype).element_size()
-                copies = max(1, min(8, copies_bytes // (numel * esize * 3) + 1)) if copies_bytes else 1
-                src = torch.randn(numel, device=device).to(dtype)
-                dst = torch.empty_like(src)
-                copy_s = statistics.median(interleaved([lambda: dst.copy_(src)], device,
-                                                       args.threads, rounds, block_s)[0])
+                # Rotate through >= 256 MiB of inputs on CUDA, so the L2 cannot hold them.
+                copies = (max(1, min(16, (256 << 20) // (numel * esize * 3) + 1))
+                          if device == "cuda" else 1)
+                srcs = [torch.randn(numel, device=device).to(dtype) for _ in range(copies)]
+                dsts = [torch.empty_like(s) for s in srcs]
+                state = {"i": 0}
+
+                def copy_step():
+                    i = state["i"] = (state["i"] + 1) % copies
+                    dsts[i].copy_(srcs[i])
+
+                copy_s = statistics.median(interleaved([copy_step], args.threads, rounds,
+                                                       block_s)[0])
                 copy_gbs = 2 * numel * esize / copy_s / 1e9
-                for form in forms:
-                    ours, aten = FORMS[form]
-                    sets = make_inputs(form, numel, dtype, device, copies)
+                for op in ops:
+                    ours, aten = OPS[op]
+                    fns = {"relu_ext": ours, "aten": aten}
+                    if use_compile:
+                        fns["compile"] = compiled_version(aten)
+                    sets = make_inputs(op, numel, dtype, device, copies)
                     n = sets[0][0].numel()
                     for direction in DIRECTIONS:
-                        samples = interleaved([make_stmt(ours, direction, sets),
-                                               make_stmt(aten, direction, sets)],
-                                              device, args.threads, rounds, block_s)
+                        names = list(fns)
+                        stmts = []
+                        for name in list(names):
+                            try:
+                                stmt = make_stmt(fns[name], direction, sets)
+                                stmt()
+                                stmts.append(stmt)
+                            except Exception as e:  # torch.compile where it does not work
+                                print(f"  {name} skipped for {op} {direction}: {type(e).__name__}")
+                                names.remove(name)
+                        samples = interleaved(stmts, args.threads, rounds, block_s)
                         med = {}
-                        for impl, s in zip(("relu_ext", "aten"), samples):
+                        for impl, s in zip(names, samples):
                             p20, p50, p80 = quantiles(s)
                             med[impl] = p50
                             gbs = TRAFFIC[direction] * n * esize / p50 / 1e9
                             rows.append({
-                                "op": form, "impl": impl, "direction": direction,
-                                "dtype": str(dtype).replace("torch.", ""), "device": device,
+                                "op": op, "impl": impl, "direction": direction,
+                                "dtype": dtype_name, "device": device,
                                 "device_name": meta["gpu"] if device == "cuda" else meta["cpu"],
                                 "threads": args.threads if device == "cpu" else "",
                                 "numel": n, "p20_s": p20, "p50_s": p50, "p80_s": p80,
                                 "gb_per_s": gbs, "pct_of_copy": 100 * gbs / copy_gbs,
-                                "copy_gb_per_s": copy_gbs, "torch": torch.__version__,
-                                "git_commit": meta["git_commit"], "timestamp": meta["timestamp"],
+                                "copy_gb_per_s": copy_gbs,
+                                "saved_bytes_per_elem": saved[op][0 if impl == "relu_ext" else 1],
+                                "torch": torch.__version__, "git_commit": meta["git_commit"],
+                                "timestamp": meta["timestamp"],
                             })
-                        r = rows[-2]
-                        print(f"{device:6} {form:10} {direction:16} {r['dtype']:9} {n:>9} "
-                              f"{med['relu_ext']*1e6:>8.1f}us {med['aten']*1e6:>8.1f}us "
-                              f"{med['aten']/med['relu_ext']:>7.2f}x {r['gb_per_s']:>7.1f} "
-                              f"{r['pct_of_copy']:>5.0f}%", flush=True)
-    # GPU vs CPU at the same op, direction, dtype and size.
+                        for r in rows[-len(names):]:
+                            r["speedup_vs_aten"] = med["aten"] / r["p50_s"]
+                        ours_row = rows[-len(names)]
+                        print(f"{device:6} {op:10} {direction:16} {dtype_name:9} {n:>9} "
+                              + "".join(f"{med[i] * 1e6:>9.1f}us" if i in med else f"{'-':>11}"
+                                        for i in impls)
+                              + f" {ours_row['speedup_vs_aten']:>7.2f}x "
+                              f"{ours_row['gb_per_s']:>7.1f} {ours_row['pct_of_copy']:>5.0f}%",
+                              flush=True)
+    # GPU vs CPU at the same op, impl, direction, dtype and size.
     cpu_time = {(r["op"], r["impl"], r["direction"], r["dtype"], r["numel"]): r["p50_s"]
                 for r in rows if r["device"] == "cpu"}
     for r in rows:
         key = (r["op"], r["impl"], r["direction"], r["dtype"], r["numel"])
-        r["gpu_vs_cpu"] = (cpu_time[key] / r["p50_s"]) if r["device"] == "cuda" and key in cpu_time else ""
+        r["gpu_vs_cpu"] = (cpu_time[key] / r["p50_s"]
+                           if r["device"] == "cuda" and key in cpu_time else "")
     csv_path = os.path.join(out_dir, "bench.csv")
     with open(csv_path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
@@ -227,7 +331,20 @@ def main(argv=None):
         w.writerows(rows)
     with open(os.path.join(out_dir, "bench.json"), "w") as f:
         json.dump(meta, f, indent=2)
-    print(f"wrote {csv_path} ({len(rows)} rows) and bench.json")
+    table = relative_cost_table(rows, devices)
+    with open(os.path.join(out_dir, "relative_cost.md"), "w") as f:
+        f.write("Median time relative to ReLU (same implementation, device, dtype, direction),\n"
+                f"at the largest size measured. {meta['cpu']}, {args.threads} threads"
+                + (f"; {meta['gpu']}" if meta["gpu"] else "") + f"; torch {torch.__version__}.\n\n")
+        f.write(table)
+    print("\nCost relative to ReLU:\n" + table)
+    if not args.no_plots:
+        import plot
+
+        for path in plot.plot(csv_path, out_dir):
+            print("wrote", path)
+    print(f"wrote {csv_path} ({len(rows)} rows), bench.json, relative_cost.md")
+    return out_dir
 
 
 if __name__ == "__main__":

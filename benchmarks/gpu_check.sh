@@ -38,5 +38,5 @@ for tool in memcheck racecheck; do
 done
 
 SECONDS=0
-timeout 120 $PY benchmarks/bench.py --quick --device cuda --out "$OUT" > "$OUT/bench.log" 2>&1
+timeout 150 $PY benchmarks/bench.py --quick --device all --out "$OUT" > "$OUT/bench.log" 2>&1
 summary "benchmark: rc=$? (${SECONDS}s)"

@@ -3,12 +3,14 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <c10/macros/Macros.h>
 
 #include <cmath>
 #include <limits>
 #include <string>
+#include <vector>
 
 namespace relu_ext {
 
@@ -64,6 +66,31 @@ inline void check_prelu_weight(const at::Tensor& self, const at::Tensor& weight,
                 ": weight has ", weight.numel(), " elements but the input has ", channels,
                 " channels (dim 1); expected 1 or ", channels);
   }
+}
+
+// --------------------------------------------------------------- layouts --
+
+// True when all tensors have one dense layout (contiguous, channels_last, or any
+// other permutation without gaps), so kernels can walk them as flat arrays.
+template <typename... Ts>
+inline bool same_dense_layout(const at::Tensor& out, const Ts&... ins) {
+  if (!out.is_non_overlapping_and_dense()) return false;
+  return ((ins.sizes() == out.sizes() && ins.strides() == out.strides()) && ...);
+}
+
+// A view of a PReLU weight (1 or C elements, contiguous) broadcast to the
+// input's sizes, C along dim 1.
+inline at::Tensor broadcast_weight(const at::Tensor& weight, const at::Tensor& self) {
+  std::vector<int64_t> strides(self.dim(), 0);
+  if (weight.numel() > 1) strides[1] = 1;
+  return weight.as_strided(self.sizes(), strides);
+}
+
+// PReLU on a dense input walks memory in order: memory position m belongs to
+// channel (m / inner) % C, inner being the channel dim's stride (1 when channels
+// are the fastest dim; numel when C == 1).
+inline int64_t channel_inner(const at::Tensor& self, int64_t channels) {
+  return channels == 1 ? self.numel() : self.stride(1);
 }
 
 // ------------------------------------------------------ activation math --
@@ -151,3 +178,7 @@ template <typename T> C10_HOST_DEVICE inline T gelu_tanh_bwd(T g, T x) {
 }
 
 }  // namespace relu_ext
+
+// Dispatch on the four supported floating dtypes.
+#define RELU_EXT_DISPATCH(TYPE, NAME, ...) \
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, TYPE, NAME, __VA_ARGS__)

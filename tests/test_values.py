@@ -177,3 +177,21 @@ def test_prelu_weight_grad_deterministic_across_threads():
     gw_cl = torch.ops.relu_ext.prelu_backward(g, x_cl, w)[1]
     ref = torch.where(x > 0, 0, x * g).double().sum((0, 2, 3))
     torch.testing.assert_close(gw_cl.double(), ref, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "sliced"])
+def test_prelu_backward_bitwise_repeatable(layout, device):
+    """Run to run, the same bits: no atomics in the weight-gradient reduction."""
+    x = torch.randn(8, 16, 32, 66, device=device)
+    g = torch.randn_like(x)
+    if layout == "channels_last":
+        x, g = (t.contiguous(memory_format=torch.channels_last) for t in (x, g))
+    elif layout == "sliced":
+        x, g = x[..., ::2], g[..., ::2]
+    w = torch.rand(16, device=device)
+    first = torch.ops.relu_ext.prelu_backward(g, x, w)
+    for _ in range(3):
+        again = torch.ops.relu_ext.prelu_backward(g, x, w)
+        assert torch.equal(again[0], first[0]) and torch.equal(again[1], first[1])
+    ref = torch.where(x > 0, 0, x * g).double().sum((0, 2, 3))
+    torch.testing.assert_close(first[1].double(), ref, rtol=1e-5, atol=1e-4)

@@ -14,14 +14,6 @@ namespace relu_ext {
 
 constexpr int64_t kGrainSize = 32768;
 
-// True when all tensors have one dense layout (contiguous, channels_last, or any
-// other permutation without gaps), so they can be walked as flat arrays.
-template <typename... Ts>
-inline bool same_dense_layout(const at::Tensor& out, const Ts&... ins) {
-  if (!out.is_non_overlapping_and_dense()) return false;
-  return ((ins.sizes() == out.sizes() && ins.strides() == out.strides()) && ...);
-}
-
 namespace detail {
 
 template <typename scalar_t, typename Op, size_t... I>
@@ -82,16 +74,4 @@ void cpu_elementwise(const at::Tensor& out, const Op& op, const Ts&... ins) {
       kGrainSize);
 }
 
-// A view of a PReLU weight (1 or C elements) broadcast to the input's sizes,
-// C along dim 1. `weight` must be contiguous.
-inline at::Tensor broadcast_weight(const at::Tensor& weight, const at::Tensor& self) {
-  std::vector<int64_t> strides(self.dim(), 0);
-  if (weight.numel() > 1) strides[1] = 1;
-  return weight.as_strided(self.sizes(), strides);
-}
-
 }  // namespace relu_ext
-
-// Dispatch on the four supported floating dtypes.
-#define RELU_EXT_DISPATCH(TYPE, NAME, ...) \
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, TYPE, NAME, __VA_ARGS__)

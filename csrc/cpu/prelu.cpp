@@ -13,13 +13,6 @@
 namespace relu_ext {
 namespace {
 
-// A dense input (contiguous, channels_last, ...) is walked in memory order:
-// memory position m belongs to channel (m / inner) % C, where inner is the
-// channel dim's stride (1 when channels are the fastest dim; numel when C == 1).
-int64_t channel_inner(const at::Tensor& self, int64_t channels) {
-  return channels == 1 ? self.numel() : self.stride(1);
-}
-
 // Calls f(begin, end, c) for the pieces of [begin, end) that lie in one channel.
 template <typename F>
 inline void for_each_channel_piece(int64_t begin, int64_t end, int64_t inner, int64_t channels,

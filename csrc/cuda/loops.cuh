@@ -25,12 +25,6 @@ namespace relu_ext {
 
 constexpr int kBlockSize = 256;
 
-template <typename... Ts>
-inline bool same_dense_layout(const at::Tensor& out, const Ts&... ins) {
-  if (!out.is_non_overlapping_and_dense()) return false;
-  return ((ins.sizes() == out.sizes() && ins.strides() == out.strides()) && ...);
-}
-
 // Enough blocks to fill the device (a few waves), no more than the work needs.
 inline int64_t grid_for(int64_t work_items) {
   const auto* prop = at::cuda::getCurrentDeviceProperties();
@@ -163,15 +157,4 @@ void cuda_elementwise(const at::Tensor& out, const Op& op, const Ts&... ins) {
   launch_strided<scalar_t, sizeof...(Ts) + 1>(iter, op);
 }
 
-// A view of a PReLU weight (1 or C elements, contiguous) broadcast to the
-// input's sizes, C along dim 1.
-inline at::Tensor broadcast_weight(const at::Tensor& weight, const at::Tensor& self) {
-  std::vector<int64_t> strides(self.dim(), 0);
-  if (weight.numel() > 1) strides[1] = 1;
-  return weight.as_strided(self.sizes(), strides);
-}
-
 }  // namespace relu_ext
-
-#define RELU_EXT_DISPATCH(TYPE, NAME, ...) \
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, TYPE, NAME, __VA_ARGS__)

@@ -10,12 +10,6 @@
 
 namespace relu_ext::cuda {
 
-// Dense layouts are walked in memory order: memory position m belongs to
-// channel (m / inner) % C, inner the channel dim's stride (numel when C == 1).
-int64_t channel_inner(const at::Tensor& self, int64_t channels) {
-  return channels == 1 ? self.numel() : self.stride(1);
-}
-
 template <typename scalar_t, int VEC>
 __global__ void prelu_forward_dense_kernel(int64_t n, int64_t head, const scalar_t* x,
                                            const scalar_t* w, scalar_t* out, int64_t inner,

@@ -1,0 +1,46 @@
+"""Smoke test of the benchmark: --quick on a tiny matrix writes every requested row, the
+CSV columns, the JSON, the relative-cost table and the plots."""
+import csv
+import json
+import os
+import sys
+
+import relu_ext  # noqa: F401  (the library under test, loaded before the benchmark's import)
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+import bench  # noqa: E402
+
+COLUMNS = {"op", "impl", "direction", "dtype", "device", "device_name", "numel", "p20_s",
+           "p50_s", "p80_s", "gb_per_s", "pct_of_copy", "torch", "git_commit", "timestamp",
+           "speedup_vs_aten", "gpu_vs_cpu", "saved_bytes_per_elem", "threads"}
+
+
+def test_bench_quick_smoke(tmp_path):
+    out = bench.main(["--quick", "--device", "cpu", "--ops", "relu,prelu,gelu_tanh",
+                      "--dtypes", "float32,bfloat16", "--sizes", "4096,8192",
+                      "--out", str(tmp_path)])
+    assert out == str(tmp_path)
+    with open(tmp_path / "bench.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert COLUMNS <= set(rows[0])
+    got = {(r["op"], r["impl"], r["direction"], r["dtype"], r["numel"]) for r in rows}
+    want = {(op, impl, d, dt, str(n)) for op in ("relu", "prelu", "gelu_tanh")
+            for impl in ("relu_ext", "aten") for d in bench.DIRECTIONS
+            for dt in ("float32", "bfloat16") for n in (4096, 8192)}
+    assert got == want
+    for r in rows:
+        assert 0 < float(r["p20_s"]) <= float(r["p50_s"]) <= float(r["p80_s"])
+        assert float(r["gb_per_s"]) > 0 and float(r["pct_of_copy"]) > 0
+        assert r["device"] == "cpu" and int(r["threads"]) >= 1
+    # Saved for backward in Linear -> act -> Linear, per activation element: relu saves its
+    # output (shared with the next Linear's input), GELU its input too.
+    saved = {(r["op"], r["impl"], r["dtype"]): float(r["saved_bytes_per_elem"]) for r in rows}
+    assert saved[("relu", "aten", "float32")] == 8.0
+    assert saved[("gelu_tanh", "aten", "float32")] == 12.0
+    assert saved[("relu", "relu_ext", "float32")] <= saved[("relu", "aten", "float32")]
+    meta = json.loads((tmp_path / "bench.json").read_text())
+    assert meta["cpu_threads"] >= 1 and meta["devices"] == ["cpu"]
+    table = (tmp_path / "relative_cost.md").read_text()
+    assert "| cpu | float32 | 8192 | relu_ext | gelu_tanh |" in table
+    for png in ("time_vs_size_float32.png", "pct_of_copy_bfloat16.png"):
+        assert (tmp_path / png).stat().st_size > 1000
