@@ -62,6 +62,12 @@ except ImportError:  # torch must already be installed: we never pull or replace
         "pip install --no-build-isolation -e ."
     )
 
+if shutil.which(os.environ.get("CXX", "c++")) is None:
+    sys.exit(
+        f"relu_ext: no C++ compiler found ({os.environ.get('CXX', 'c++')!r} is not on PATH); "
+        "install one (e.g. g++ 9 or newer) or set CXX, then pip install --no-build-isolation -e ."
+    )
+
 # -fno-trapping-math lets the compiler turn the branches of piecewise functions into
 # vector selects (results are unchanged: we never read floating-point exception flags).
 CXX_FLAGS = ["-O3", "-g0", "-fopenmp", "-fno-trapping-math"]

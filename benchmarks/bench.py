@@ -167,10 +167,10 @@ def saved_bytes_per_element(make_act, device, dtype):
 
 
 def compiled_version(fn):
-    """torch.compile of the same ATen function, or None where it fails."""
+    """torch.compile of the same ATen function (compiled on first call; where that fails,
+    the column is left out for that row)."""
     torch._dynamo.reset()  # each (op, size, dtype) compiles afresh: no recompile limit
-    compiled = torch.compile(fn, dynamic=False)
-    return compiled
+    return torch.compile(fn, dynamic=False)
 
 
 def relative_cost_table(rows, devices):

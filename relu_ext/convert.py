@@ -13,11 +13,10 @@ _REPLACEMENTS = {
 
 
 def _prelu(m):
-    new = modules.PReLU.__new__(modules.PReLU)
-    nn.Module.__init__(new)
-    new.num_parameters = m.num_parameters
-    new.init = m.init
-    new.weight = m.weight  # the same Parameter: optimizer state keeps working
+    # Built on the meta device (nothing allocated), then given the same Parameter, so that
+    # optimizer state keeps working.
+    new = modules.PReLU(m.num_parameters, m.init, device="meta")
+    new.weight = m.weight
     return new
 
 

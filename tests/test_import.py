@@ -41,3 +41,11 @@ def test_library_missing(tmp_path):
     assert r.returncode != 0
     assert "ImportError" in r.stderr and "missing" in r.stderr
     assert "pip install --no-build-isolation" in r.stderr
+
+
+def test_build_without_compiler_says_so():
+    setup_py = os.path.join(os.path.dirname(__file__), "..", "setup.py")
+    r = subprocess.run([sys.executable, setup_py, "--name"], capture_output=True, text=True,
+                       env={**os.environ, "CXX": "no-such-compiler"})
+    assert r.returncode != 0
+    assert "no C++ compiler found" in r.stderr and "no-such-compiler" in r.stderr
