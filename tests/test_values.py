@@ -195,3 +195,25 @@ def test_prelu_backward_bitwise_repeatable(layout, device):
         assert torch.equal(again[0], first[0]) and torch.equal(again[1], first[1])
     ref = torch.where(x > 0, 0, x * g).double().sum((0, 2, 3))
     torch.testing.assert_close(first[1].double(), ref, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
+def test_piecewise_linear_bitwise_like_torch(dtype, device):
+    """Half types computed in float and rounded to nearest even, as ATen does: the
+    piecewise-linear forms agree bit for bit (NaN included), forward and backward."""
+    x = (torch.randn(4, 8, 33, device=device) * 3).to(dtype)
+    x.view(-1)[::17] = float("nan")
+    x.view(-1)[5::29] = 0.0
+    g = torch.randn_like(x)
+    w = (torch.rand(8, device=device) + 0.1).to(dtype)
+    tf = torch.nn.functional
+    pairs = [(lambda t: F.relu(t), lambda t: tf.relu(t)),
+             (lambda t: F.leaky_relu(t, 0.3), lambda t: tf.leaky_relu(t, 0.3)),
+             (lambda t: F.prelu(t, w), lambda t: tf.prelu(t, w))]
+    for ours, ref in pairs:
+        xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+        ya, yb = ours(xa), ref(xb)
+        torch.testing.assert_close(ya, yb, rtol=0, atol=0, equal_nan=True)
+        (ga,) = torch.autograd.grad(ya, xa, g)
+        (gb,) = torch.autograd.grad(yb, xb, g)
+        torch.testing.assert_close(ga, gb, rtol=0, atol=0, equal_nan=True)
