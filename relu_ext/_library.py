@@ -48,8 +48,23 @@ def load():
     if path is None:
         raise ImportError(f"relu_ext: relu_ext/_C*.so is missing. Build it with: {REBUILD}")
     torch.ops.load_library(path)
-    _info["cpu"] = True
     _info["libraries"].append(path)
+    # The CPU kernels, built once per instruction set: the best one this CPU runs, as torch
+    # itself chooses (ATEN_CPU_CAPABILITY=default|avx2|avx512 overrides, for both).
+    capability = torch.backends.cpu.get_cpu_capability().lower()
+    order = {"avx512": ["avx512", "avx2", "default"], "avx2": ["avx2", "default"]}
+    for isa in order.get(capability, ["default"]):
+        cpu_path = _find(f"_C_cpu_{isa}")
+        if cpu_path is not None:
+            break
+    else:
+        raise ImportError(
+            f"relu_ext: relu_ext/_C_cpu_*.so (the CPU kernels) is missing. Build it with: {REBUILD}"
+        )
+    torch.ops.load_library(cpu_path)
+    _info["cpu"] = True
+    _info["cpu_isa"] = isa
+    _info["libraries"].append(cpu_path)
 
     cuda_path = _find("_C_cuda")
     _info["cuda_built"] = cuda_path is not None
@@ -72,6 +87,7 @@ def backend_info():
     """What relu_ext loaded, for which torch (and CUDA), and why a backend is unavailable.
 
     Returns a dict: ``torch`` (running version), ``built_with_torch``, ``cpu`` (bool),
+    ``cpu_isa`` (the instruction set of the CPU kernels loaded: default, avx2 or avx512),
     ``cuda`` (bool: CUDA kernels loaded and a GPU usable), ``cuda_built``, ``cuda_version``
     (CUDA the kernels were compiled with, or None), ``cuda_reason`` (None when ``cuda``,
     otherwise why not), ``libraries`` (paths loaded).
@@ -83,6 +99,7 @@ def backend_info():
         "torch": torch.__version__,
         "built_with_torch": _info.get("built_with_torch"),
         "cpu": _info["cpu"],
+        "cpu_isa": _info.get("cpu_isa"),
         "cuda": reason is None,
         "cuda_built": _info["cuda_built"],
         "cuda_version": _info.get("cuda_version"),

@@ -7,13 +7,35 @@
 namespace relu_ext {
 namespace {
 
+// The same formulas as elu_fwd/elu_bwd/elu_bwd_from_result in ../common.h, on
+// at::vec vectors (expm1 and exp from SLEEF), branches as blends.
+template <typename V>
+V elu_fwd_vec(V x, V alpha) {
+  using T = typename V::value_type;
+  return V::blendv(x, alpha * x.expm1(), x <= V(T(0)));
+}
+
+template <typename V>
+V elu_bwd_vec(V g, V x, V alpha) {
+  using T = typename V::value_type;
+  return V::blendv(g, g * alpha * x.exp(), x <= V(T(0)));
+}
+
+template <typename V>
+V elu_bwd_from_result_vec(V g, V y, V alpha) {
+  using T = typename V::value_type;
+  return V::blendv(g, g * (y + alpha), y <= V(T(0)));
+}
+
 at::Tensor elu_forward_cpu(const at::Tensor& self, double alpha) {
   check_input(self, "relu_ext::elu", "self");
   auto out = at::empty_like(self);
   RELU_EXT_DISPATCH(self.scalar_type(), "elu_forward_cpu", [&] {
     using opmath_t = at::opmath_type<scalar_t>;
     const auto a = static_cast<opmath_t>(alpha);
-    cpu_elementwise<scalar_t>(out, [a](opmath_t x) { return elu_fwd(x, a); }, self);
+    cpu_elementwise_vec<scalar_t>(
+        out, [a](opmath_t x) { return elu_fwd(x, a); },
+        [a](auto x) { return elu_fwd_vec(x, decltype(x)(a)); }, self);
   });
   return out;
 }
@@ -23,7 +45,9 @@ void elu_inplace_cpu(at::Tensor& self, double alpha) {
   RELU_EXT_DISPATCH(self.scalar_type(), "elu_inplace_cpu", [&] {
     using opmath_t = at::opmath_type<scalar_t>;
     const auto a = static_cast<opmath_t>(alpha);
-    cpu_elementwise<scalar_t>(self, [a](opmath_t x) { return elu_fwd(x, a); }, self);
+    cpu_elementwise_vec<scalar_t>(
+        self, [a](opmath_t x) { return elu_fwd(x, a); },
+        [a](auto x) { return elu_fwd_vec(x, decltype(x)(a)); }, self);
   });
 }
 
@@ -41,12 +65,14 @@ at::Tensor elu_backward_cpu(const at::Tensor& grad_output, const at::Tensor& sel
     using opmath_t = at::opmath_type<scalar_t>;
     const auto a = static_cast<opmath_t>(alpha);
     if (is_result) {
-      cpu_elementwise<scalar_t>(
+      cpu_elementwise_vec<scalar_t>(
           grad_input, [a](opmath_t g, opmath_t y) { return elu_bwd_from_result(g, y, a); },
+          [a](auto g, auto y) { return elu_bwd_from_result_vec(g, y, decltype(g)(a)); },
           grad_output, self_or_result);
     } else {
-      cpu_elementwise<scalar_t>(
-          grad_input, [a](opmath_t g, opmath_t x) { return elu_bwd(g, x, a); }, grad_output,
+      cpu_elementwise_vec<scalar_t>(
+          grad_input, [a](opmath_t g, opmath_t x) { return elu_bwd(g, x, a); },
+          [a](auto g, auto x) { return elu_bwd_vec(g, x, decltype(g)(a)); }, grad_output,
           self_or_result);
     }
   });

@@ -1,0 +1,60 @@
+"""The CPU kernels are built once per instruction set; each library this CPU can run must
+give torch's values and gradients (checked in a subprocess per ISA, selected the way torch
+selects its own kernels: ATEN_CPU_CAPABILITY)."""
+import glob
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import relu_ext
+
+PKG = os.path.dirname(relu_ext.__file__)
+RUNNABLE = {"default": ["default"], "avx2": ["default", "avx2"],
+            "avx512": ["default", "avx2", "avx512"]}.get(
+    torch.backends.cpu.get_cpu_capability().lower(), ["default"])
+BUILT = [isa for isa in RUNNABLE if glob.glob(os.path.join(PKG, f"_C_cpu_{isa}.*so"))]
+
+CHECK = r"""
+import sys, torch, relu_ext
+import relu_ext.functional as F, torch.nn.functional as TF
+assert relu_ext.backend_info()["cpu_isa"] == sys.argv[1], relu_ext.backend_info()
+torch.manual_seed(0)
+for dtype in (torch.float32, torch.float64, torch.bfloat16, torch.float16):
+    x = (torch.randn(3, 4, 1031, dtype=torch.float64) * 5).to(dtype)
+    x.view(-1)[::101] = float("nan")
+    x.view(-1)[7::211] = float("inf")
+    x.view(-1)[9::223] = -float("inf")
+    w = torch.rand(4, dtype=dtype)
+    pairs = [(lambda t: F.relu(t), lambda t: TF.relu(t)),
+             (lambda t: F.leaky_relu(t, 0.2), lambda t: TF.leaky_relu(t, 0.2)),
+             (lambda t: F.prelu(t, w), lambda t: TF.prelu(t, w)),
+             (lambda t: F.elu(t, 0.7), lambda t: TF.elu(t, 0.7)),
+             (lambda t: F.gelu(t), lambda t: TF.gelu(t)),
+             (lambda t: F.gelu(t, approximate="tanh"), lambda t: TF.gelu(t, approximate="tanh"))]
+    finite = torch.isfinite(x)
+    g = torch.randn(x.shape, dtype=torch.float64).to(dtype)
+    for ours, ref in pairs:
+        xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+        ya, yb = ours(xa), ref(xb)
+        torch.testing.assert_close(ya[finite], yb[finite], equal_nan=True)
+        (ga,) = torch.autograd.grad(ya, xa, g)
+        (gb,) = torch.autograd.grad(yb, xb, g)
+        torch.testing.assert_close(ga[finite], gb[finite], equal_nan=True)
+print("ok", sys.argv[1])
+"""
+
+
+@pytest.mark.parametrize("isa", BUILT)
+def test_cpu_library_per_isa(isa):
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": isa}
+    r = subprocess.run([sys.executable, "-c", CHECK, isa], capture_output=True, text=True,
+                       env=env, cwd=os.path.dirname(PKG))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert f"ok {isa}" in r.stdout
+
+
+def test_default_library_always_built():
+    assert "default" in BUILT
