@@ -142,16 +142,16 @@ template <typename T> C10_HOST_DEVICE inline T elu_bwd_from_result(T g, T y, T a
 // exactly 1 or 0 in every dtype; the formulas themselves would give inf * 0.
 template <typename T> C10_HOST_DEVICE inline T gelu_saturation() { return T(100); }
 
-// gelu(x) = x * Phi(x), Phi(x) = erfc(-x / sqrt(2)) / 2 (erfc keeps the left tail accurate).
+// gelu(x) = x * Phi(x), Phi(x) = (1 + erf(x / sqrt(2))) / 2, as ATen computes it.
 template <typename T> C10_HOST_DEVICE inline T gelu_fwd(T x) {
   if (x < -gelu_saturation<T>()) return T(0);
-  return T(0.5) * x * std::erfc(-x * T(M_SQRT1_2));
+  return T(0.5) * x * (T(1) + std::erf(x * T(M_SQRT1_2)));
 }
 // d/dx gelu(x) = Phi(x) + x * phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
 template <typename T> C10_HOST_DEVICE inline T gelu_bwd(T g, T x) {
   if (x < -gelu_saturation<T>()) return g * T(0);
   if (x > gelu_saturation<T>()) return g;
-  const T cdf = T(0.5) * std::erfc(-x * T(M_SQRT1_2));
+  const T cdf = T(0.5) * (T(1) + std::erf(x * T(M_SQRT1_2)));
   const T pdf = std::exp(T(-0.5) * x * x) * T(M_2_SQRTPI * M_SQRT1_2 * 0.5);
   return g * (cdf + x * pdf);
 }

@@ -10,18 +10,18 @@ namespace relu_ext {
 namespace {
 
 // The same formulas as gelu_fwd/gelu_bwd/gelu_tanh_fwd/gelu_tanh_bwd in ../common.h,
-// on at::vec vectors (erfc, exp, tanh from SLEEF); the saturation cases by blends.
+// on at::vec vectors (erf, exp, tanh from SLEEF); the saturation cases by blends.
 template <typename V>
 V gelu_fwd_vec(V x) {
   using T = typename V::value_type;
-  const V r = V(T(0.5)) * x * (x * V(T(-M_SQRT1_2))).erfc();
+  const V r = V(T(0.5)) * x * (V(T(1)) + (x * V(T(M_SQRT1_2))).erf());
   return V::blendv(r, V(T(0)), x < V(-gelu_saturation<T>()));
 }
 
 template <typename V>
 V gelu_bwd_vec(V g, V x) {
   using T = typename V::value_type;
-  const V cdf = V(T(0.5)) * (x * V(T(-M_SQRT1_2))).erfc();
+  const V cdf = V(T(0.5)) * (V(T(1)) + (x * V(T(M_SQRT1_2))).erf());
   const V pdf = (V(T(-0.5)) * x * x).exp() * V(T(M_2_SQRTPI * M_SQRT1_2 * 0.5));
   const V d = g * (cdf + x * pdf);
   const V sat = V(gelu_saturation<T>());
