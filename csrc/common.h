@@ -40,6 +40,25 @@ inline void check_like(const at::Tensor& t, const at::Tensor& ref, const char* o
               ref_arg, " ", ref.sizes(), ", but got ", t.sizes());
 }
 
+// True for integer input to relu, which takes torch's own kernel (and its errors, e.g. for
+// bool); complex input raises NotImplementedError.
+inline bool relu_integer_input(const at::Tensor& self, const char* op) {
+  if (at::isFloatingType(self.scalar_type())) return false;
+  TORCH_CHECK_NOT_IMPLEMENTED(!self.is_complex(), op, ": expected self to be a real tensor, but got ",
+                              self.scalar_type());
+  return true;
+}
+
+// A backward from the output of an in-place forward (is_result) is exact only for a
+// non-negative slope/alpha: torch raises there, and so do we.
+inline void check_inplace_backward(bool is_result, double value, const char* op, const char* act,
+                                   const char* what) {
+  TORCH_CHECK(!is_result || value >= 0.0, op, ": in-place ", act,
+              " backward was triggered with a negative ", what,
+              ", which is not supported. This is caused by calling the in-place forward with a "
+              "negative ", what, "; call the out-of-place version instead.");
+}
+
 inline bool gelu_is_tanh(c10::string_view approximate, const char* op) {
   TORCH_CHECK(approximate == "none" || approximate == "tanh", op,
               ": approximate argument must be either 'none' or 'tanh', but got '",

@@ -7,12 +7,7 @@ namespace relu_ext {
 namespace {
 
 at::Tensor relu_forward_cpu(const at::Tensor& self) {
-  // Integer tensors take torch's own path (and its errors, e.g. for bool).
-  if (!at::isFloatingType(self.scalar_type())) {
-    TORCH_CHECK_NOT_IMPLEMENTED(!self.is_complex(), "relu_ext::relu: expected self to be a ",
-                                "real tensor, but got ", self.scalar_type());
-    return at::relu(self);
-  }
+  if (relu_integer_input(self, "relu_ext::relu")) return at::relu(self);
   check_input(self, "relu_ext::relu", "self");
   auto out = at::empty_like(self);
   RELU_EXT_DISPATCH(self.scalar_type(), "relu_forward_cpu", [&] {
@@ -22,9 +17,7 @@ at::Tensor relu_forward_cpu(const at::Tensor& self) {
 }
 
 void relu_inplace_cpu(at::Tensor& self) {
-  if (!at::isFloatingType(self.scalar_type())) {
-    TORCH_CHECK_NOT_IMPLEMENTED(!self.is_complex(), "relu_ext::relu_: expected self to be a ",
-                                "real tensor, but got ", self.scalar_type());
+  if (relu_integer_input(self, "relu_ext::relu_")) {
     at::relu_(self);
     return;
   }

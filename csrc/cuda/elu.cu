@@ -33,10 +33,7 @@ at::Tensor elu_backward_cuda(const at::Tensor& grad_output, const at::Tensor& se
   check_input(self_or_result, "relu_ext::elu_backward", "self_or_result");
   check_like(grad_output, self_or_result, "relu_ext::elu_backward", "grad_output",
              "self_or_result");
-  TORCH_CHECK(!is_result || alpha >= 0.0,
-              "relu_ext::elu_backward: in-place elu backward was triggered with a negative "
-              "alpha, which is not supported. This is caused by calling the in-place forward "
-              "with a negative alpha; call the out-of-place version instead.");
+  check_inplace_backward(is_result, alpha, "relu_ext::elu_backward", "elu", "alpha");
   const c10::cuda::CUDAGuard guard(self_or_result.device());
   auto grad_input = at::empty_like(self_or_result);
   RELU_EXT_DISPATCH(self_or_result.scalar_type(), "elu_backward_cuda", [&] {

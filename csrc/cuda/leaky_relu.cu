@@ -27,15 +27,12 @@ void leaky_relu_inplace_cuda(at::Tensor& self, double negative_slope) {
   });
 }
 
-// From the output (after the in-place op) the sign test is exact only for slope >= 0.
 at::Tensor leaky_relu_backward_cuda(const at::Tensor& grad_output, const at::Tensor& self,
                                    double negative_slope, bool self_is_result) {
   check_input(self, "relu_ext::leaky_relu_backward", "self");
   check_like(grad_output, self, "relu_ext::leaky_relu_backward", "grad_output", "self");
-  TORCH_CHECK(!self_is_result || negative_slope >= 0.0,
-              "relu_ext::leaky_relu_backward: in-place leaky_relu backward was triggered with a "
-              "negative slope, which is not supported. This is caused by calling the in-place "
-              "forward with a negative slope; call the out-of-place version instead.");
+  check_inplace_backward(self_is_result, negative_slope, "relu_ext::leaky_relu_backward",
+                         "leaky_relu", "slope");
   const c10::cuda::CUDAGuard guard(self.device());
   auto grad_input = at::empty_like(self);
   RELU_EXT_DISPATCH(self.scalar_type(), "leaky_relu_backward_cuda", [&] {

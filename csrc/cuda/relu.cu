@@ -7,11 +7,7 @@
 namespace relu_ext::cuda {
 
 at::Tensor relu_forward_cuda(const at::Tensor& self) {
-  if (!at::isFloatingType(self.scalar_type())) {  // integers: torch's own kernel
-    TORCH_CHECK_NOT_IMPLEMENTED(!self.is_complex(), "relu_ext::relu: expected self to be a ",
-                                "real tensor, but got ", self.scalar_type());
-    return at::relu(self);
-  }
+  if (relu_integer_input(self, "relu_ext::relu")) return at::relu(self);
   check_input(self, "relu_ext::relu", "self");
   const c10::cuda::CUDAGuard guard(self.device());
   auto out = at::empty_like(self);
@@ -23,9 +19,7 @@ at::Tensor relu_forward_cuda(const at::Tensor& self) {
 }
 
 void relu_inplace_cuda(at::Tensor& self) {
-  if (!at::isFloatingType(self.scalar_type())) {
-    TORCH_CHECK_NOT_IMPLEMENTED(!self.is_complex(), "relu_ext::relu_: expected self to be a ",
-                                "real tensor, but got ", self.scalar_type());
+  if (relu_integer_input(self, "relu_ext::relu_")) {
     at::relu_(self);
     return;
   }
