@@ -10,10 +10,15 @@ with torch.utils.benchmark (which synchronizes CUDA); figures are the median and
 the per-block times. On CUDA the inputs rotate through enough copies to defeat the L2 cache.
 A tensor copy of the same size is timed alongside: the memory-bandwidth roofline.
 
+Accuracy is measured in the same run (benchmarks/accuracy.py): each op's largest error
+against a float64 reference, relu_ext's and ATen's, on 10^7 random inputs plus the special
+values (10^6 with --quick).
+
 Writes to benchmarks/results/<machine>/ (or --out): bench.csv (long format, one row per
 measurement), bench.json (machine metadata), relative_cost.md (each op's cost relative to
-ReLU), and PNG plots (benchmarks/plot.py). --quick: fewer sizes and rounds, no torch.compile
-(each compile costs seconds); under 2 minutes on 2 CPU cores.
+ReLU), accuracy.csv and accuracy.md, and PNG plots (benchmarks/plot.py). --quick: fewer
+sizes and rounds, no torch.compile (each compile costs seconds); under 2 minutes on 2 CPU
+cores.
 """
 import argparse
 import csv
@@ -37,6 +42,8 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)
 import relu_ext  # noqa: E402
 import relu_ext.functional as F  # noqa: E402
+
+import accuracy  # noqa: E402
 
 # op -> (relu_ext, ATen), each fn(x, weight)
 OPS = {
@@ -214,6 +221,8 @@ def main(argv=None):
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="also time torch.compile (default: on, off with --quick)")
     p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--accuracy-n", type=int,
+                   help="random inputs for the accuracy table (default 10^7; 10^6 with --quick)")
     args = p.parse_args(argv)
 
     devices = ["cpu"] if args.device in ("cpu", "all") else []
@@ -339,12 +348,28 @@ def main(argv=None):
                 + (f"; {meta['gpu']}" if meta["gpu"] else "") + f"; torch {torch.__version__}.\n\n")
         f.write(table)
     print("\nCost relative to ReLU:\n" + table)
+    acc_n = args.accuracy_n or (10**6 if args.quick else 10**7)
+    print(f"\nLargest error against float64 ({acc_n} random inputs + special values; ulp of "
+          "the dtype at the reference value):\n" + accuracy.HEADER)
+    acc_rows = [r for device in devices
+                for r in accuracy.measure(acc_n, device, dtypes[device], ops)]
+    with open(os.path.join(out_dir, "accuracy.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(acc_rows[0].keys()))
+        w.writeheader()
+        w.writerows(acc_rows)
+    with open(os.path.join(out_dir, "accuracy.md"), "w") as f:
+        f.write(f"Largest error against a float64 reference, relu_ext and ATen on the same "
+                f"{acc_n} random inputs plus the special values (benchmarks/accuracy.py); "
+                f"torch {torch.__version__}, {meta['cpu']}"
+                + (f", {meta['gpu']}" if meta["gpu"] else "") + ".\n\n"
+                + accuracy.table(acc_rows))
     if not args.no_plots:
         import plot
 
         for path in plot.plot(csv_path, out_dir):
             print("wrote", path)
-    print(f"wrote {csv_path} ({len(rows)} rows), bench.json, relative_cost.md")
+    print(f"wrote {csv_path} ({len(rows)} rows), bench.json, relative_cost.md, accuracy.csv, "
+          "accuracy.md")
     return out_dir
 
 

@@ -150,8 +150,9 @@ template <typename T> C10_HOST_DEVICE inline T elu_fwd(T x, T alpha) {
   return x <= T(0) ? alpha * std::expm1(x) : x;
 }
 // d/dx elu(x) = 1 if x > 0 else alpha * exp(x) = y + alpha (from the output y).
+// A NaN input gives a NaN gradient (as ATen's vectorized kernel does).
 template <typename T> C10_HOST_DEVICE inline T elu_bwd(T g, T x, T alpha) {
-  return x <= T(0) ? g * alpha * std::exp(x) : g;
+  return x > T(0) ? g : g * alpha * std::exp(x);
 }
 template <typename T> C10_HOST_DEVICE inline T elu_bwd_from_result(T g, T y, T alpha) {
   return y <= T(0) ? g * (y + alpha) : g;
@@ -161,39 +162,48 @@ template <typename T> C10_HOST_DEVICE inline T elu_bwd_from_result(T g, T y, T a
 // exactly 1 or 0 in every dtype; the formulas themselves would give inf * 0.
 template <typename T> C10_HOST_DEVICE inline T gelu_saturation() { return T(100); }
 
-// gelu(x) = x * Phi(x), Phi(x) = (1 + erf(x / sqrt(2))) / 2, as ATen computes it.
+// gelu(x) = x * Phi(x), Phi(x) = erfc(-x / sqrt(2)) / 2: the same function as ATen's
+// (1 + erf(x / sqrt(2))) / 2, without its cancellation for x < 0 (relative accuracy in
+// the tail, where 1 + erf(...) loses every digit).
 template <typename T> C10_HOST_DEVICE inline T gelu_fwd(T x) {
   if (x < -gelu_saturation<T>()) return T(0);
-  return T(0.5) * x * (T(1) + std::erf(x * T(M_SQRT1_2)));
+  return T(0.5) * x * std::erfc(x * T(-M_SQRT1_2));
 }
 // d/dx gelu(x) = Phi(x) + x * phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
 template <typename T> C10_HOST_DEVICE inline T gelu_bwd(T g, T x) {
   if (x < -gelu_saturation<T>()) return g * T(0);
   if (x > gelu_saturation<T>()) return g;
-  const T cdf = T(0.5) * (T(1) + std::erf(x * T(M_SQRT1_2)));
+  const T cdf = T(0.5) * std::erfc(x * T(-M_SQRT1_2));
   const T pdf = std::exp(T(-0.5) * x * x) * T(M_2_SQRTPI * M_SQRT1_2 * 0.5);
   return g * (cdf + x * pdf);
 }
 
-// gelu_tanh(x) = x/2 * (1 + tanh(u)), u = sqrt(2/pi) * (x + 0.044715 x^3).
+// gelu_tanh(x) = x/2 * (1 + tanh(u)), u = sqrt(2/pi) * (x + 0.044715 x^3), computed as
+// x * s, s = (1 + tanh u)/2 = sigmoid(2u) = e / (1 + e), e = exp(2u): the same function,
+// accurate in both tails (1 + tanh(u) cancels for u << 0), one exp instead of a tanh.
+// 2u is capped at 80 (s = 1 in every dtype beyond); r = 1 - s = 1 / (1 + e), and s is
+// taken as e * r for u <= 0, 1 - r for u > 0, so it cancels in neither tail.
+template <typename T> C10_HOST_DEVICE inline T gelu_tanh_sigmoid(T x, T* r) {
+  const T u2 = T(M_SQRT2 * M_2_SQRTPI) * (x + T(0.044715) * x * x * x);
+  const T e = std::exp(u2 < T(80) ? u2 : T(80));
+  *r = T(1) / (T(1) + e);
+  return u2 > T(0) ? T(1) - *r : e * *r;
+}
 template <typename T> C10_HOST_DEVICE inline T gelu_tanh_fwd(T x) {
   if (x < -gelu_saturation<T>()) return T(0);
-  const T k_beta = T(M_SQRT2 * M_2_SQRTPI * 0.5);
-  const T k_kappa = T(0.044715);
-  const T u = k_beta * (x + k_kappa * x * x * x);
-  return T(0.5) * x * (T(1) + std::tanh(u));
+  T r;
+  return x * gelu_tanh_sigmoid(x, &r);
 }
-// d/dx gelu_tanh(x) = (1 + t)/2 + x/2 * (1 - t^2) * sqrt(2/pi) * (1 + 3 * 0.044715 x^2), t = tanh(u).
+// d/dx gelu_tanh(x) = (1 + t)/2 + x/2 * (1 - t^2) * sqrt(2/pi) * (1 + 3 * 0.044715 x^2),
+// t = tanh(u); with s = (1 + t)/2 and 1 - s = r, (1 - t^2)/2 = 2 s r:
+//   = s * (1 + 2x * r * sqrt(2/pi) * (1 + 3 * 0.044715 x^2)).
 template <typename T> C10_HOST_DEVICE inline T gelu_tanh_bwd(T g, T x) {
   if (x < -gelu_saturation<T>()) return g * T(0);
   if (x > gelu_saturation<T>()) return g;
-  const T k_beta = T(M_SQRT2 * M_2_SQRTPI * 0.5);
-  const T k_kappa = T(0.044715);
-  const T x2 = x * x;
-  const T t = std::tanh(k_beta * (x + k_kappa * x2 * x));
-  const T left = T(0.5) * (T(1) + t);
-  const T right = T(0.5) * x * (T(1) - t * t) * k_beta * (T(1) + T(3) * k_kappa * x2);
-  return g * (left + right);
+  T r;
+  const T s = gelu_tanh_sigmoid(x, &r);
+  const T du = T(M_SQRT2 * M_2_SQRTPI * 0.5) * (T(1) + T(3 * 0.044715) * x * x);
+  return g * (s * (T(1) + T(2) * x * r * du));
 }
 
 }  // namespace relu_ext

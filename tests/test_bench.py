@@ -18,7 +18,7 @@ COLUMNS = {"op", "impl", "direction", "dtype", "device", "device_name", "numel",
 def test_bench_quick_smoke(tmp_path):
     out = bench.main(["--quick", "--device", "cpu", "--ops", "relu,prelu,gelu_tanh",
                       "--dtypes", "float32,bfloat16", "--sizes", "4096,8192",
-                      "--out", str(tmp_path)])
+                      "--out", str(tmp_path), "--accuracy-n", "4096"])
     assert out == str(tmp_path)
     with open(tmp_path / "bench.csv") as f:
         rows = list(csv.DictReader(f))
@@ -42,5 +42,11 @@ def test_bench_quick_smoke(tmp_path):
     assert meta["cpu_threads"] >= 1 and meta["devices"] == ["cpu"]
     table = (tmp_path / "relative_cost.md").read_text()
     assert "| cpu | float32 | 8192 | relu_ext | gelu_tanh |" in table
+    with open(tmp_path / "accuracy.csv") as f:
+        acc = list(csv.DictReader(f))
+    assert {(r["op"], r["direction"], r["dtype"]) for r in acc} == {
+        (op, d, dt) for op in ("relu", "prelu", "gelu_tanh") for d in ("forward", "backward")
+        for dt in ("float32", "bfloat16")}
+    assert "| cpu | gelu_tanh | backward | bfloat16 |" in (tmp_path / "accuracy.md").read_text()
     for png in ("time_vs_size_float32.png", "pct_of_copy_bfloat16.png"):
         assert (tmp_path / png).stat().st_size > 1000

@@ -2,51 +2,59 @@
 // are in ../common.h (gelu_fwd/gelu_bwd, gelu_tanh_fwd/gelu_tanh_bwd):
 //   exact: y = x * Phi(x),               dy/dx = Phi(x) + x * phi(x)
 //   tanh:  y = x/2 * (1 + tanh(u)),      dy/dx = (1 + t)/2 + x/2 (1 - t^2) u'(x)
+//          (computed as x * sigmoid(2u), accurate in both tails)
 #include <torch/library.h>
 
 #include "loops.h"
+#include "vec_math.h"
 
 namespace relu_ext {
 namespace {
 
 // The same formulas as gelu_fwd/gelu_bwd/gelu_tanh_fwd/gelu_tanh_bwd in ../common.h,
-// on at::vec vectors (erf, exp, tanh from SLEEF); the saturation cases by blends.
+// on at::vec vectors (vec_math.h). Where a formula would give inf * 0 (|x| = inf), x is
+// clamped to the saturation bound first: the factor it multiplies is exactly 0 or 1 there.
 template <typename V>
 V gelu_fwd_vec(V x) {
   using T = typename V::value_type;
-  const V r = V(T(0.5)) * x * (V(T(1)) + (x * V(T(M_SQRT1_2))).erf());
-  return V::blendv(r, V(T(0)), x < V(-gelu_saturation<T>()));
+  const auto n = vec_math::normal(x);
+  return at::vec::clamp_min(x, V(-gelu_saturation<T>())) * vec_math::normal_cdf(x, n.tail);
 }
 
 template <typename V>
 V gelu_bwd_vec(V g, V x) {
   using T = typename V::value_type;
-  const V cdf = V(T(0.5)) * (V(T(1)) + (x * V(T(M_SQRT1_2))).erf());
-  const V pdf = (V(T(-0.5)) * x * x).exp() * V(T(M_2_SQRTPI * M_SQRT1_2 * 0.5));
-  const V d = g * (cdf + x * pdf);
-  const V sat = V(gelu_saturation<T>());
-  return V::blendv(V::blendv(d, g * V(T(0)), x < -sat), g, x > sat);
+  const auto n = vec_math::normal(x);
+  const V xs = at::vec::clamp(x, V(-gelu_saturation<T>()), V(gelu_saturation<T>()));
+  return g * at::vec::fmadd(xs, n.pdf, vec_math::normal_cdf(x, n.tail));
+}
+
+// s = sigmoid(2u) and r = 1 - s = 1 / (1 + e), e = exp(2u) (2u capped at 80: s is 1 in
+// float beyond); s = e * r for u <= 0 and 1 - r for u > 0, so it cancels in neither tail.
+template <typename V>
+V gelu_tanh_sigmoid(V x, V* r) {
+  using T = typename V::value_type;
+  const V u2 = V(T(M_SQRT2 * M_2_SQRTPI)) * at::vec::fmadd(V(T(0.044715)) * x * x, x, x);
+  const V e = vec_math::exp(at::vec::clamp_max(u2, V(T(80))));
+  *r = vec_math::reciprocal(V(T(1)) + e);
+  return V::blendv(e * *r, V(T(1)) - *r, u2 > V(T(0)));
 }
 
 template <typename V>
 V gelu_tanh_fwd_vec(V x) {
   using T = typename V::value_type;
-  const V u = V(T(M_SQRT2 * M_2_SQRTPI * 0.5)) * (x + V(T(0.044715)) * x * x * x);
-  const V r = V(T(0.5)) * x * (V(T(1)) + u.tanh());
-  return V::blendv(r, V(T(0)), x < V(-gelu_saturation<T>()));
+  V r;
+  return at::vec::clamp_min(x, V(-gelu_saturation<T>())) * gelu_tanh_sigmoid(x, &r);
 }
 
 template <typename V>
 V gelu_tanh_bwd_vec(V g, V x) {
   using T = typename V::value_type;
-  const V k_beta(T(M_SQRT2 * M_2_SQRTPI * 0.5)), k_kappa(T(0.044715)), one(T(1)), half(T(0.5));
-  const V x2 = x * x;
-  const V t = (k_beta * (x + k_kappa * x2 * x)).tanh();
-  const V left = half * (one + t);
-  const V right = half * x * (one - t * t) * k_beta * (one + V(T(3)) * k_kappa * x2);
-  const V d = g * (left + right);
-  const V sat = V(gelu_saturation<T>());
-  return V::blendv(V::blendv(d, g * V(T(0)), x < -sat), g, x > sat);
+  V r;
+  const V s = gelu_tanh_sigmoid(x, &r);
+  const V xs = at::vec::clamp(x, V(-gelu_saturation<T>()), V(gelu_saturation<T>()));
+  const V du = V(T(M_SQRT2 * M_2_SQRTPI * 0.5)) * at::vec::fmadd(V(T(3 * 0.044715)), xs * xs, V(T(1)));
+  return g * (s * at::vec::fmadd(V(T(2)) * xs * r, du, V(T(1))));
 }
 
 at::Tensor gelu_forward_cpu(const at::Tensor& self, c10::string_view approximate) {
