@@ -39,6 +39,17 @@ class EluBackwardFunction : public Function<EluBackwardFunction> {
   }
 };
 
+// The backward op through autograd: Function::apply only when the call is recorded
+// (double backward); the forward Functions' backward calls this too.
+at::Tensor elu_backward_autograd(const at::Tensor& grad, const at::Tensor& x_or_y, double alpha,
+                                 bool is_result) {
+  if (!needs_autograd(grad, x_or_y)) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return ops::elu_backward(grad, x_or_y, alpha, is_result);
+  }
+  return EluBackwardFunction::apply(grad, x_or_y, alpha, is_result);
+}
+
 class EluFunction : public Function<EluFunction> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, double alpha) {
@@ -48,7 +59,7 @@ class EluFunction : public Function<EluFunction> {
     return ops::elu(x, alpha);
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
-    return {EluBackwardFunction::apply(grad[0], ctx->get_saved_variables()[0],
+    return {elu_backward_autograd(grad[0], ctx->get_saved_variables()[0],
                                        ctx->saved_data["alpha"].toDouble(), false),
             at::Tensor()};
   }
@@ -67,7 +78,7 @@ class EluInplaceFunction : public Function<EluInplaceFunction> {
     return self;
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
-    return {EluBackwardFunction::apply(grad[0], ctx->get_saved_variables()[0],
+    return {elu_backward_autograd(grad[0], ctx->get_saved_variables()[0],
                                        ctx->saved_data["alpha"].toDouble(), true),
             at::Tensor()};
   }
@@ -96,15 +107,6 @@ void elu_inplace_view(at::Tensor& self, double alpha) {
     ops::elu_(self, alpha);
   }
   torch::autograd::increment_version(self);
-}
-
-at::Tensor elu_backward_autograd(const at::Tensor& grad, const at::Tensor& x_or_y, double alpha,
-                                 bool is_result) {
-  if (!needs_autograd(grad, x_or_y)) {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    return ops::elu_backward(grad, x_or_y, alpha, is_result);
-  }
-  return EluBackwardFunction::apply(grad, x_or_y, alpha, is_result);
 }
 
 }  // namespace

@@ -46,6 +46,17 @@ class GeluBackwardFunction : public Function<GeluBackwardFunction> {
   }
 };
 
+// The backward op through autograd: Function::apply only when the call is recorded
+// (double backward); the forward Functions' backward calls this too.
+at::Tensor gelu_backward_autograd(const at::Tensor& grad, const at::Tensor& x,
+                                  c10::string_view approximate) {
+  if (!needs_autograd(grad, x)) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return ops::gelu_backward(grad, x, approximate);
+  }
+  return GeluBackwardFunction::apply(grad, x, std::string(approximate));
+}
+
 class GeluFunction : public Function<GeluFunction> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x,
@@ -56,7 +67,7 @@ class GeluFunction : public Function<GeluFunction> {
     return ops::gelu(x, approximate);
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
-    return {GeluBackwardFunction::apply(grad[0], ctx->get_saved_variables()[0],
+    return {gelu_backward_autograd(grad[0], ctx->get_saved_variables()[0],
                                         ctx->saved_data["approximate"].toStringRef()),
             at::Tensor()};
   }
@@ -68,15 +79,6 @@ at::Tensor gelu_autograd(const at::Tensor& x, c10::string_view approximate) {
     return ops::gelu(x, approximate);
   }
   return GeluFunction::apply(x, std::string(approximate));
-}
-
-at::Tensor gelu_backward_autograd(const at::Tensor& grad, const at::Tensor& x,
-                                  c10::string_view approximate) {
-  if (!needs_autograd(grad, x)) {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    return ops::gelu_backward(grad, x, approximate);
-  }
-  return GeluBackwardFunction::apply(grad, x, std::string(approximate));
 }
 
 }  // namespace

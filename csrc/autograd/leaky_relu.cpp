@@ -25,6 +25,17 @@ class LeakyReluBackwardFunction : public Function<LeakyReluBackwardFunction> {
   }
 };
 
+// The backward op through autograd: Function::apply only when the call is recorded
+// (double backward); the forward Functions' backward calls this too.
+at::Tensor leaky_relu_backward_autograd(const at::Tensor& grad, const at::Tensor& x, double slope,
+                                        bool is_result) {
+  if (!needs_autograd(grad, x)) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return ops::leaky_relu_backward(grad, x, slope, is_result);
+  }
+  return LeakyReluBackwardFunction::apply(grad, x, slope, is_result);
+}
+
 class LeakyReluFunction : public Function<LeakyReluFunction> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, double slope) {
@@ -34,7 +45,7 @@ class LeakyReluFunction : public Function<LeakyReluFunction> {
     return ops::leaky_relu(x, slope);
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
-    return {LeakyReluBackwardFunction::apply(grad[0], ctx->get_saved_variables()[0],
+    return {leaky_relu_backward_autograd(grad[0], ctx->get_saved_variables()[0],
                                              ctx->saved_data["slope"].toDouble(), false),
             at::Tensor()};
   }
@@ -53,7 +64,7 @@ class LeakyReluInplaceFunction : public Function<LeakyReluInplaceFunction> {
     return self;
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
-    return {LeakyReluBackwardFunction::apply(grad[0], ctx->get_saved_variables()[0],
+    return {leaky_relu_backward_autograd(grad[0], ctx->get_saved_variables()[0],
                                              ctx->saved_data["slope"].toDouble(), true),
             at::Tensor()};
   }
@@ -82,15 +93,6 @@ void leaky_relu_inplace_view(at::Tensor& self, double slope) {
     ops::leaky_relu_(self, slope);
   }
   torch::autograd::increment_version(self);
-}
-
-at::Tensor leaky_relu_backward_autograd(const at::Tensor& grad, const at::Tensor& x, double slope,
-                                        bool is_result) {
-  if (!needs_autograd(grad, x)) {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    return ops::leaky_relu_backward(grad, x, slope, is_result);
-  }
-  return LeakyReluBackwardFunction::apply(grad, x, slope, is_result);
 }
 
 }  // namespace

@@ -55,27 +55,8 @@ class PreluBackwardFunction : public Function<PreluBackwardFunction> {
   }
 };
 
-class PreluFunction : public Function<PreluFunction> {
- public:
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w) {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    ctx->save_for_backward({x, w});
-    return ops::prelu(x, w);
-  }
-  static variable_list backward(AutogradContext* ctx, variable_list grad) {
-    const auto saved = ctx->get_saved_variables();
-    return PreluBackwardFunction::apply(grad[0], saved[0], saved[1]);
-  }
-};
-
-at::Tensor prelu_autograd(const at::Tensor& x, const at::Tensor& w) {
-  if (!needs_autograd(x, w)) {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    return ops::prelu(x, w);
-  }
-  return PreluFunction::apply(x, w);
-}
-
+// The backward op through autograd: Function::apply only when the call is recorded
+// (double backward); the forward Functions' backward calls this too.
 std::tuple<at::Tensor, at::Tensor> prelu_backward_autograd(const at::Tensor& grad,
                                                            const at::Tensor& x,
                                                            const at::Tensor& w) {
@@ -85,6 +66,28 @@ std::tuple<at::Tensor, at::Tensor> prelu_backward_autograd(const at::Tensor& gra
   }
   auto out = PreluBackwardFunction::apply(grad, x, w);
   return {out[0], out[1]};
+}
+
+class PreluFunction : public Function<PreluFunction> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    ctx->save_for_backward({x, w});
+    return ops::prelu(x, w);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    const auto saved = ctx->get_saved_variables();
+    auto [grad_input, grad_weight] = prelu_backward_autograd(grad[0], saved[0], saved[1]);
+    return {grad_input, grad_weight};
+  }
+};
+
+at::Tensor prelu_autograd(const at::Tensor& x, const at::Tensor& w) {
+  if (!needs_autograd(x, w)) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return ops::prelu(x, w);
+  }
+  return PreluFunction::apply(x, w);
 }
 
 }  // namespace

@@ -19,6 +19,16 @@ class ReluBackwardFunction : public Function<ReluBackwardFunction> {
   }
 };
 
+// The backward op through autograd: Function::apply only when the call is recorded
+// (double backward); the forward Functions' backward calls this too.
+at::Tensor relu_backward_autograd(const at::Tensor& grad, const at::Tensor& y) {
+  if (!needs_autograd(grad, y)) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return ops::relu_backward(grad, y);
+  }
+  return ReluBackwardFunction::apply(grad, y);
+}
+
 class ReluFunction : public Function<ReluFunction> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x) {
@@ -28,7 +38,7 @@ class ReluFunction : public Function<ReluFunction> {
     return y;
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
-    return {ReluBackwardFunction::apply(grad[0], ctx->get_saved_variables()[0])};
+    return {relu_backward_autograd(grad[0], ctx->get_saved_variables()[0])};
   }
 };
 
@@ -44,7 +54,7 @@ class ReluInplaceFunction : public Function<ReluInplaceFunction> {
     return self;
   }
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
-    return {ReluBackwardFunction::apply(grad[0], ctx->get_saved_variables()[0])};
+    return {relu_backward_autograd(grad[0], ctx->get_saved_variables()[0])};
   }
 };
 
@@ -73,14 +83,6 @@ void relu_inplace_view(at::Tensor& self) {
     ops::relu_(self);
   }
   torch::autograd::increment_version(self);
-}
-
-at::Tensor relu_backward_autograd(const at::Tensor& grad, const at::Tensor& y) {
-  if (!needs_autograd(grad, y)) {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    return ops::relu_backward(grad, y);
-  }
-  return ReluBackwardFunction::apply(grad, y);
 }
 
 }  // namespace

@@ -16,9 +16,7 @@ namespace {
 // clamped to the saturation bound first: the factor it multiplies is exactly 0 or 1 there.
 template <typename V>
 V gelu_fwd_vec(V x) {
-  using T = typename V::value_type;
-  const auto n = vec_math::normal(x);
-  return at::vec::clamp_min(x, V(-gelu_saturation<T>())) * vec_math::normal_cdf(x, n.tail);
+  return vec_math::gelu(x);
 }
 
 template <typename V>

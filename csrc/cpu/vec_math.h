@@ -49,19 +49,31 @@ inline VF reduce_ln2(VF x, VF n) {
   return at::vec::fmadd(n, VF(-kLn2Lo), at::vec::fmadd(n, VF(-kLn2Hi), x));
 }
 
-// exp(x), relative error under 1 ulp down to the subnormal range; exp(x) = 2^n exp(r),
-// exp(r) by a degree-6 polynomial on |r| <= ln(2)/2 (fit error 2.0e-9). 2^n is applied
-// as two factors, so results near overflow and in the subnormal range round once.
-// x is clamped to [-104, 88.75] (exp is 0 and inf beyond); NaN propagates (at::vec's
-// clamp_min/clamp_max keep a NaN first operand, on every ISA).
+// exp(r) for |r| <= ln(2)/2: a degree-6 polynomial, fit error 2.0e-9 relative.
+inline VF exp_reduced(VF r) {
+  return horner(r, {1.38436537e-3f, 8.37415550e-3f, 4.16680016e-2f, 1.66664317e-1f,
+                    4.99999940e-1f, 1.0f, 1.0f});
+}
+
+// exp(x), relative error under 1 ulp down to the subnormal range; exp(x) = 2^n exp(r).
+// 2^n is applied as two factors, so results near overflow and in the subnormal range
+// round once. x is clamped to [-104, 88.75] (exp is 0 and inf beyond); NaN propagates
+// (at::vec's clamp_min/clamp_max keep a NaN first operand, on every ISA).
 inline VF exp(VF x) {
   x = at::vec::clamp_max(at::vec::clamp_min(x, VF(-104.0f)), VF(88.75f));
   VI n;
-  const VF r = reduce_ln2(x, round_log2e(x, &n));
-  const VF p = horner(r, {1.38436537e-3f, 8.37415550e-3f, 4.16680016e-2f, 1.66664317e-1f,
-                          4.99999940e-1f, 1.0f, 1.0f});
+  const VF p = exp_reduced(reduce_ln2(x, round_log2e(x, &n)));
   const VI half = n >> VI(1);  // n = half + (n - half), both in [-75, 64]
   return p * pow2(half) * pow2(n - half);
+}
+
+// 2^40 exp(x) for x in [-113, 0]: 2^(n + 40) is then a normal number, one factor, no
+// clamps; the caller folds 2^-40 into a constant, so results down to the subnormal range
+// still round once.
+inline VF exp_times_2p40(VF x) {
+  VI n;
+  const VF p = exp_reduced(reduce_ln2(x, round_log2e(x, &n)));
+  return p * pow2(n + VI(40));
 }
 
 // expm1(x) = 2^n (1 + expm1(r)) - 1 = 2^n expm1(r) + (2^n - 1) in one rounding, with
@@ -80,7 +92,7 @@ inline VF expm1(VF x) {
 
 // One Newton step for 1 / d: r (2 - d r), squaring r's relative error.
 inline VF newton_reciprocal(VF d, VF r) {
-  return at::vec::fmadd(r, at::vec::fmadd(-d, r, VF(1.0f)), r);
+  return at::vec::fmadd(r, at::vec::fnmadd(d, r, VF(1.0f)), r);
 }
 
 // 1 / d for finite d > 0, relative error about 2^-24: the hardware estimate refined by
@@ -96,33 +108,44 @@ inline VF reciprocal(VF d) {
 }
 
 // The standard normal distribution at x, from one exponential:
-//   e = exp(-x^2/2), with x^2 carried exactly (x^2 = hi + lo by fma) -> pdf = e / sqrt(2 pi);
-//   Phi(-|x|) = erfc(|x|/sqrt 2)/2 = t Q(t) e, t = 2 / (2 + |x|/sqrt 2), Q a degree-8
+//   e = exp(-x^2/2), x^2/2 carried exactly (hi + lo by fma) -> pdf = e / sqrt(2 pi);
+//   Phi(-|x|) = erfc(|x|/sqrt 2)/2 = t Q(t) e, t = 1 / (1 + |x|/sqrt(8)), Q a degree-8
 //   polynomial in s = 2.377 t - 1.377 (t from [0.1586, 1] onto [-1, 1]) fit to
-//   erfc(a) exp(a^2) / (2t) with relative error 4.4e-8 for a in [0, 10.61].
+//   erfc(a) exp(a^2) / (2t) with relative error 4.4e-8 for a = |x|/sqrt 2 in [0, 10.61].
 // The tail keeps its relative accuracy for every x (1 + erf(x/sqrt 2) would cancel for
-// x < 0). |x| is clamped at 15, beyond which both underflow float.
+// x < 0). |x| is clamped at 15, beyond which both underflow float; e carries a factor 2^40
+// (exp_times_2p40) that the constants below take out.
 struct Normal {
+  VF ax;    // min(|x|, 15)
   VF tail;  // Phi(-|x|)
   VF pdf;   // phi(x)
 };
 inline Normal normal(VF x) {
+  constexpr float k = 0x1p-40f;
   const VF ax = at::vec::clamp_max(x.abs(), VF(15.0f));
-  const VF hi = ax * ax;
-  const VF lo = at::vec::fmsub(ax, ax, hi);
-  const VF e0 = exp(hi * VF(-0.5f));
-  const VF e = at::vec::fmadd(e0, lo * VF(-0.5f), e0);  // exp(-(hi + lo)/2)
-  const VF t = VF(2.0f) * reciprocal(at::vec::fmadd(ax, VF(0.707106781f), VF(2.0f)));
+  const VF neg_half_ax = ax * VF(-0.5f);
+  const VF hi = ax * neg_half_ax;                      // -x^2/2 = hi + lo
+  const VF lo = at::vec::fmsub(ax, neg_half_ax, hi);
+  const VF e0 = exp_times_2p40(hi);
+  const VF e = at::vec::fmadd(e0, lo, e0);  // exp(hi + lo) = exp(hi) (1 + lo)
+  const VF t = reciprocal(at::vec::fmadd(ax, VF(0.353553391f), VF(1.0f)));
   const VF s = at::vec::fmadd(t, VF(2.37700272f), VF(-1.37700284f));
-  const VF q = horner(s, {-2.90511198e-5f, 1.26664481e-5f, 3.09857365e-4f, -3.48675530e-4f,
-                          -3.18003027e-3f, 3.19250207e-3f, 5.19166179e-2f, 1.63693413e-1f,
-                          2.84432679e-1f});
-  return {q * t * e, e * VF(0.398942280f)};
+  const VF q = horner(s, {-2.90511198e-5f * k, 1.26664481e-5f * k, 3.09857365e-4f * k,
+                          -3.48675530e-4f * k, -3.18003027e-3f * k, 3.19250207e-3f * k,
+                          5.19166179e-2f * k, 1.63693413e-1f * k, 2.84432679e-1f * k});
+  return {ax, q * t * e, e * VF(0.398942280f * k)};
 }
 
 // Phi(x) from the tail: Phi(x) = tail for x <= 0, 1 - tail for x > 0.
 inline VF normal_cdf(VF x, VF tail) {
   return VF::blendv(tail, VF(1.0f) - tail, x > VF(0.0f));
+}
+
+// gelu(x) = x Phi(x) = max(x, 0) - |x| Phi(-|x|), without a blend; |x| clamped at 15,
+// where the tail is 0 (so -inf gives 0, not inf * 0).
+inline VF gelu(VF x) {
+  const Normal n = normal(x);
+  return at::vec::fnmadd(n.ax, n.tail, at::vec::clamp_min(x, VF(0.0f)));
 }
 
 // The double versions: at::vec's functions (SLEEF, 1 ulp).
@@ -137,6 +160,9 @@ inline NormalD normal(VD x) {
           (VD(-0.5) * x * x).exp() * VD(M_2_SQRTPI * M_SQRT1_2 * 0.5)};
 }
 inline VD normal_cdf(VD x, VD tail) { return VD::blendv(tail, VD(1.0) - tail, x > VD(0.0)); }
+inline VD gelu(VD x) {
+  return VD::blendv(x * normal_cdf(x, normal(x).tail), VD(0.0), x < VD(-100.0));
+}
 inline VD reciprocal(VD d) { return VD(1.0) / d; }
 
 }  // namespace vec_math
