@@ -97,6 +97,38 @@ void reduce_partials(const std::vector<double>& partials, int64_t num_chunks, in
 // The two inner loops of the dense backward, kept out of line with restrict
 // pointers (grad_input is a fresh tensor) so that the compiler vectorizes them.
 
+// Half types: grad_input and the weight-gradient sum over the leading whole vectors of a
+// piece with at::vec (widened to float; compilers do not vectorize the conversions in the
+// scalar loop); the sum in float vectors over blocks of at most 64 vectors, each block
+// added to a double in lane order. Returns how many elements it did.
+template <typename scalar_t>
+int64_t prelu_backward_piece_vec(scalar_t* __restrict__ grad_input,
+                                 const scalar_t* __restrict__ grad,
+                                 const scalar_t* __restrict__ x, float w, int64_t n,
+                                 double* sum) {
+  using Vec = at::vec::Vectorized<scalar_t>;
+  using VF = at::vec::Vectorized<float>;
+  const VF wv(w), zero(0.0f);
+  int64_t i = 0;
+  while (i + Vec::size() <= n) {
+    VF acc0 = zero, acc1 = zero;
+    for (int k = 0; k < 64 && i + Vec::size() <= n; ++k, i += Vec::size()) {
+      auto [g0, g1] = at::vec::convert_to_float<scalar_t>(Vec::loadu(grad + i));
+      auto [x0, x1] = at::vec::convert_to_float<scalar_t>(Vec::loadu(x + i));
+      const VF p0 = x0 > zero, p1 = x1 > zero;  // the selects of prelu_bwd_input/_weight
+      at::vec::convert_from_float<scalar_t>(VF::blendv(g0 * wv, g0, p0),
+                                            VF::blendv(g1 * wv, g1, p1))
+          .store(grad_input + i);
+      acc0 += VF::blendv(x0 * g0, zero, p0);
+      acc1 += VF::blendv(x1 * g1, zero, p1);
+    }
+    float lanes[VF::size()];
+    (acc0 + acc1).store(lanes);
+    for (float v : lanes) *sum += static_cast<double>(v);
+  }
+  return i;
+}
+
 // One channel's piece: writes grad_input and returns the weight-gradient sum,
 // kept in eight independent partial sums combined in a fixed order.
 template <typename scalar_t, typename opmath_t = at::opmath_type<scalar_t>>
@@ -105,6 +137,9 @@ C10_NOINLINE double prelu_backward_piece(scalar_t* __restrict__ grad_input,
                                          const scalar_t* __restrict__ x, opmath_t w, int64_t n) {
   double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int64_t i = 0;
+  if constexpr (!std::is_same_v<scalar_t, opmath_t>) {
+    i = prelu_backward_piece_vec(grad_input, grad, x, w, n, &lane[0]);
+  }
   for (; i + 8 <= n; i += 8) {
     for (int j = 0; j < 8; ++j) {
       const auto g = static_cast<opmath_t>(grad[i + j]);
