@@ -1,5 +1,6 @@
 """The GPU-vs-CPU benchmark: every activation, relu_ext against ATen (torch's own kernels)
-and torch.compile of the same function, on the CPU and, when present, the GPU.
+and torch.compile of the same function (compile: of the ATen function; compile_ext: of the
+relu_ext function, whose ops stay opaque custom ops), on the CPU and, when present, the GPU.
 
     python benchmarks/bench.py [--quick] [--device cpu|cuda|all] [--ops relu,gelu,...]
                                [--dtypes float32,bfloat16] [--sizes 4096,1048576] [--out DIR]
@@ -174,8 +175,8 @@ def saved_bytes_per_element(make_act, device, dtype):
 
 
 def compiled_version(fn):
-    """torch.compile of the same ATen function (compiled on first call; where that fails,
-    the column is left out for that row)."""
+    """torch.compile of fn (compiled on first call; where that fails, the column is left
+    out for that row)."""
     torch._dynamo.reset()  # each (op, size, dtype) compiles afresh: no recompile limit
     return torch.compile(fn, dynamic=False)
 
@@ -247,7 +248,9 @@ def main(argv=None):
     dtypes = {"cpu": ["float32", "bfloat16"], "cuda": ["float32", "float16", "bfloat16"]}
     if args.dtypes:
         dtypes = {d: args.dtypes.split(",") for d in dtypes}
-    impls = ["relu_ext", "aten"] + (["compile"] if use_compile else [])
+    # compile: torch.compile of the ATen function; compile_ext: of the relu_ext function
+    # (our ops stay opaque custom ops inside the compiled graph: they should keep their speed).
+    impls = ["relu_ext", "aten"] + (["compile", "compile_ext"] if use_compile else [])
     meta = {
         "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "torch": torch.__version__, "git_commit": git_commit(), "python": platform.python_version(),
@@ -260,7 +263,7 @@ def main(argv=None):
     print(f"relu_ext benchmark: {meta['cpu']} ({args.threads} threads)"
           + (f", {meta['gpu']}" if meta["gpu"] else "") + f", torch {torch.__version__}")
     print(f"{'device':6} {'op':10} {'direction':16} {'dtype':9} {'numel':>9} "
-          + "".join(f"{i:>11}" for i in impls) + f" {'speedup':>8} {'GB/s':>7} {'%copy':>6}")
+          + "".join(f"{i:>12}" for i in impls) + f" {'speedup':>8} {'GB/s':>7} {'%copy':>6}")
     for device in devices:
         for dtype_name in dtypes[device]:
             dtype = DTYPES[dtype_name]
@@ -287,6 +290,7 @@ def main(argv=None):
                     fns = {"relu_ext": ours, "aten": aten}
                     if use_compile:
                         fns["compile"] = compiled_version(aten)
+                        fns["compile_ext"] = compiled_version(ours)
                     sets = make_inputs(op, numel, dtype, device, copies)
                     n = sets[0][0].numel()
                     for direction in DIRECTIONS:
@@ -322,7 +326,7 @@ def main(argv=None):
                             r["speedup_vs_aten"] = med["aten"] / r["p50_s"]
                         ours_row = rows[-len(names)]
                         print(f"{device:6} {op:10} {direction:16} {dtype_name:9} {n:>9} "
-                              + "".join(f"{med[i] * 1e6:>9.1f}us" if i in med else f"{'-':>11}"
+                              + "".join(f"{med[i] * 1e6:>10.1f}us" if i in med else f"{'-':>12}"
                                         for i in impls)
                               + f" {ours_row['speedup_vs_aten']:>7.2f}x "
                               f"{ours_row['gb_per_s']:>7.1f} {ours_row['pct_of_copy']:>5.0f}%",
