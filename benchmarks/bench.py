@@ -22,6 +22,7 @@ sizes and rounds, no torch.compile (each compile costs seconds); under 2 minutes
 cores.
 """
 import argparse
+import ctypes
 import csv
 import datetime
 import json
@@ -207,6 +208,20 @@ def relative_cost_table(rows, devices):
     return "\n".join(lines) + "\n"
 
 
+def warm_allocations():
+    """Keeps glibc from returning large freed blocks to the OS (its adaptive mmap threshold
+    stops at 32 MiB), so that every implementation's fresh output of any size comes from
+    warm heap memory instead of new pages: at 16M float32 elements a page-faulted 64 MiB
+    output costs more than the kernel. The copy roofline writes into a preallocated tensor
+    either way. Returns whether it applied (glibc only)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_max = -1, -4  # keep freed memory; no mmap'ed blocks
+        return bool(libc.mallopt(m_trim_threshold, 2**31 - 1) and libc.mallopt(m_mmap_max, 0))
+    except (OSError, AttributeError):
+        return False
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--quick", action="store_true",
@@ -222,6 +237,9 @@ def main(argv=None):
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="also time torch.compile (default: on, off with --quick)")
     p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--warm-alloc", action=argparse.BooleanOptionalAction, default=True,
+                   help="serve large outputs from warm heap memory, not fresh pages (glibc "
+                        "mallopt; default on, for every implementation alike)")
     p.add_argument("--accuracy-n", type=int,
                    help="random inputs for the accuracy table (default 10^7; 10^6 with --quick)")
     args = p.parse_args(argv)
@@ -233,6 +251,7 @@ def main(argv=None):
         elif args.device == "cuda":
             sys.exit(f"no usable CUDA: {relu_ext.backend_info()['cuda_reason']}")
     torch.set_num_threads(args.threads)
+    warm = warm_allocations() if args.warm_alloc else False
     ops = args.ops.split(",")
     unknown = [o for o in ops if o not in OPS]
     if unknown:
@@ -257,7 +276,8 @@ def main(argv=None):
         "cpu": cpu_name(), "cpu_threads": args.threads, "devices": devices,
         "gpu": torch.cuda.get_device_name(0) if "cuda" in devices else None,
         "relu_ext": relu_ext.backend_info(), "quick": args.quick, "rounds": rounds,
-        "block_seconds": block_s, "impls": impls, "argv": sys.argv[1:] if argv is None else argv,
+        "block_seconds": block_s, "impls": impls, "warm_allocations": warm,
+        "argv": sys.argv[1:] if argv is None else argv,
     }
     rows = []
     print(f"relu_ext benchmark: {meta['cpu']} ({args.threads} threads)"
