@@ -1,7 +1,8 @@
 // Autograd for elu, elu_, elu_backward.
 //   elu:          saves the input x (the in-place form: its output y, valid for alpha >= 0)
 //                 grad_input = elu_backward(g, x) = g * (x > 0 ? 1 : alpha * exp(x))
-//                                                 = g * (y > 0 ? 1 : y + alpha)
+//                                                 = g * (y > 0 ? 1 : y + alpha);
+//                 tangent: elu_backward(dx, x)
 //   elu_backward: d/dg = elu_backward again;
 //                 d/dx = g * (x > 0 ? 0 : alpha * exp(x)), or from y: g * (y > 0 ? 0 : 1)
 #include "autograd.h"
@@ -9,96 +10,101 @@
 namespace relu_ext {
 namespace {
 
-class EluBackwardFunction : public Function<EluBackwardFunction> {
- public:
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& grad,
-                            const at::Tensor& x_or_y, double alpha, bool is_result) {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    ctx->save_for_backward({grad, x_or_y});
-    ctx->saved_data["alpha"] = alpha;
-    ctx->saved_data["is_result"] = is_result;
-    return ops::elu_backward(grad, x_or_y, alpha, is_result);
-  }
-  static variable_list backward(AutogradContext* ctx, variable_list gg) {
-    const auto saved = ctx->get_saved_variables();
-    const auto& grad = saved[0];
-    const auto& x_or_y = saved[1];
-    const double alpha = ctx->saved_data["alpha"].toDouble();
-    const bool is_result = ctx->saved_data["is_result"].toBool();
-    at::Tensor grad_grad, grad_x;
-    if (ctx->needs_input_grad(0)) {
-      grad_grad = ops::elu_backward(gg[0], x_or_y, alpha, is_result);
+struct EluBackwardBackward : Node<EluBackwardBackward, 2> {  // saved: g, x (or y)
+  static constexpr const char* kName = "EluBackwardBackward";
+  double alpha = 0;
+  bool is_result = false;
+  variable_list backward(const variable_list& gg, const std::array<at::Tensor, 2>& s) {
+    const auto &grad = s[0], &x_or_y = s[1];
+    variable_list out(2);
+    if (!gg[0].defined()) return out;
+    if (should_compute(0)) {
+      out[0] = ops::elu_backward(gg[0], x_or_y, alpha, is_result);
     }
-    if (ctx->needs_input_grad(1)) {
+    if (should_compute(1)) {
       const auto nonpositive = x_or_y <= 0;
       const auto slope = is_result ? nonpositive.to(x_or_y.scalar_type())
                                    : at::where(nonpositive, x_or_y.exp() * alpha, 0);
-      grad_x = gg[0] * grad * slope;
+      out[1] = gg[0] * grad * slope;
     }
-    return {grad_grad, grad_x, at::Tensor(), at::Tensor()};
+    return out;
+  }
+  template <typename F>
+  void fields(F&& f) {
+    f(alpha);
+    f(is_result);
   }
 };
 
-// The backward op through autograd: Function::apply only when the call is recorded
-// (double backward); the forward Functions' backward calls this too.
 at::Tensor elu_backward_autograd(const at::Tensor& grad, const at::Tensor& x_or_y, double alpha,
                                  bool is_result) {
-  if (!needs_autograd(grad, x_or_y)) {
+  check_no_tangent("relu_ext::elu_backward", grad, x_or_y);
+  auto node = make_node<EluBackwardBackward>(grad, x_or_y);
+  at::Tensor grad_input;
+  {
     at::AutoDispatchBelowADInplaceOrView guard;
-    return ops::elu_backward(grad, x_or_y, alpha, is_result);
+    grad_input = ops::elu_backward(grad, x_or_y, alpha, is_result);
   }
-  return EluBackwardFunction::apply(grad, x_or_y, alpha, is_result);
+  if (node) {
+    node->alpha = alpha;
+    node->is_result = is_result;
+    node->save(0, grad, false);
+    node->save(1, x_or_y, false);
+    set_grad_fn({grad_input}, node);
+  }
+  return grad_input;
 }
 
-class EluFunction : public Function<EluFunction> {
- public:
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, double alpha) {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    ctx->save_for_backward({x});
-    ctx->saved_data["alpha"] = alpha;
-    return ops::elu(x, alpha);
-  }
-  static variable_list backward(AutogradContext* ctx, variable_list grad) {
-    return {elu_backward_autograd(grad[0], ctx->get_saved_variables()[0],
-                                       ctx->saved_data["alpha"].toDouble(), false),
-            at::Tensor()};
-  }
-};
-
-class EluInplaceFunction : public Function<EluInplaceFunction> {
- public:
-  static at::Tensor forward(AutogradContext* ctx, at::Tensor& self, double alpha) {
-    {
-      at::AutoDispatchBelowADInplaceOrView guard;  // mark_dirty bumps the version
-      ops::elu_(self, alpha);
+struct EluBackward : Node<EluBackward, 1> {  // saved: x, or y when is_result
+  static constexpr const char* kName = "EluBackward";
+  double alpha = 0;
+  bool is_result = false;
+  variable_list backward(const variable_list& g, const std::array<at::Tensor, 1>& s) {
+    variable_list out(1);
+    if (g[0].defined() && should_compute(0)) {
+      out[0] = ops::elu_backward(g[0], s[0], alpha, is_result);
     }
-    ctx->mark_dirty({self});
-    ctx->save_for_backward({self});
-    ctx->saved_data["alpha"] = alpha;
-    return self;
+    return out;
   }
-  static variable_list backward(AutogradContext* ctx, variable_list grad) {
-    return {elu_backward_autograd(grad[0], ctx->get_saved_variables()[0],
-                                       ctx->saved_data["alpha"].toDouble(), true),
-            at::Tensor()};
+  template <typename F>
+  void fields(F&& f) {
+    f(alpha);
+    f(is_result);
   }
 };
 
 at::Tensor elu_autograd(const at::Tensor& x, double alpha) {
-  if (!needs_autograd(x)) {
+  auto node = make_node<EluBackward>(x);
+  at::Tensor y;
+  {
     at::AutoDispatchBelowADInplaceOrView guard;
-    return ops::elu(x, alpha);
+    y = ops::elu(x, alpha);
   }
-  return EluFunction::apply(x, alpha);
+  if (node) {
+    node->alpha = alpha;
+    node->save(0, x, false);
+    set_grad_fn({y}, node);
+  }
+  if (has_tangent(x)) set_tangent(y, ops::elu_backward(tangent(x), primal(x), alpha, false));
+  return y;
 }
 
 void elu_inplace_autograd(at::Tensor& self, double alpha) {
-  if (!needs_autograd(self)) {
-    at::AutoDispatchBelowAutograd guard;
+  auto node = make_inplace_node<EluBackward>(self);
+  // The new tangent, from the input (before it is overwritten).
+  const auto t =
+      has_tangent(self) ? ops::elu_backward(tangent(self), primal(self), alpha, false) : at::Tensor();
+  {
+    at::AutoDispatchBelowAutograd guard;  // the ADInplaceOrView kernel bumps the version
     ops::elu_(self, alpha);
-    return;
   }
-  EluInplaceFunction::apply(self, alpha);
+  if (node) {
+    node->alpha = alpha;
+    node->is_result = true;
+    rebase_grad_fn(self, node);
+    node->save(0, self, true, /*inplace=*/true);
+  }
+  if (t.defined()) set_tangent(self, t, true);
 }
 
 void elu_inplace_view(at::Tensor& self, double alpha) {

@@ -1,5 +1,6 @@
 // Autograd for gelu, gelu_backward.
-//   gelu:          saves the input x; grad_input = gelu_backward(g, x) = g * gelu'(x)
+//   gelu:          saves the input x; grad_input = gelu_backward(g, x) = g * gelu'(x);
+//                  tangent: gelu_backward(dx, x)
 //   gelu_backward: d/dg = gelu'(x) (gelu_backward again); d/dx = g * gelu''(x), with
 //     exact: gelu''(x) = phi(x) * (2 - x^2)
 //     tanh:  gelu''(x) = (1 - t^2) * (u' - x t u'^2 + x u'' / 2),
@@ -25,60 +26,72 @@ at::Tensor gelu_second_derivative(const at::Tensor& x, bool use_tanh) {
   return (1 - t * t) * (du - x * t * du * du + x * d2u * 0.5);
 }
 
-class GeluBackwardFunction : public Function<GeluBackwardFunction> {
- public:
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& grad, const at::Tensor& x,
-                            const std::string& approximate) {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    ctx->save_for_backward({grad, x});
-    ctx->saved_data["approximate"] = approximate;
-    return ops::gelu_backward(grad, x, approximate);
-  }
-  static variable_list backward(AutogradContext* ctx, variable_list gg) {
-    const auto saved = ctx->get_saved_variables();
-    const auto approximate = ctx->saved_data["approximate"].toStringRef();
-    at::Tensor grad_grad, grad_x;
-    if (ctx->needs_input_grad(0)) grad_grad = ops::gelu_backward(gg[0], saved[1], approximate);
-    if (ctx->needs_input_grad(1)) {
-      grad_x = gg[0] * saved[0] * gelu_second_derivative(saved[1], approximate == "tanh");
+struct GeluBackwardBackward : Node<GeluBackwardBackward, 2> {  // saved: g, x
+  static constexpr const char* kName = "GeluBackwardBackward";
+  std::string approximate;
+  variable_list backward(const variable_list& gg, const std::array<at::Tensor, 2>& s) {
+    variable_list out(2);
+    if (!gg[0].defined()) return out;
+    if (should_compute(0)) out[0] = ops::gelu_backward(gg[0], s[1], approximate);
+    if (should_compute(1)) {
+      out[1] = gg[0] * s[0] * gelu_second_derivative(s[1], approximate == "tanh");
     }
-    return {grad_grad, grad_x, at::Tensor()};
+    return out;
+  }
+  template <typename F>
+  void fields(F&& f) {
+    f(approximate);
   }
 };
 
-// The backward op through autograd: Function::apply only when the call is recorded
-// (double backward); the forward Functions' backward calls this too.
 at::Tensor gelu_backward_autograd(const at::Tensor& grad, const at::Tensor& x,
                                   c10::string_view approximate) {
-  if (!needs_autograd(grad, x)) {
+  check_no_tangent("relu_ext::gelu_backward", grad, x);
+  auto node = make_node<GeluBackwardBackward>(grad, x);
+  at::Tensor grad_input;
+  {
     at::AutoDispatchBelowADInplaceOrView guard;
-    return ops::gelu_backward(grad, x, approximate);
+    grad_input = ops::gelu_backward(grad, x, approximate);
   }
-  return GeluBackwardFunction::apply(grad, x, std::string(approximate));
+  if (node) {
+    node->approximate = std::string(approximate);
+    node->save(0, grad, false);
+    node->save(1, x, false);
+    set_grad_fn({grad_input}, node);
+  }
+  return grad_input;
 }
 
-class GeluFunction : public Function<GeluFunction> {
- public:
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x,
-                            const std::string& approximate) {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    ctx->save_for_backward({x});
-    ctx->saved_data["approximate"] = approximate;
-    return ops::gelu(x, approximate);
+struct GeluBackward : Node<GeluBackward, 1> {  // saved: x
+  static constexpr const char* kName = "GeluBackward";
+  std::string approximate;
+  variable_list backward(const variable_list& g, const std::array<at::Tensor, 1>& s) {
+    variable_list out(1);
+    if (g[0].defined() && should_compute(0)) {
+      out[0] = ops::gelu_backward(g[0], s[0], approximate);
+    }
+    return out;
   }
-  static variable_list backward(AutogradContext* ctx, variable_list grad) {
-    return {gelu_backward_autograd(grad[0], ctx->get_saved_variables()[0],
-                                        ctx->saved_data["approximate"].toStringRef()),
-            at::Tensor()};
+  template <typename F>
+  void fields(F&& f) {
+    f(approximate);
   }
 };
 
 at::Tensor gelu_autograd(const at::Tensor& x, c10::string_view approximate) {
-  if (!needs_autograd(x)) {
+  auto node = make_node<GeluBackward>(x);
+  at::Tensor y;
+  {
     at::AutoDispatchBelowADInplaceOrView guard;
-    return ops::gelu(x, approximate);
+    y = ops::gelu(x, approximate);
   }
-  return GeluFunction::apply(x, std::string(approximate));
+  if (node) {
+    node->approximate = std::string(approximate);
+    node->save(0, x, false);
+    set_grad_fn({y}, node);
+  }
+  if (has_tangent(x)) set_tangent(y, ops::gelu_backward(tangent(x), primal(x), approximate));
+  return y;
 }
 
 }  // namespace

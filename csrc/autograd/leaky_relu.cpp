@@ -1,90 +1,99 @@
 // Autograd for leaky_relu, leaky_relu_, leaky_relu_backward.
 //   leaky_relu:          saves the input x (the in-place form: its output, valid for slope >= 0)
-//                        grad_input = leaky_relu_backward(g, x) = g * (x > 0 ? 1 : slope)
+//                        grad_input = leaky_relu_backward(g, x) = g * (x > 0 ? 1 : slope);
+//                        tangent: leaky_relu_backward(dx, x)
 //   leaky_relu_backward: d/dg = (x > 0 ? 1 : slope) (leaky_relu_backward again); d/dx = 0 a.e.
 #include "autograd.h"
 
 namespace relu_ext {
 namespace {
 
-class LeakyReluBackwardFunction : public Function<LeakyReluBackwardFunction> {
- public:
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& grad, const at::Tensor& x,
-                            double slope, bool is_result) {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    ctx->save_for_backward({x});
-    ctx->saved_data["slope"] = slope;
-    ctx->saved_data["is_result"] = is_result;
-    return ops::leaky_relu_backward(grad, x, slope, is_result);
+struct LeakyReluBackwardBackward : Node<LeakyReluBackwardBackward, 1> {  // saved: x (or y)
+  static constexpr const char* kName = "LeakyReluBackwardBackward";
+  double slope = 0;
+  bool is_result = false;
+  variable_list backward(const variable_list& gg, const std::array<at::Tensor, 1>& s) {
+    variable_list out(2);
+    if (gg[0].defined() && should_compute(0)) {
+      out[0] = ops::leaky_relu_backward(gg[0], s[0], slope, is_result);
+    }
+    return out;
   }
-  static variable_list backward(AutogradContext* ctx, variable_list gg) {
-    const auto x = ctx->get_saved_variables()[0];
-    return {ops::leaky_relu_backward(gg[0], x, ctx->saved_data["slope"].toDouble(),
-                                     ctx->saved_data["is_result"].toBool()),
-            at::Tensor(), at::Tensor(), at::Tensor()};
+  template <typename F>
+  void fields(F&& f) {
+    f(slope);
+    f(is_result);
   }
 };
 
-// The backward op through autograd: Function::apply only when the call is recorded
-// (double backward); the forward Functions' backward calls this too.
 at::Tensor leaky_relu_backward_autograd(const at::Tensor& grad, const at::Tensor& x, double slope,
                                         bool is_result) {
-  if (!needs_autograd(grad, x)) {
+  check_no_tangent("relu_ext::leaky_relu_backward", grad, x);
+  auto node = make_node<LeakyReluBackwardBackward>(grad, x);
+  at::Tensor grad_input;
+  {
     at::AutoDispatchBelowADInplaceOrView guard;
-    return ops::leaky_relu_backward(grad, x, slope, is_result);
+    grad_input = ops::leaky_relu_backward(grad, x, slope, is_result);
   }
-  return LeakyReluBackwardFunction::apply(grad, x, slope, is_result);
+  if (node) {
+    node->slope = slope;
+    node->is_result = is_result;
+    node->save(0, x, false);
+    set_grad_fn({grad_input}, node);
+  }
+  return grad_input;
 }
 
-class LeakyReluFunction : public Function<LeakyReluFunction> {
- public:
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, double slope) {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    ctx->save_for_backward({x});
-    ctx->saved_data["slope"] = slope;
-    return ops::leaky_relu(x, slope);
-  }
-  static variable_list backward(AutogradContext* ctx, variable_list grad) {
-    return {leaky_relu_backward_autograd(grad[0], ctx->get_saved_variables()[0],
-                                             ctx->saved_data["slope"].toDouble(), false),
-            at::Tensor()};
-  }
-};
-
-class LeakyReluInplaceFunction : public Function<LeakyReluInplaceFunction> {
- public:
-  static at::Tensor forward(AutogradContext* ctx, at::Tensor& self, double slope) {
-    {
-      at::AutoDispatchBelowADInplaceOrView guard;  // mark_dirty bumps the version
-      ops::leaky_relu_(self, slope);
+struct LeakyReluBackward : Node<LeakyReluBackward, 1> {  // saved: x, or y when is_result
+  static constexpr const char* kName = "LeakyReluBackward";
+  double slope = 0;
+  bool is_result = false;
+  variable_list backward(const variable_list& g, const std::array<at::Tensor, 1>& s) {
+    variable_list out(1);
+    if (g[0].defined() && should_compute(0)) {
+      out[0] = ops::leaky_relu_backward(g[0], s[0], slope, is_result);
     }
-    ctx->mark_dirty({self});
-    ctx->save_for_backward({self});
-    ctx->saved_data["slope"] = slope;
-    return self;
+    return out;
   }
-  static variable_list backward(AutogradContext* ctx, variable_list grad) {
-    return {leaky_relu_backward_autograd(grad[0], ctx->get_saved_variables()[0],
-                                             ctx->saved_data["slope"].toDouble(), true),
-            at::Tensor()};
+  template <typename F>
+  void fields(F&& f) {
+    f(slope);
+    f(is_result);
   }
 };
 
 at::Tensor leaky_relu_autograd(const at::Tensor& x, double slope) {
-  if (!needs_autograd(x)) {
+  auto node = make_node<LeakyReluBackward>(x);
+  at::Tensor y;
+  {
     at::AutoDispatchBelowADInplaceOrView guard;
-    return ops::leaky_relu(x, slope);
+    y = ops::leaky_relu(x, slope);
   }
-  return LeakyReluFunction::apply(x, slope);
+  if (node) {
+    node->slope = slope;
+    node->save(0, x, false);
+    set_grad_fn({y}, node);
+  }
+  if (has_tangent(x)) set_tangent(y, ops::leaky_relu_backward(tangent(x), primal(x), slope, false));
+  return y;
 }
 
 void leaky_relu_inplace_autograd(at::Tensor& self, double slope) {
-  if (!needs_autograd(self)) {
-    at::AutoDispatchBelowAutograd guard;
+  auto node = make_inplace_node<LeakyReluBackward>(self);
+  // The new tangent, from the input (before it is overwritten).
+  const auto t = has_tangent(self) ? ops::leaky_relu_backward(tangent(self), primal(self), slope, false)
+                                   : at::Tensor();
+  {
+    at::AutoDispatchBelowAutograd guard;  // the ADInplaceOrView kernel bumps the version
     ops::leaky_relu_(self, slope);
-    return;
   }
-  LeakyReluInplaceFunction::apply(self, slope);
+  if (node) {
+    node->slope = slope;
+    node->is_result = true;
+    rebase_grad_fn(self, node);
+    node->save(0, self, true, /*inplace=*/true);
+  }
+  if (t.defined()) set_tangent(self, t, true);
 }
 
 void leaky_relu_inplace_view(at::Tensor& self, double slope) {

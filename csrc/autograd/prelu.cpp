@@ -1,6 +1,7 @@
 // Autograd for prelu, prelu_backward.
 //   prelu:          saves x and w; (grad_input, grad_weight) = prelu_backward(g, x, w):
-//                   grad_input = g * (x > 0 ? 1 : w[c]),  grad_weight[c] = sum_c g * (x > 0 ? 0 : x)
+//                   grad_input = g * (x > 0 ? 1 : w[c]),  grad_weight[c] = sum_c g * (x > 0 ? 0 : x);
+//                   tangent: dx * (x > 0 ? 1 : w[c]) + dw[c] * (x > 0 ? 0 : x)
 //   prelu_backward: with gg_i, gg_w the gradients of grad_input and grad_weight,
 //                   d/dg = gg_i * (x > 0 ? 1 : w[c]) + gg_w[c] * (x > 0 ? 0 : x)
 //                   d/dx = gg_w[c] * g * (x > 0 ? 0 : 1)
@@ -29,65 +30,94 @@ at::Tensor sum_to_weight(const at::Tensor& t, const at::Tensor& weight) {
   return t.sum(dims).reshape_symint(weight.sym_sizes());
 }
 
-class PreluBackwardFunction : public Function<PreluBackwardFunction> {
- public:
-  static variable_list forward(AutogradContext* ctx, const at::Tensor& grad, const at::Tensor& x,
-                               const at::Tensor& w) {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    ctx->save_for_backward({grad, x, w});
-    auto [grad_input, grad_weight] = ops::prelu_backward(grad, x, w);
-    return {grad_input, grad_weight};
-  }
-  static variable_list backward(AutogradContext* ctx, variable_list gg) {
-    const auto saved = ctx->get_saved_variables();
-    const auto &grad = saved[0], &x = saved[1], &w = saved[2];
-    const auto &gg_input = gg[0], &gg_weight = gg[1];
+struct PreluBackwardBackward : Node<PreluBackwardBackward, 3> {  // saved: g, x, w
+  static constexpr const char* kName = "PreluBackwardBackward";
+  variable_list backward(const variable_list& gg, const std::array<at::Tensor, 3>& s) {
+    const auto &grad = s[0], &x = s[1], &w = s[2];
+    const auto &gg_input = gg[0], &gg_weight = gg[1];  // either may be undefined (zero)
     const auto positive = x > 0;
-    const auto gg_w = weight_as_input(gg_weight, x);
-    at::Tensor d_grad, d_x, d_w;
-    if (ctx->needs_input_grad(0)) {
-      d_grad = std::get<0>(ops::prelu_backward(gg_input, x, w)) +
-               at::where(positive, 0, x * gg_w);
+    const auto gg_w = gg_weight.defined() ? weight_as_input(gg_weight, x) : at::Tensor();
+    variable_list out(3);
+    if (should_compute(0)) {
+      at::Tensor d;
+      if (gg_input.defined()) d = std::get<0>(ops::prelu_backward(gg_input, x, w));
+      if (gg_w.defined()) {
+        auto term = at::where(positive, 0, x * gg_w);
+        d = d.defined() ? d + term : term;
+      }
+      out[0] = d;
     }
-    if (ctx->needs_input_grad(1)) d_x = at::where(positive, 0, gg_w * grad);
-    if (ctx->needs_input_grad(2)) d_w = sum_to_weight(at::where(positive, 0, gg_input * grad), w);
-    return {d_grad, d_x, d_w};
+    if (should_compute(1) && gg_w.defined()) {
+      out[1] = at::where(positive, 0, gg_w * grad);
+    }
+    if (should_compute(2) && gg_input.defined()) {
+      out[2] = sum_to_weight(at::where(positive, 0, gg_input * grad), w);
+    }
+    return out;
   }
+  template <typename F>
+  void fields(F&&) {}
 };
 
-// The backward op through autograd: Function::apply only when the call is recorded
-// (double backward); the forward Functions' backward calls this too.
 std::tuple<at::Tensor, at::Tensor> prelu_backward_autograd(const at::Tensor& grad,
                                                            const at::Tensor& x,
                                                            const at::Tensor& w) {
-  if (!needs_autograd(grad, x, w)) {
+  check_no_tangent("relu_ext::prelu_backward", grad, x, w);
+  auto node = make_node<PreluBackwardBackward>(grad, x, w);
+  at::Tensor grad_input, grad_weight;
+  {
     at::AutoDispatchBelowADInplaceOrView guard;
-    return ops::prelu_backward(grad, x, w);
+    std::tie(grad_input, grad_weight) = ops::prelu_backward(grad, x, w);
   }
-  auto out = PreluBackwardFunction::apply(grad, x, w);
-  return {out[0], out[1]};
+  if (node) {
+    node->save(0, grad, false);
+    node->save(1, x, false);
+    node->save(2, w, false);
+    set_grad_fn({grad_input, grad_weight}, node);
+  }
+  return {grad_input, grad_weight};
 }
 
-class PreluFunction : public Function<PreluFunction> {
- public:
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w) {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    ctx->save_for_backward({x, w});
-    return ops::prelu(x, w);
+struct PreluBackward : Node<PreluBackward, 2> {  // saved: x, w
+  static constexpr const char* kName = "PreluBackward";
+  variable_list backward(const variable_list& g, const std::array<at::Tensor, 2>& s) {
+    variable_list out(2);
+    if (g[0].defined() && (should_compute(0) || should_compute(1))) {
+      auto [grad_input, grad_weight] = ops::prelu_backward(g[0], s[0], s[1]);
+      if (should_compute(0)) out[0] = grad_input;
+      if (should_compute(1)) out[1] = grad_weight;
+    }
+    return out;
   }
-  static variable_list backward(AutogradContext* ctx, variable_list grad) {
-    const auto saved = ctx->get_saved_variables();
-    auto [grad_input, grad_weight] = prelu_backward_autograd(grad[0], saved[0], saved[1]);
-    return {grad_input, grad_weight};
-  }
+  template <typename F>
+  void fields(F&&) {}
 };
 
 at::Tensor prelu_autograd(const at::Tensor& x, const at::Tensor& w) {
-  if (!needs_autograd(x, w)) {
+  auto node = make_node<PreluBackward>(x, w);
+  at::Tensor y;
+  {
     at::AutoDispatchBelowADInplaceOrView guard;
-    return ops::prelu(x, w);
+    y = ops::prelu(x, w);
   }
-  return PreluFunction::apply(x, w);
+  if (node) {
+    node->save(0, x, false);
+    node->save(1, w, false);
+    set_grad_fn({y}, node);
+  }
+  // tangent: d/dx dx + d/dw dw = prelu_backward's input gradient for dx, plus
+  // (x > 0 ? 0 : x) * dw[c].
+  if (has_tangent(x) || has_tangent(w)) {
+    const auto xp = primal(x), wp = primal(w);
+    at::Tensor t;
+    if (has_tangent(x)) t = std::get<0>(ops::prelu_backward(tangent(x), xp, wp));
+    if (has_tangent(w)) {
+      auto term = at::where(xp > 0, 0, xp * weight_as_input(tangent(w), xp));
+      t = t.defined() ? t + term : term;
+    }
+    set_tangent(y, t);
+  }
+  return y;
 }
 
 }  // namespace

@@ -1,78 +1,77 @@
 // Autograd for relu, relu_, relu_backward.
-//   relu:          saves the output y; grad_input = relu_backward(g, y) = g * (y > 0)
+//   relu:          saves the output y; grad_input = relu_backward(g, y) = g * (y > 0);
+//                  tangent: relu_backward(dx, y)
 //   relu_backward: d/dg = (y > 0) (relu_backward again); d/dy = 0 almost everywhere
 #include "autograd.h"
 
 namespace relu_ext {
 namespace {
 
-class ReluBackwardFunction : public Function<ReluBackwardFunction> {
- public:
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& grad, const at::Tensor& y) {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    ctx->save_for_backward({y});
-    return ops::relu_backward(grad, y);
+struct ReluBackwardBackward : Node<ReluBackwardBackward, 1> {  // saved: y
+  static constexpr const char* kName = "ReluBackwardBackward";
+  variable_list backward(const variable_list& gg, const std::array<at::Tensor, 1>& s) {
+    variable_list out(2);
+    if (gg[0].defined() && should_compute(0)) out[0] = ops::relu_backward(gg[0], s[0]);
+    return out;
   }
-  static variable_list backward(AutogradContext* ctx, variable_list gg) {
-    const auto y = ctx->get_saved_variables()[0];
-    return {ops::relu_backward(gg[0], y), at::Tensor()};
-  }
+  template <typename F>
+  void fields(F&&) {}
 };
 
-// The backward op through autograd: Function::apply only when the call is recorded
-// (double backward); the forward Functions' backward calls this too.
 at::Tensor relu_backward_autograd(const at::Tensor& grad, const at::Tensor& y) {
-  if (!needs_autograd(grad, y)) {
+  check_no_tangent("relu_ext::relu_backward", grad, y);
+  auto node = make_node<ReluBackwardBackward>(grad, y);
+  at::Tensor grad_input;
+  {
     at::AutoDispatchBelowADInplaceOrView guard;
-    return ops::relu_backward(grad, y);
+    grad_input = ops::relu_backward(grad, y);
   }
-  return ReluBackwardFunction::apply(grad, y);
+  if (node) {
+    node->save(0, y, false);
+    set_grad_fn({grad_input}, node);
+  }
+  return grad_input;
 }
 
-class ReluFunction : public Function<ReluFunction> {
- public:
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x) {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    auto y = ops::relu(x);
-    ctx->save_for_backward({y});
-    return y;
+struct ReluBackward : Node<ReluBackward, 1> {  // saved: y (the output)
+  static constexpr const char* kName = "ReluBackward";
+  variable_list backward(const variable_list& g, const std::array<at::Tensor, 1>& s) {
+    variable_list out(1);
+    if (g[0].defined() && should_compute(0)) out[0] = ops::relu_backward(g[0], s[0]);
+    return out;
   }
-  static variable_list backward(AutogradContext* ctx, variable_list grad) {
-    return {relu_backward_autograd(grad[0], ctx->get_saved_variables()[0])};
-  }
-};
-
-class ReluInplaceFunction : public Function<ReluInplaceFunction> {
- public:
-  static at::Tensor forward(AutogradContext* ctx, at::Tensor& self) {
-    {
-      at::AutoDispatchBelowADInplaceOrView guard;  // mark_dirty bumps the version
-      ops::relu_(self);
-    }
-    ctx->mark_dirty({self});
-    ctx->save_for_backward({self});
-    return self;
-  }
-  static variable_list backward(AutogradContext* ctx, variable_list grad) {
-    return {relu_backward_autograd(grad[0], ctx->get_saved_variables()[0])};
-  }
+  template <typename F>
+  void fields(F&&) {}
 };
 
 at::Tensor relu_autograd(const at::Tensor& x) {
-  if (!needs_autograd(x)) {
+  auto node = make_node<ReluBackward>(x);
+  at::Tensor y;
+  {
     at::AutoDispatchBelowADInplaceOrView guard;
-    return ops::relu(x);
+    y = ops::relu(x);
   }
-  return ReluFunction::apply(x);
+  if (node) {
+    set_grad_fn({y}, node);
+    node->save(0, y, true);
+  }
+  if (has_tangent(x)) set_tangent(y, ops::relu_backward(tangent(x), y));
+  return y;
 }
 
 void relu_inplace_autograd(at::Tensor& self) {
-  if (!needs_autograd(self)) {
-    at::AutoDispatchBelowAutograd guard;
+  auto node = make_inplace_node<ReluBackward>(self);
+  // The new tangent, from the input (x <= 0 exactly where relu(x) <= 0).
+  const auto t = has_tangent(self) ? ops::relu_backward(tangent(self), primal(self)) : at::Tensor();
+  {
+    at::AutoDispatchBelowAutograd guard;  // the ADInplaceOrView kernel bumps the version
     ops::relu_(self);
-    return;
   }
-  ReluInplaceFunction::apply(self);
+  if (node) {
+    rebase_grad_fn(self, node);
+    node->save(0, self, true, /*inplace=*/true);
+  }
+  if (t.defined()) set_tangent(self, t, true);
 }
 
 // ADInplaceOrView: bump the version counter, as torch's own in-place ops do
