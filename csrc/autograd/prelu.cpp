@@ -6,6 +6,8 @@
 //                   d/dg = gg_i * (x > 0 ? 1 : w[c]) + gg_w[c] * (x > 0 ? 0 : x)
 //                   d/dx = gg_w[c] * g * (x > 0 ? 0 : 1)
 //                   d/dw[c] = sum_c gg_i * g * (x > 0 ? 0 : 1)
+#include <ATen/autocast_mode.h>
+
 #include "autograd.h"
 
 namespace relu_ext {
@@ -120,7 +122,26 @@ at::Tensor prelu_autograd(const at::Tensor& x, const at::Tensor& w) {
   return y;
 }
 
+// Autocast: as torch's prelu (a "lower precision" op on CPU and CUDA), input and weight
+// are cast to the autocast dtype, so an fp32 weight meets a bf16/fp16 activation.
+template <c10::DeviceType device>
+at::Tensor prelu_autocast(const at::Tensor& x, const at::Tensor& w) {
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(
+      at::autocast::get_autocast_dispatch_key_from_device_type(device));
+  const auto dtype = at::autocast::get_autocast_dtype(device);
+  return ops::prelu(at::autocast::cached_cast(dtype, x, device),
+                    at::autocast::cached_cast(dtype, w, device));
+}
+
 }  // namespace
+
+TORCH_LIBRARY_IMPL(relu_ext, AutocastCPU, m) {
+  m.impl("prelu", &prelu_autocast<c10::DeviceType::CPU>);
+}
+
+TORCH_LIBRARY_IMPL(relu_ext, AutocastCUDA, m) {
+  m.impl("prelu", &prelu_autocast<c10::DeviceType::CUDA>);
+}
 
 TORCH_LIBRARY_IMPL(relu_ext, Autograd, m) {
   m.impl("prelu", &prelu_autograd);

@@ -1,0 +1,83 @@
+"""Converted models in the training stack: torch.export, autocast, deterministic mode."""
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import relu_ext
+
+ACTIVATIONS = {
+    "relu": lambda: nn.ReLU(), "leaky_relu": lambda: nn.LeakyReLU(0.2),
+    "prelu": lambda: nn.PReLU(16), "elu": lambda: nn.ELU(0.7), "gelu": lambda: nn.GELU(),
+    "gelu_tanh": lambda: nn.GELU("tanh"),
+}
+
+
+def _pair(name, device):
+    """The same Linear -> activation -> Linear model twice: stock and converted."""
+    torch.manual_seed(0)
+    stock = nn.Sequential(nn.Linear(8, 16), ACTIVATIONS[name](), nn.Linear(16, 4)).to(device)
+    ours = relu_ext.convert(nn.Sequential(nn.Linear(8, 16), ACTIVATIONS[name](),
+                                          nn.Linear(16, 4)).to(device))
+    ours.load_state_dict(stock.state_dict())
+    assert type(ours[1]).__module__.startswith("relu_ext")
+    return stock, ours
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_export_runs_and_matches_eager(name, device):
+    stock, ours = _pair(name, device)
+    x = torch.randn(5, 8, device=device)
+    ep = torch.export.export(ours, (x,))
+    targets = {str(n.target) for n in ep.graph.nodes if n.op == "call_function"}
+    assert any(t.startswith("relu_ext.") for t in targets), targets
+    torch.testing.assert_close(ep.module()(x), stock(x))
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_autocast_dtypes_as_torch(name, device):
+    """Under autocast the activation outputs the dtype torch.nn's gives in the same model
+    (PReLU's fp32 weight meets the low-precision activation as in torch), and gradients
+    reach the fp32 parameters."""
+    dtypes = [torch.bfloat16] if device == "cpu" else [torch.float16, torch.bfloat16]
+    for dtype in dtypes:
+        stock, ours = _pair(name, device)
+        x = torch.randn(5, 8, device=device)
+        outs = []
+        for model in (stock, ours):
+            with torch.autocast(device, dtype=dtype):
+                h = model[0](x)
+                a = model[1](h)
+                a_from_fp32 = model[1](x.repeat(1, 2))  # an fp32 input, as torch casts it
+                y = model[2](a)
+            outs.append((a.dtype, a_from_fp32.dtype, y.dtype))
+            y.float().sum().backward()
+            assert all(p.grad is not None and p.grad.dtype == torch.float32
+                       for p in model.parameters())
+        assert outs[0] == outs[1], (dtype, outs)
+        torch.testing.assert_close(ours[1](x.repeat(1, 2)), stock[1](x.repeat(1, 2)))
+        for p, q in zip(ours.parameters(), stock.parameters()):
+            torch.testing.assert_close(p.grad, q.grad, rtol=2e-2, atol=2e-2)
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_deterministic_algorithms_mode(name, device):
+    """torch.use_deterministic_algorithms(True): no warning, no error, and the same
+    gradients bit for bit on a second run (PReLU's weight gradient included)."""
+    _, ours = _pair(name, device)
+    x = torch.randn(64, 8, device=device)
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        grads = []
+        for _ in range(2):
+            ours.zero_grad()
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                ours(x).pow(2).sum().backward()
+            grads.append([p.grad.clone() for p in ours.parameters()])
+    finally:
+        torch.use_deterministic_algorithms(previous)
+    for a, b in zip(*grads):
+        assert torch.equal(a, b)
