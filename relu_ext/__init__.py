@@ -4,6 +4,8 @@ torch.nn's modules and torch.nn.functional's functions.
 
     import relu_ext
     model = relu_ext.convert(model)          # swap torch.nn activations in place
+    model = relu_ext.revert(model)           # and back
+    with relu_ext.patch(): ...               # torch.nn.functional's activations -> relu_ext
     y = relu_ext.functional.gelu(x, approximate="tanh")
 """
 from ._library import backend_info, load as _load
@@ -12,7 +14,8 @@ _load()
 
 from . import _fake  # noqa: E402  (fake kernels need the ops loaded)
 from . import autograd, functional  # noqa: E402
-from .convert import convert  # noqa: E402
+from .convert import convert, revert  # noqa: E402
+from .patch import patch, unpatch  # noqa: E402
 from .modules import ELU, GELU, LeakyReLU, PReLU, ReLU  # noqa: E402
 
 __version__ = "0.1.0"
@@ -26,5 +29,8 @@ __all__ = [
     "autograd",
     "functional",
     "convert",
+    "revert",
+    "patch",
+    "unpatch",
     "backend_info",
 ]

@@ -170,3 +170,77 @@ def test_cuda_kernels_registered_exactly_when_built():
         # Built with CUDA, no driver/GPU here: the CPU ops still work, and we say why.
         assert not info["cuda"] and "GPU" in info["cuda_reason"]
         assert relu_ext.functional.relu(torch.tensor([-1.0, 2.0])).tolist() == [0.0, 2.0]
+
+
+def _zoo():
+    torch.manual_seed(0)
+    return nn.ModuleDict({
+        "seq": nn.Sequential(nn.Linear(6, 6), nn.ReLU(), nn.PReLU(6), nn.ELU(0.5)),
+        "list": nn.ModuleList([nn.LeakyReLU(0.3), nn.GELU("tanh")]),
+        "enc": nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, activation=nn.GELU(),
+                                          dropout=0.0, batch_first=True),
+    })
+
+
+def _run(zoo, x, s):
+    h = zoo["seq"](x)
+    for m in zoo["list"]:
+        h = m(h)
+    return h, zoo["enc"](s)
+
+
+def _kinds(model):
+    return [(name, type(m)) for name, m in model.named_modules()]
+
+
+def test_revert_is_the_exact_inverse(device):
+    zoo = _zoo().to(device)
+    kinds, params = _kinds(zoo), {n: p for n, p in zoo.named_parameters()}
+    x, s = torch.randn(3, 6, device=device), torch.randn(2, 5, 8, device=device)
+    want = _run(zoo, x, s)
+    relu_ext.convert(zoo)
+    assert type(zoo["enc"].activation) is relu_ext.GELU  # an activation held as attribute
+    assert type(zoo["list"][1]) is relu_ext.GELU and zoo["list"][1].approximate == "tanh"
+    torch.testing.assert_close(_run(zoo, x, s), want)
+    relu_ext.revert(zoo)
+    assert _kinds(zoo) == kinds
+    assert all(p is params[n] for n, p in zoo.named_parameters())
+    torch.testing.assert_close(_run(zoo, x, s), want)
+
+
+def test_convert_types_option():
+    zoo = _zoo()
+    relu_ext.convert(zoo, types=["relu", nn.GELU])
+    assert type(zoo["seq"][1]) is relu_ext.ReLU and type(zoo["seq"][2]) is nn.PReLU
+    assert type(zoo["list"][1]) is relu_ext.GELU and type(zoo["list"][0]) is nn.LeakyReLU
+    with pytest.raises(ValueError, match="types"):
+        relu_ext.convert(zoo, types=["softplus"])
+    with pytest.raises(ValueError, match="types"):
+        relu_ext.convert(zoo, types=[nn.Tanh])
+
+
+def test_converted_model_save_load_copy_and_move(tmp_path):
+    zoo = relu_ext.convert(_zoo())
+    x, s = torch.randn(3, 6), torch.randn(2, 5, 8)
+    want = _run(zoo, x, s)
+    # state_dict both ways, with the stock model
+    stock = _zoo()
+    stock.load_state_dict(zoo.state_dict())
+    torch.testing.assert_close(_run(stock, x, s), want)
+    # the whole model (needs relu_ext to load), and after revert (does not)
+    torch.save(zoo, tmp_path / "ours.pt")
+    loaded = torch.load(tmp_path / "ours.pt", weights_only=False)
+    assert type(loaded["seq"][2]) is relu_ext.PReLU
+    torch.testing.assert_close(_run(loaded, x, s), want)
+    torch.save(relu_ext.revert(copy.deepcopy(zoo)), tmp_path / "stock.pt")
+    assert b"relu_ext" not in (tmp_path / "stock.pt").read_bytes()
+    # deepcopy, dtype and device moves
+    twin = copy.deepcopy(zoo)
+    assert twin["seq"][2].weight is not zoo["seq"][2].weight
+    torch.testing.assert_close(_run(twin, x, s), want)
+    twin.double()
+    assert twin["seq"][2].weight.dtype == torch.float64
+    torch.testing.assert_close(_run(twin, x.double(), s.double()), tuple(w.double() for w in want),
+                               rtol=1e-5, atol=1e-5)
+    seq = copy.deepcopy(zoo["seq"]).to(torch.bfloat16)
+    assert seq(x.bfloat16()).dtype == torch.bfloat16
