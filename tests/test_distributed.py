@@ -1,0 +1,66 @@
+"""A converted model under DistributedDataParallel and under FSDP2 (fully_shard), gloo, 2
+processes on CPU, gives the same gradients as one process on the whole batch."""
+import os
+import sys
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch import nn
+
+import relu_ext
+
+WORLD = 2
+
+
+def _model():
+    torch.manual_seed(0)
+    return relu_ext.convert(nn.Sequential(nn.Linear(6, 8), nn.PReLU(8), nn.Linear(8, 8),
+                                          nn.GELU("tanh"), nn.Linear(8, 8), nn.ELU(0.5),
+                                          nn.LeakyReLU(0.1), nn.Linear(8, 1), nn.ReLU()))
+
+
+def _batch():
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(16, 6, generator=g), torch.randn(16, 1, generator=g)
+
+
+def _worker(rank, init_file, out_dir, mode):
+    sys.path.insert(0, os.path.dirname(__file__))
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
+                            world_size=WORLD)
+    try:
+        model = _model()
+        if mode == "ddp":
+            wrapped = nn.parallel.DistributedDataParallel(model)
+        else:
+            from torch.distributed.fsdp import fully_shard
+
+            for m in model:
+                if isinstance(m, (nn.Linear, nn.PReLU)):
+                    fully_shard(m)
+            wrapped = fully_shard(model)
+        x, y = _batch()
+        shard = slice(rank * len(x) // WORLD, (rank + 1) * len(x) // WORLD)
+        nn.functional.mse_loss(wrapped(x[shard]), y[shard]).backward()
+        grads = [p.grad.full_tensor() if hasattr(p.grad, "full_tensor") else p.grad
+                 for p in model.parameters()]
+        torch.save(grads, os.path.join(out_dir, f"grads{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.skipif(not dist.is_available(), reason="torch built without distributed")
+@pytest.mark.parametrize("mode", ["ddp", "fsdp2"])
+def test_distributed_gloo_matches_single_process(mode, tmp_path):
+    mp.spawn(_worker, args=(str(tmp_path / "init"), str(tmp_path), mode), nprocs=WORLD,
+             join=True)
+    model = _model()
+    x, y = _batch()
+    nn.functional.mse_loss(model(x), y).backward()
+    want = [p.grad for p in model.parameters()]
+    for rank in range(WORLD):
+        got = torch.load(tmp_path / f"grads{rank}.pt")
+        for g, w in zip(got, want):
+            torch.testing.assert_close(g, w)
