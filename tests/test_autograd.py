@@ -171,7 +171,7 @@ def test_forward_ad_inplace(case, device):
 def test_func_transforms(case, device):
     """torch.func: vmap, grad, jvp, jacrev, jacfwd and second derivatives by reverse over
     reverse agree with torch's own activation (grad and jacrev run our autograd nodes inside
-    functorch's layers)."""
+    functorch's layers; forward over reverse is tested below)."""
     x, w = _x_w(case, device)
     f_ours = (lambda t: case.ours(t, w))
     f_ref = (lambda t: case.ref(t, w))
@@ -191,12 +191,21 @@ def test_func_transforms(case, device):
     torch.testing.assert_close(hess[0], hess[1])
 
 
-def test_forward_over_reverse_raises_clearly(device):
-    """Forward-mode AD through a backward op (e.g. jvp of a gradient) is not implemented:
-    it raises rather than dropping the tangent."""
-    x = torch.randn(5, dtype=torch.float64, device=device)
-    with pytest.raises(NotImplementedError, match="forward-mode AD through a backward op"):
-        torch.func.jvp(torch.func.grad(lambda t: F.gelu(t).sum()), (x,), (torch.ones_like(x),))
+@pytest.mark.parametrize("case", FORWARD_AD_CASES, ids=repr)
+def test_forward_over_reverse(case, device):
+    """Forward-mode AD through the backward ops: torch.func.hessian (jacfwd of jacrev) and a
+    jvp of the gradient (with PReLU's weight among the primals) match torch's."""
+    x, w = _x_w(case, device)
+    xs = x[0]
+    g_ours = (lambda t: case.ours(t.unsqueeze(0), w).pow(2).sum())
+    g_ref = (lambda t: case.ref(t.unsqueeze(0), w).pow(2).sum())
+    torch.testing.assert_close(torch.func.hessian(g_ours)(xs), torch.func.hessian(g_ref)(xs))
+    if w is not None:
+        grads = [torch.func.grad(lambda a, b: f(a, b).pow(2).sum(), argnums=(0, 1))
+                 for f in (case.ours, case.ref)]
+        dx, dw = torch.randn_like(x), torch.randn_like(w)
+        got, want = (torch.func.jvp(g, (x, w), (dx, dw)) for g in grads)
+        torch.testing.assert_close(got, want)
 
 
 @pytest.mark.parametrize("case", FORWARD_AD_CASES, ids=repr)

@@ -161,12 +161,4 @@ inline void set_tangent(const at::Tensor& y, const at::Tensor& t, bool inplace =
   y._set_fw_grad(t, /*level=*/0, /*is_inplace_op=*/inplace);
 }
 
-// Forward-mode AD through a backward op is not implemented: raise rather than drop it.
-template <typename... Ts>
-inline void check_no_tangent(const char* op, const Ts&... ts) {
-  TORCH_CHECK_NOT_IMPLEMENTED(!(has_tangent(ts) || ...), op,
-                              ": forward-mode AD through a backward op is not supported "
-                              "(forward-over-reverse); the forward ops support it");
-}
-
 }  // namespace relu_ext

@@ -4,11 +4,20 @@
 //                                                 = g * (y > 0 ? 1 : y + alpha);
 //                 tangent: elu_backward(dx, x)
 //   elu_backward: d/dg = elu_backward again;
-//                 d/dx = g * (x > 0 ? 0 : alpha * exp(x)), or from y: g * (y > 0 ? 0 : 1)
+//                 d/dx = g * (x > 0 ? 0 : alpha * exp(x)), or from y: g * (y > 0 ? 0 : 1);
+//                 tangent: elu_backward(dg, x) + g * dx * (that factor)
 #include "autograd.h"
 
 namespace relu_ext {
 namespace {
+
+// d/dx of elu_backward(g, x) divided by g: (x > 0 ? 0 : alpha * exp(x)), or from the
+// output y: (y > 0 ? 0 : 1).
+at::Tensor elu_second_factor(const at::Tensor& x_or_y, double alpha, bool is_result) {
+  const auto nonpositive = x_or_y <= 0;
+  return is_result ? nonpositive.to(x_or_y.scalar_type())
+                   : at::where(nonpositive, x_or_y.exp() * alpha, 0);
+}
 
 struct EluBackwardBackward : Node<EluBackwardBackward, 2> {  // saved: g, x (or y)
   static constexpr const char* kName = "EluBackwardBackward";
@@ -21,12 +30,7 @@ struct EluBackwardBackward : Node<EluBackwardBackward, 2> {  // saved: g, x (or 
     if (should_compute(0)) {
       out[0] = ops::elu_backward(gg[0], x_or_y, alpha, is_result);
     }
-    if (should_compute(1)) {
-      const auto nonpositive = x_or_y <= 0;
-      const auto slope = is_result ? nonpositive.to(x_or_y.scalar_type())
-                                   : at::where(nonpositive, x_or_y.exp() * alpha, 0);
-      out[1] = gg[0] * grad * slope;
-    }
+    if (should_compute(1)) out[1] = gg[0] * grad * elu_second_factor(x_or_y, alpha, is_result);
     return out;
   }
   template <typename F>
@@ -38,7 +42,6 @@ struct EluBackwardBackward : Node<EluBackwardBackward, 2> {  // saved: g, x (or 
 
 at::Tensor elu_backward_autograd(const at::Tensor& grad, const at::Tensor& x_or_y, double alpha,
                                  bool is_result) {
-  check_no_tangent("relu_ext::elu_backward", grad, x_or_y);
   auto node = make_node<EluBackwardBackward>(grad, x_or_y);
   at::Tensor grad_input;
   {
@@ -51,6 +54,16 @@ at::Tensor elu_backward_autograd(const at::Tensor& grad, const at::Tensor& x_or_
     node->save(0, grad, false);
     node->save(1, x_or_y, false);
     set_grad_fn({grad_input}, node);
+  }
+  if (has_tangent(grad) || has_tangent(x_or_y)) {
+    const auto xp = primal(x_or_y);
+    at::Tensor t;
+    if (has_tangent(grad)) t = ops::elu_backward(tangent(grad), xp, alpha, is_result);
+    if (has_tangent(x_or_y)) {
+      auto term = primal(grad) * tangent(x_or_y) * elu_second_factor(xp, alpha, is_result);
+      t = t.defined() ? t + term : term;
+    }
+    set_tangent(grad_input, t);
   }
   return grad_input;
 }

@@ -46,7 +46,6 @@ struct GeluBackwardBackward : Node<GeluBackwardBackward, 2> {  // saved: g, x
 
 at::Tensor gelu_backward_autograd(const at::Tensor& grad, const at::Tensor& x,
                                   c10::string_view approximate) {
-  check_no_tangent("relu_ext::gelu_backward", grad, x);
   auto node = make_node<GeluBackwardBackward>(grad, x);
   at::Tensor grad_input;
   {
@@ -58,6 +57,16 @@ at::Tensor gelu_backward_autograd(const at::Tensor& grad, const at::Tensor& x,
     node->save(0, grad, false);
     node->save(1, x, false);
     set_grad_fn({grad_input}, node);
+  }
+  if (has_tangent(grad) || has_tangent(x)) {  // gelu_backward(dg, x) + g * dx * gelu''(x)
+    const auto xp = primal(x);
+    at::Tensor t;
+    if (has_tangent(grad)) t = ops::gelu_backward(tangent(grad), xp, approximate);
+    if (has_tangent(x)) {
+      auto term = primal(grad) * tangent(x) * gelu_second_derivative(xp, approximate == "tanh");
+      t = t.defined() ? t + term : term;
+    }
+    set_tangent(grad_input, t);
   }
   return grad_input;
 }

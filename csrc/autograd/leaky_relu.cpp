@@ -2,7 +2,8 @@
 //   leaky_relu:          saves the input x (the in-place form: its output, valid for slope >= 0)
 //                        grad_input = leaky_relu_backward(g, x) = g * (x > 0 ? 1 : slope);
 //                        tangent: leaky_relu_backward(dx, x)
-//   leaky_relu_backward: d/dg = (x > 0 ? 1 : slope) (leaky_relu_backward again); d/dx = 0 a.e.
+//   leaky_relu_backward: d/dg = (x > 0 ? 1 : slope) (leaky_relu_backward again); d/dx = 0 a.e.;
+//                        tangent: leaky_relu_backward(dg, x)
 #include "autograd.h"
 
 namespace relu_ext {
@@ -28,7 +29,6 @@ struct LeakyReluBackwardBackward : Node<LeakyReluBackwardBackward, 1> {  // save
 
 at::Tensor leaky_relu_backward_autograd(const at::Tensor& grad, const at::Tensor& x, double slope,
                                         bool is_result) {
-  check_no_tangent("relu_ext::leaky_relu_backward", grad, x);
   auto node = make_node<LeakyReluBackwardBackward>(grad, x);
   at::Tensor grad_input;
   {
@@ -40,6 +40,9 @@ at::Tensor leaky_relu_backward_autograd(const at::Tensor& grad, const at::Tensor
     node->is_result = is_result;
     node->save(0, x, false);
     set_grad_fn({grad_input}, node);
+  }
+  if (has_tangent(grad)) {  // x's tangent contributes 0 almost everywhere
+    set_tangent(grad_input, ops::leaky_relu_backward(tangent(grad), primal(x), slope, is_result));
   }
   return grad_input;
 }

@@ -64,7 +64,6 @@ struct PreluBackwardBackward : Node<PreluBackwardBackward, 3> {  // saved: g, x,
 std::tuple<at::Tensor, at::Tensor> prelu_backward_autograd(const at::Tensor& grad,
                                                            const at::Tensor& x,
                                                            const at::Tensor& w) {
-  check_no_tangent("relu_ext::prelu_backward", grad, x, w);
   auto node = make_node<PreluBackwardBackward>(grad, x, w);
   at::Tensor grad_input, grad_weight;
   {
@@ -76,6 +75,24 @@ std::tuple<at::Tensor, at::Tensor> prelu_backward_autograd(const at::Tensor& gra
     node->save(1, x, false);
     node->save(2, w, false);
     set_grad_fn({grad_input, grad_weight}, node);
+  }
+  // tangents: d grad_input = prelu_backward(dg, x, w)[0] + g * (x > 0 ? 0 : dw[c]);
+  //           d grad_weight = prelu_backward(dg, x, w)[1] + sum_c (x > 0 ? 0 : g * dx)
+  if (has_tangent(grad) || has_tangent(x) || has_tangent(w)) {
+    const auto gp = primal(grad), xp = primal(x), wp = primal(w);
+    const auto positive = xp > 0;
+    at::Tensor ti, tw;
+    if (has_tangent(grad)) std::tie(ti, tw) = ops::prelu_backward(tangent(grad), xp, wp);
+    if (has_tangent(w)) {
+      auto term = at::where(positive, 0, gp * weight_as_input(tangent(w), xp));
+      ti = ti.defined() ? ti + term : term;
+    }
+    if (has_tangent(x)) {
+      auto term = sum_to_weight(at::where(positive, 0, gp * tangent(x)), wp);
+      tw = tw.defined() ? tw + term : term;
+    }
+    if (ti.defined()) set_tangent(grad_input, ti);
+    if (tw.defined()) set_tangent(grad_weight, tw);
   }
   return {grad_input, grad_weight};
 }

@@ -1,7 +1,8 @@
 // Autograd for relu, relu_, relu_backward.
 //   relu:          saves the output y; grad_input = relu_backward(g, y) = g * (y > 0);
 //                  tangent: relu_backward(dx, y)
-//   relu_backward: d/dg = (y > 0) (relu_backward again); d/dy = 0 almost everywhere
+//   relu_backward: d/dg = (y > 0) (relu_backward again); d/dy = 0 almost everywhere;
+//                  tangent: relu_backward(dg, y)
 #include "autograd.h"
 
 namespace relu_ext {
@@ -19,7 +20,6 @@ struct ReluBackwardBackward : Node<ReluBackwardBackward, 1> {  // saved: y
 };
 
 at::Tensor relu_backward_autograd(const at::Tensor& grad, const at::Tensor& y) {
-  check_no_tangent("relu_ext::relu_backward", grad, y);
   auto node = make_node<ReluBackwardBackward>(grad, y);
   at::Tensor grad_input;
   {
@@ -30,6 +30,8 @@ at::Tensor relu_backward_autograd(const at::Tensor& grad, const at::Tensor& y) {
     node->save(0, y, false);
     set_grad_fn({grad_input}, node);
   }
+  // tangent: relu_backward(dg, y) (y's tangent contributes 0 almost everywhere)
+  if (has_tangent(grad)) set_tangent(grad_input, ops::relu_backward(tangent(grad), primal(y)));
   return grad_input;
 }
 
