@@ -1,5 +1,6 @@
 """A converted model under DistributedDataParallel and under FSDP2 (fully_shard), gloo, 2
-processes on CPU, gives the same gradients as one process on the whole batch."""
+processes on CPU (and DDP over NCCL with 2 GPUs), gives the same gradients as one process on
+the whole batch."""
 import os
 import sys
 
@@ -28,12 +29,15 @@ def _batch():
 
 def _worker(rank, init_file, out_dir, mode):
     sys.path.insert(0, os.path.dirname(__file__))
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
-                            world_size=WORLD)
+    nccl = mode == "ddp-nccl"
+    dist.init_process_group("nccl" if nccl else "gloo", init_method=f"file://{init_file}",
+                            rank=rank, world_size=WORLD)
     try:
-        model = _model()
-        if mode == "ddp":
-            wrapped = nn.parallel.DistributedDataParallel(model)
+        device = torch.device("cuda", rank) if nccl else torch.device("cpu")
+        model = _model().to(device)
+        if mode.startswith("ddp"):
+            wrapped = nn.parallel.DistributedDataParallel(
+                model, device_ids=[rank] if nccl else None)
         else:
             from torch.distributed.fsdp import fully_shard
 
@@ -41,10 +45,10 @@ def _worker(rank, init_file, out_dir, mode):
                 if isinstance(m, (nn.Linear, nn.PReLU)):
                     fully_shard(m)
             wrapped = fully_shard(model)
-        x, y = _batch()
+        x, y = (t.to(device) for t in _batch())
         shard = slice(rank * len(x) // WORLD, (rank + 1) * len(x) // WORLD)
         nn.functional.mse_loss(wrapped(x[shard]), y[shard]).backward()
-        grads = [p.grad.full_tensor() if hasattr(p.grad, "full_tensor") else p.grad
+        grads = [(p.grad.full_tensor() if hasattr(p.grad, "full_tensor") else p.grad).cpu()
                  for p in model.parameters()]
         torch.save(grads, os.path.join(out_dir, f"grads{rank}.pt"))
     finally:
@@ -52,8 +56,11 @@ def _worker(rank, init_file, out_dir, mode):
 
 
 @pytest.mark.skipif(not dist.is_available(), reason="torch built without distributed")
-@pytest.mark.parametrize("mode", ["ddp", "fsdp2"])
-def test_distributed_gloo_matches_single_process(mode, tmp_path):
+@pytest.mark.parametrize("mode", ["ddp", "fsdp2", "ddp-nccl"])
+def test_distributed_matches_single_process(mode, tmp_path):
+    if mode == "ddp-nccl" and not (torch.cuda.device_count() >= WORLD
+                                   and dist.is_nccl_available()):
+        pytest.skip("needs 2 CUDA GPUs and NCCL")
     mp.spawn(_worker, args=(str(tmp_path / "init"), str(tmp_path), mode), nprocs=WORLD,
              join=True)
     model = _model()
