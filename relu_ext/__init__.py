@@ -12,7 +12,7 @@ from ._library import backend_info, load as _load
 
 _load()
 
-from . import _fake  # noqa: E402  (fake kernels need the ops loaded)
+from . import _fake, _vmap  # noqa: E402,F401  (fake kernels, vmap rules: need the ops loaded)
 from . import autograd, functional  # noqa: E402
 from .convert import convert, revert  # noqa: E402
 from .patch import patch, unpatch  # noqa: E402

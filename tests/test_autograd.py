@@ -263,3 +263,28 @@ def test_saved_tensors_like_aten(device):
             grads.append(x.grad)
         if not raises:
             torch.testing.assert_close(grads[0], grads[1])
+
+
+@pytest.mark.parametrize("case", FORWARD_AD_CASES, ids=repr)
+def test_vmap_batching_rules(case, device):
+    """vmap runs our batching rules (one call for the whole batch: PyTorch's per-sample
+    fallback would warn), for the ops and their backward ops (per-sample gradients)."""
+    import warnings
+
+    torch.manual_seed(0)
+    x = torch.randn(5, 4, 3, 2, dtype=torch.float64, device=device)
+    w = prelu_weight(case, x[0])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*performance drop.*")
+        for fn in (lambda c: (lambda t: c(t, w)),
+                   lambda c: torch.func.grad(lambda t: c(t, w).pow(2).sum())):
+            torch.testing.assert_close(torch.func.vmap(fn(case.ours))(x),
+                                       torch.func.vmap(fn(case.ref))(x))
+        if w is not None:  # per-sample weights, and per-sample weight gradients
+            wb = torch.rand(5, *w.shape, dtype=torch.float64, device=device)
+            grad = (lambda c: torch.func.grad(lambda t, v: c(t, v).pow(2).sum(), argnums=(0, 1)))
+            got = torch.func.vmap(grad(case.ours))(x, wb)
+            torch.testing.assert_close(got, torch.func.vmap(grad(case.ref))(x, wb))
+            per_sample = torch.func.vmap(grad(case.ours), in_dims=(0, None))(x, w)
+            torch.testing.assert_close(per_sample,
+                                       torch.func.vmap(grad(case.ref), in_dims=(0, None))(x, w))

@@ -1,0 +1,75 @@
+"""Batching rules for torch.func.vmap (and jacrev/jacfwd/hessian, which use it): each op runs
+once on the whole batch instead of once per sample (PyTorch's fallback). Python runs only
+under vmap; eager calls never reach this file.
+
+The elementwise ops take the batch as a leading dimension (an unbatched operand is expanded
+to it). PReLU's channel dimension is dim 1 of each sample, so the batch is folded into dim 0
+when the weight is shared, and its weight gradient (per sample) is summed per sample.
+"""
+import torch
+from torch import Tensor
+
+_ops = torch.ops.relu_ext
+
+
+def _front(info, t, dim):
+    """t with its batch dimension first; an unbatched tensor expanded to the batch."""
+    if dim is None:
+        return t.expand(info.batch_size, *t.shape)
+    return t.movedim(dim, 0)
+
+
+def _elementwise(name):
+    op = getattr(_ops, name).default
+
+    def rule(info, in_dims, *args):
+        args = [_front(info, a, d) if isinstance(a, Tensor) else a for a, d in zip(args, in_dims)]
+        return op(*args), 0
+
+    torch.library.register_vmap(f"relu_ext::{name}", rule)
+
+
+for _name in ("relu", "relu_backward", "leaky_relu", "leaky_relu_backward", "elu",
+              "elu_backward", "gelu", "gelu_backward"):
+    _elementwise(_name)
+
+
+def _weight_view(wb, sample_dim):
+    """A batched weight (B, C) shaped to broadcast against a batched input (B, sample...)."""
+    shape = [wb.shape[0]] + [1] * sample_dim
+    if sample_dim >= 2:
+        shape[2] = wb.shape[1]
+    return wb.reshape(shape)
+
+
+def _prelu_rule(info, in_dims, x, w):
+    xd, wd = in_dims
+    xb = _front(info, x, xd)
+    sample_dim = xb.dim() - 1
+    if wd is None:
+        if sample_dim >= 2:  # fold the batch into dim 0: channels stay at dim 1
+            return _ops.prelu(xb.reshape(-1, *xb.shape[2:]), w).reshape(xb.shape), 0
+        return _ops.prelu(xb, w), 0  # one weight element: elementwise
+    wb = _weight_view(_front(info, w, wd).reshape(info.batch_size, -1), sample_dim)
+    return torch.where(xb > 0, xb, wb * xb), 0
+
+
+def _prelu_backward_rule(info, in_dims, grad, x, w):
+    gd, xd, wd = in_dims
+    gb, xb = _front(info, grad, gd), _front(info, x, xd)
+    sample_dim = xb.dim() - 1
+    wb = _weight_view(_front(info, w, wd).reshape(info.batch_size, -1), sample_dim)
+    negative = ~(xb > 0)
+    grad_input = torch.where(negative, wb * gb, gb)
+    per_element = torch.where(negative, xb * gb, torch.zeros_like(gb))
+    if w.numel() // (info.batch_size if wd is not None else 1) == 1 or sample_dim < 2:
+        grad_weight = per_element.reshape(info.batch_size, -1).sum(1)
+    else:
+        dims = [d for d in range(1, per_element.dim()) if d != 2]
+        grad_weight = per_element.sum(dims)
+    sample_w_shape = w.shape if wd is None else w.movedim(wd, 0).shape[1:]
+    return (grad_input, grad_weight.reshape(info.batch_size, *sample_w_shape)), (0, 0)
+
+
+torch.library.register_vmap("relu_ext::prelu", _prelu_rule)
+torch.library.register_vmap("relu_ext::prelu_backward", _prelu_backward_rule)
