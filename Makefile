@@ -22,10 +22,10 @@ JOBS := $${MAX_JOBS:-$$(nproc)}
 
 deps: $(VENV)/.deps
 
-$(VENV)/.deps:
+$(VENV)/.deps: Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install "$(TORCH)"
-	$(PY) -m pip install --upgrade "setuptools>=64" ninja pytest numpy matplotlib
+	$(PY) -m pip install --upgrade "setuptools>=64" ninja pytest hypothesis numpy matplotlib
 	touch $@
 
 # Incremental (ninja); equivalent to: pip install --no-build-isolation -e .
@@ -38,11 +38,11 @@ test: build
 bench: build
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 
-$(CUDA_VENV)/.deps:
+$(CUDA_VENV)/.deps: Makefile
 	test -x $(CUDA_PY) || $(PYTHON) -m venv $(CUDA_VENV)
 	$(CUDA_PY) -c "import torch; assert torch.version.cuda" 2>/dev/null || \
 		$(CUDA_PY) -m pip install "$(CUDA_TORCH)"
-	$(CUDA_PY) -m pip install --upgrade "setuptools>=64" ninja pytest numpy matplotlib
+	$(CUDA_PY) -m pip install --upgrade "setuptools>=64" ninja pytest hypothesis numpy matplotlib
 	touch $@
 
 # The package's Python files plus both libraries, in build-cuda/lib (the in-place CPU build
