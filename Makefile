@@ -2,6 +2,7 @@
 # make bench       same set-up, then the GPU-vs-CPU benchmark (benchmarks/bench.py)
 # make cuda-test   build the CPU+CUDA libraries against the CUDA torch build in .venv-cuda
 #                  (compiles without a GPU; kept apart in build-cuda/) and run the suite on it
+# make sanitize-test  the CPU libraries with AddressSanitizer + UBSan, and the suite on them
 #
 # A new .venv gets torch only when none is importable: $(TORCH), by default the CPU build
 # torch==2.13.0 (make TORCH=torch==2.14.1 for the CUDA 13.0 build). An existing torch is
@@ -18,7 +19,7 @@ CUDA_PY := $(CUDA_VENV)/bin/python
 CUDA_LIB := build-cuda/lib
 JOBS := $${MAX_JOBS:-$$(nproc)}
 
-.PHONY: test bench build deps clean cuda-build cuda-test
+.PHONY: test bench build deps clean cuda-build cuda-test sanitize-build sanitize-test
 
 deps: $(VENV)/.deps
 
@@ -52,6 +53,26 @@ cuda-build: $(CUDA_VENV)/.deps
 	cp $(filter-out relu_ext/_build_info.py,$(wildcard relu_ext/*.py)) $(CUDA_LIB)/relu_ext/
 	RELU_EXT_CUDA=1 MAX_JOBS=$(JOBS) $(CUDA_PY) setup.py -q build_ext \
 		--build-lib $(CUDA_LIB) --build-temp build-cuda/temp
+
+# AddressSanitizer + UndefinedBehaviorSanitizer: the CPU libraries built with them in
+# build-asan/lib (the in-place build stays as it is), and the CPU suite run on them with
+# libasan preloaded (torch itself is not instrumented; leak checks off: the interpreter's own
+# allocations would drown them). SANITIZE_TESTS: which tests (default: all but the slow ones
+# and the resident-memory test, which ASan's quarantine of freed memory defeats).
+ASAN_LIB := build-asan/lib
+SANITIZE_TESTS ?= -m "not slow" --deselect test_reliability.py::test_no_leak_over_thousands_of_steps
+sanitize-build: deps
+	mkdir -p $(ASAN_LIB)/relu_ext
+	cp $(filter-out relu_ext/_build_info.py,$(wildcard relu_ext/*.py)) $(ASAN_LIB)/relu_ext/
+	RELU_EXT_SANITIZE=1 RELU_EXT_CUDA=0 MAX_JOBS=$(JOBS) $(PY) setup.py -q build_ext \
+		--build-lib $(ASAN_LIB) --build-temp build-asan/temp
+
+sanitize-test: sanitize-build
+	cd tests && PYTHONPATH=$(CURDIR)/$(ASAN_LIB) \
+		LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+		ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		$(CURDIR)/$(PY) -m pytest -q -p no:cacheprovider $(SANITIZE_TESTS) $(PYTEST_ARGS)
 
 # RELU_EXT_EXPECT_CUDA=1: the tests also fail if the CUDA kernels are not registered.
 cuda-test: cuda-build

@@ -73,6 +73,14 @@ if shutil.which(os.environ.get("CXX", "c++")) is None:
 # vector selects (results are unchanged: we never read floating-point exception flags).
 CXX_FLAGS = ["-O3", "-g0", "-fopenmp", "-fno-trapping-math"]
 NVCC_FLAGS = ["-O3", "-DNDEBUG", "--extended-lambda", "--expt-relaxed-constexpr"]
+LINK_FLAGS = ["-fopenmp"]
+# RELU_EXT_SANITIZE=1: AddressSanitizer + UndefinedBehaviorSanitizer build of the C++ code
+# (make sanitize-test; the interpreter then needs libasan preloaded).
+if os.environ.get("RELU_EXT_SANITIZE") == "1":
+    SANITIZE = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer",
+                "-fno-sanitize-recover=undefined"]
+    CXX_FLAGS = ["-O1", "-g1", "-fopenmp", "-fno-trapping-math"] + SANITIZE
+    LINK_FLAGS += SANITIZE
 
 
 def sources(pattern):
@@ -177,6 +185,7 @@ ext_modules = [
         "relu_ext._C",
         sources("ops.cpp") + sources("autograd/*.cpp"),
         extra_compile_args={"cxx": CXX_FLAGS},
+        extra_link_args=LINK_FLAGS,
         depends=sources("*.h") + sources("autograd/*.h"),
     )
 ] + [
@@ -184,7 +193,7 @@ ext_modules = [
         f"relu_ext._C_cpu_{isa}",
         isa_sources(isa),
         extra_compile_args={"cxx": CXX_FLAGS + flags},
-        extra_link_args=["-fopenmp"],
+        extra_link_args=LINK_FLAGS,
         depends=sources("*.h") + sources("cpu/*.h") + sources("cpu/*.cpp"),
     )
     for isa, flags in ISA_FLAGS.items()
