@@ -10,12 +10,12 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-import relu_ext
-
 WORLD = 2
 
 
 def _model():
+    import relu_ext  # here, not at the top: a spawned worker first puts the parent's on its path
+
     torch.manual_seed(0)
     return relu_ext.convert(nn.Sequential(nn.Linear(6, 8), nn.PReLU(8), nn.Linear(8, 8),
                                           nn.GELU("tanh"), nn.Linear(8, 8), nn.ELU(0.5),
@@ -27,8 +27,9 @@ def _batch():
     return torch.randn(16, 6, generator=g), torch.randn(16, 1, generator=g)
 
 
-def _worker(rank, init_file, out_dir, mode):
-    sys.path.insert(0, os.path.dirname(__file__))
+def _worker(rank, init_file, out_dir, mode, package_root):
+    # The parent's relu_ext (this test may run against another build than the source tree's).
+    sys.path.insert(0, package_root)
     nccl = mode == "ddp-nccl"
     dist.init_process_group("nccl" if nccl else "gloo", init_method=f"file://{init_file}",
                             rank=rank, world_size=WORLD)
@@ -61,8 +62,11 @@ def test_distributed_matches_single_process(mode, tmp_path):
     if mode == "ddp-nccl" and not (torch.cuda.device_count() >= WORLD
                                    and dist.is_nccl_available()):
         pytest.skip("needs 2 CUDA GPUs and NCCL")
-    mp.spawn(_worker, args=(str(tmp_path / "init"), str(tmp_path), mode), nprocs=WORLD,
-             join=True)
+    import relu_ext
+
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(relu_ext.__file__)))
+    mp.spawn(_worker, args=(str(tmp_path / "init"), str(tmp_path), mode, package_root),
+             nprocs=WORLD, join=True)
     model = _model()
     x, y = _batch()
     nn.functional.mse_loss(model(x), y).backward()
