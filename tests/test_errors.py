@@ -73,3 +73,64 @@ def test_mismatched_devices_meta():
     with pytest.raises(RuntimeError, match="weight.*device"):
         F.prelu(x, w)
     assert F.gelu(x).device.type == "meta" and F.gelu(x).shape == x.shape
+
+
+CRASH_PRONE = r'''
+import sys, torch, relu_ext
+import relu_ext.functional as F
+ops = torch.ops.relu_ext
+x = torch.randn(4, 3, 5)
+cases = {
+    "inplace on expanded (overlapping) memory": lambda: F.relu_(torch.randn(3, 1).expand(3, 4)),
+    "inplace on a leaf that requires grad": lambda: F.elu_(torch.randn(3, requires_grad=True)),
+    "backward with a broadcast-shaped grad": lambda: ops.gelu_backward(x[:, :1], x, "none"),
+    "backward with a mismatched device": lambda: ops.relu_backward(x, x.to("meta")),
+    "prelu with an empty weight": lambda: F.prelu(x, torch.ones(0)),
+    "prelu with a 2-D weight": lambda: F.prelu(x, torch.ones(1, 3)),
+    "prelu weight on another device": lambda: F.prelu(x, torch.ones(3, device="meta")),
+    "prelu_backward weight of another dtype":
+        lambda: ops.prelu_backward(x, x, torch.ones(3, dtype=torch.float64)),
+    "gelu with an unknown form": lambda: ops.gelu(x, "erf"),
+    "elu_backward with a wrong-sized grad": lambda: ops.elu_backward(x[0], x, 1.0, False),
+    "relu of a quantized tensor": lambda: F.relu(torch.quantize_per_tensor(x, 0.1, 0, torch.qint8)),
+    "gelu of a sparse tensor": lambda: F.gelu(x.to_sparse()),
+}
+# Accepted as torch accepts them (its overlap check cannot decide these): no crash.
+survive = {
+    "inplace leaky on an overlapping as_strided view":
+        lambda: F.leaky_relu_(torch.randn(10).as_strided((4, 4), (1, 1)), 0.1),
+    "elu of a zero-stride view": lambda: F.elu(torch.randn(1).expand(1000)),
+    "gelu of a negative-offset slice": lambda: F.gelu(torch.randn(100)[50:].flip(0)),
+}
+for name, fn in survive.items():
+    fn()
+    print("ok:", name)
+for name, fn in cases.items():
+    try:
+        fn()
+    except (RuntimeError, NotImplementedError, TypeError, ValueError) as e:
+        assert str(e), name
+        print("ok:", name, "->", type(e).__name__)
+        continue
+    sys.exit(f"no exception: {name}")
+print("all raised")
+'''
+
+
+def test_crash_prone_inputs_raise_in_a_subprocess():
+    """Odd memory (overlapping, as_strided), devices, weights, layouts (sparse, quantized):
+    each a clear Python exception. Run in a child process, so that a crash (a segfault or
+    an abort) fails this test instead of killing the run."""
+    import os
+    import subprocess
+    import sys
+
+    import relu_ext
+
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(relu_ext.__file__)))
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run([sys.executable, "-c", CRASH_PRONE], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr[-2000:])
+    assert "all raised" in proc.stdout, proc.stdout
