@@ -1,5 +1,5 @@
 """Property-based tests (hypothesis): random shapes (0-dim, empty, size-1 dims), layouts
-(transposed, sliced with steps, expanded, channels_last), dtypes, parameters (slopes and
+(transposed, sliced with steps, expanded, channels_last, channels_last_3d), dtypes, parameters (slopes and
 alpha including 0, negative and large; both GELU forms; PReLU with 1 and C weights) and
 values mixing normal numbers with ±0, subnormals, huge values, ±inf and NaN. Values and
 gradients are compared with torch.nn.functional on the same input; at ±inf, where torch's
@@ -55,7 +55,7 @@ def activations(draw):
 
 @st.composite
 def inputs(draw, dtype):
-    ndim = draw(st.integers(0, 4))
+    ndim = draw(st.integers(0, 5))
     shape = draw(st.lists(st.integers(0, 5), min_size=ndim, max_size=ndim))
     seed = draw(st.integers(0, 2**31 - 1))
     gen = torch.Generator().manual_seed(seed)
@@ -67,7 +67,7 @@ def inputs(draw, dtype):
             flat[int(torch.randint(flat.numel(), (1,), generator=gen))] = v
     x = base.to(dtype)
     layout = draw(st.sampled_from(["contiguous", "transposed", "sliced", "expanded",
-                                   "channels_last"]))
+                                   "channels_last", "channels_last_3d"]))
     if layout == "transposed" and x.dim() >= 2:
         x = x.transpose(0, -1)
     elif layout == "sliced" and x.dim() >= 1:
@@ -77,6 +77,8 @@ def inputs(draw, dtype):
         x = x.expand(*[3 if i == d else s for i, s in enumerate(x.shape)])
     elif layout == "channels_last" and x.dim() == 4:
         x = x.contiguous(memory_format=torch.channels_last)
+    elif layout == "channels_last_3d" and x.dim() == 5:
+        x = x.contiguous(memory_format=torch.channels_last_3d)
     return x
 
 
