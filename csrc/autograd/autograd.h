@@ -114,11 +114,15 @@ struct Node : public torch::autograd::TraceableFunction {
 // The node for a call whose differentiable inputs are ts, or null when the call records no
 // gradient (grad mode off, or no input requires grad).
 template <typename N, typename... Ts>
-c10::intrusive_ptr<N> make_node(const Ts&... ts) {
-  if (!torch::autograd::compute_requires_grad(ts...)) return {};
+c10::intrusive_ptr<N> make_node_if(bool requires_grad, const Ts&... ts) {
+  if (!requires_grad) return {};
   auto node = c10::make_intrusive<N>();
   node->set_next_edges(torch::autograd::collect_next_edges(ts...));
   return node;
+}
+template <typename N, typename... Ts>
+c10::intrusive_ptr<N> make_node(const Ts&... ts) {
+  return make_node_if<N>(torch::autograd::compute_requires_grad(ts...), ts...);
 }
 
 // Makes node the grad_fn of the op's outputs.
@@ -131,8 +135,9 @@ inline void set_grad_fn(const std::vector<at::Tensor>& outputs,
 // requires grad, or a view whose base cannot be modified).
 template <typename N>
 c10::intrusive_ptr<N> make_inplace_node(const at::Tensor& self) {
-  torch::autograd::check_inplace(self, torch::autograd::compute_requires_grad(self));
-  return make_node<N>(self);
+  const bool requires_grad = torch::autograd::compute_requires_grad(self);
+  torch::autograd::check_inplace(self, requires_grad);
+  return make_node_if<N>(requires_grad, self);
 }
 inline void rebase_grad_fn(const at::Tensor& self,
                            const c10::intrusive_ptr<torch::autograd::Node>& node) {

@@ -9,14 +9,19 @@
 namespace relu_ext {
 namespace {
 
-struct LeakyReluBackwardBackward : Node<LeakyReluBackwardBackward, 1> {  // saved: x (or y)
-  static constexpr const char* kName = "LeakyReluBackwardBackward";
+// leaky_relu_backward(g, x) is leaky_relu's gradient and, in g, also its own: one node for
+// both. Inputs: 1 for leaky_relu (x), 2 for leaky_relu_backward (g, x; d/dx = 0).
+// Saved: x, or y when is_result.
+template <size_t Inputs>
+struct LeakyReluGradNode : Node<LeakyReluGradNode<Inputs>, 1> {
+  static constexpr const char* kName =
+      Inputs == 1 ? "LeakyReluBackward" : "LeakyReluBackwardBackward";
   double slope = 0;
   bool is_result = false;
-  variable_list backward(const variable_list& gg, const std::array<at::Tensor, 1>& s) {
-    variable_list out(2);
-    if (gg[0].defined() && should_compute(0)) {
-      out[0] = ops::leaky_relu_backward(gg[0], s[0], slope, is_result);
+  variable_list backward(const variable_list& g, const std::array<at::Tensor, 1>& s) {
+    variable_list out(Inputs);
+    if (g[0].defined() && this->should_compute(0)) {
+      out[0] = ops::leaky_relu_backward(g[0], s[0], slope, is_result);
     }
     return out;
   }
@@ -26,6 +31,8 @@ struct LeakyReluBackwardBackward : Node<LeakyReluBackwardBackward, 1> {  // save
     f(is_result);
   }
 };
+using LeakyReluBackward = LeakyReluGradNode<1>;
+using LeakyReluBackwardBackward = LeakyReluGradNode<2>;
 
 at::Tensor leaky_relu_backward_autograd(const at::Tensor& grad, const at::Tensor& x, double slope,
                                         bool is_result) {
@@ -46,24 +53,6 @@ at::Tensor leaky_relu_backward_autograd(const at::Tensor& grad, const at::Tensor
   }
   return grad_input;
 }
-
-struct LeakyReluBackward : Node<LeakyReluBackward, 1> {  // saved: x, or y when is_result
-  static constexpr const char* kName = "LeakyReluBackward";
-  double slope = 0;
-  bool is_result = false;
-  variable_list backward(const variable_list& g, const std::array<at::Tensor, 1>& s) {
-    variable_list out(1);
-    if (g[0].defined() && should_compute(0)) {
-      out[0] = ops::leaky_relu_backward(g[0], s[0], slope, is_result);
-    }
-    return out;
-  }
-  template <typename F>
-  void fields(F&& f) {
-    f(slope);
-    f(is_result);
-  }
-};
 
 at::Tensor leaky_relu_autograd(const at::Tensor& x, double slope) {
   auto node = make_node<LeakyReluBackward>(x);

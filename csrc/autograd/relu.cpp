@@ -8,16 +8,21 @@
 namespace relu_ext {
 namespace {
 
-struct ReluBackwardBackward : Node<ReluBackwardBackward, 1> {  // saved: y
-  static constexpr const char* kName = "ReluBackwardBackward";
-  variable_list backward(const variable_list& gg, const std::array<at::Tensor, 1>& s) {
-    variable_list out(2);
-    if (gg[0].defined() && should_compute(0)) out[0] = ops::relu_backward(gg[0], s[0]);
+// relu_backward(g, y) is relu's gradient and, in g, also its own: one node for both.
+// Inputs: 1 for relu (x), 2 for relu_backward (g, y; d/dy = 0). Saved: y.
+template <size_t Inputs>
+struct ReluGradNode : Node<ReluGradNode<Inputs>, 1> {
+  static constexpr const char* kName = Inputs == 1 ? "ReluBackward" : "ReluBackwardBackward";
+  variable_list backward(const variable_list& g, const std::array<at::Tensor, 1>& s) {
+    variable_list out(Inputs);
+    if (g[0].defined() && this->should_compute(0)) out[0] = ops::relu_backward(g[0], s[0]);
     return out;
   }
   template <typename F>
   void fields(F&&) {}
 };
+using ReluBackward = ReluGradNode<1>;
+using ReluBackwardBackward = ReluGradNode<2>;
 
 at::Tensor relu_backward_autograd(const at::Tensor& grad, const at::Tensor& y) {
   auto node = make_node<ReluBackwardBackward>(grad, y);
@@ -34,17 +39,6 @@ at::Tensor relu_backward_autograd(const at::Tensor& grad, const at::Tensor& y) {
   if (has_tangent(grad)) set_tangent(grad_input, ops::relu_backward(tangent(grad), primal(y)));
   return grad_input;
 }
-
-struct ReluBackward : Node<ReluBackward, 1> {  // saved: y (the output)
-  static constexpr const char* kName = "ReluBackward";
-  variable_list backward(const variable_list& g, const std::array<at::Tensor, 1>& s) {
-    variable_list out(1);
-    if (g[0].defined() && should_compute(0)) out[0] = ops::relu_backward(g[0], s[0]);
-    return out;
-  }
-  template <typename F>
-  void fields(F&&) {}
-};
 
 at::Tensor relu_autograd(const at::Tensor& x) {
   auto node = make_node<ReluBackward>(x);
