@@ -87,6 +87,44 @@ inline void check_prelu_weight(const at::Tensor& self, const at::Tensor& weight,
   }
 }
 
+// memory_efficient ELU recovers its gradient from the output: exact for alpha >= 0 only.
+inline void check_elu_memory_efficient(bool memory_efficient, double alpha, const char* op) {
+  TORCH_CHECK(!memory_efficient || alpha >= 0.0, op,
+              ": memory_efficient=True needs alpha >= 0 (the gradient is recovered from the "
+              "output, which is ambiguous for a negative alpha), but got alpha=", alpha);
+}
+
+// ------------------------------------------------------------ bit masks --
+// A 1-bit-per-element mask (see ops.cpp): uint8, 4 * ceil(n / 32) bytes, so it is written
+// and read as whole 32-bit words (little-endian: bit i of the stream is bit i % 32 of word
+// i / 32).
+
+inline int64_t bitmask_bytes(int64_t numel) { return (numel + 31) / 32 * 4; }
+
+inline at::Tensor empty_bitmask(const at::Tensor& like) {
+  return at::empty({bitmask_bytes(like.numel())}, like.options().dtype(at::kByte));
+}
+
+inline void check_bitmask(const at::Tensor& mask, const at::Tensor& ref, const char* op,
+                          const char* ref_arg) {
+  TORCH_CHECK(mask.scalar_type() == at::kByte, op, ": expected mask to be a uint8 tensor, but got ",
+              mask.scalar_type());
+  TORCH_CHECK(mask.device() == ref.device(), op, ": expected mask to be on the same device as ",
+              ref_arg, " (", ref.device(), "), but got ", mask.device());
+  TORCH_CHECK(mask.dim() == 1 && mask.is_contiguous() &&
+                  mask.numel() == bitmask_bytes(ref.numel()),
+              op, ": expected mask to be a contiguous 1-D tensor of ", bitmask_bytes(ref.numel()),
+              " bytes (1 bit per element of ", ref_arg, ", in 32-bit words), but got size ",
+              mask.sizes());
+}
+
+// A tensor whose memory order a bit mask follows must be non-overlapping and dense.
+inline void check_dense(const at::Tensor& t, const char* op, const char* arg) {
+  TORCH_CHECK(t.is_non_overlapping_and_dense(), op, ": expected ", arg,
+              " to be non-overlapping and dense (the mask's bits follow its memory order), but "
+              "got sizes ", t.sizes(), " and strides ", t.strides());
+}
+
 // --------------------------------------------------------------- layouts --
 
 // True when all tensors have one dense layout (contiguous, channels_last, or any

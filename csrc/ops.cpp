@@ -1,5 +1,9 @@
 // Every relu_ext op schema, in one place. Kernels: cpu/<act>.cpp,
 // cuda/<act>.cu; autograd: autograd/<act>.cpp. All arguments are positional.
+//
+// Bit masks (leaky_relu_mask, gelu_mask): uint8 tensors of 4 * ceil(numel / 32) bytes, bit i
+// (bit i % 8 of byte i / 8) for the i-th element in the memory order of the tensor they
+// describe (the forward's result, which is non-overlapping and dense).
 #include <torch/library.h>
 
 TORCH_LIBRARY(relu_ext, m) {
@@ -11,15 +15,25 @@ TORCH_LIBRARY(relu_ext, m) {
   m.def("leaky_relu_(Tensor(a!) self, float negative_slope) -> ()");
   m.def("leaky_relu_backward(Tensor grad_output, Tensor self, float negative_slope, "
         "bool self_is_result) -> Tensor");
+  // Leaky ReLU's autograd saves a 1-bit mask (self > 0) instead of the input.
+  m.def("leaky_relu_mask(Tensor self, float negative_slope) -> (Tensor, Tensor)");
+  m.def("leaky_relu_mask_backward(Tensor grad_output, Tensor mask, float negative_slope) -> Tensor");
 
   m.def("prelu(Tensor self, Tensor weight) -> Tensor");
   m.def("prelu_backward(Tensor grad_output, Tensor self, Tensor weight) -> (Tensor, Tensor)");
 
-  m.def("elu(Tensor self, float alpha) -> Tensor");
+  // memory_efficient: autograd saves the result instead of the input (alpha >= 0).
+  m.def("elu(Tensor self, float alpha, bool memory_efficient=False) -> Tensor");
   m.def("elu_(Tensor(a!) self, float alpha) -> ()");
   m.def("elu_backward(Tensor grad_output, Tensor self_or_result, float alpha, "
         "bool is_result) -> Tensor");
 
-  m.def("gelu(Tensor self, str approximate) -> Tensor");
+  // memory_efficient: autograd saves the result and a 1-bit branch mask (self >= the minimum's
+  // x) instead of the input, which the backward recovers from them.
+  m.def("gelu(Tensor self, str approximate, bool memory_efficient=False) -> Tensor");
   m.def("gelu_backward(Tensor grad_output, Tensor self, str approximate) -> Tensor");
+  m.def("gelu_mask(Tensor self, str approximate) -> (Tensor, Tensor)");
+  m.def("gelu_backward_from_result(Tensor grad_output, Tensor result, Tensor mask, "
+        "str approximate) -> Tensor");
+  m.def("gelu_inverse(Tensor result, Tensor mask, str approximate) -> Tensor");
 }

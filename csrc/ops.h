@@ -47,6 +47,16 @@ inline Tensor leaky_relu_backward(const Tensor& grad, const Tensor& self, double
   return op.call(grad, self, negative_slope, self_is_result);
 }
 
+inline std::tuple<Tensor, Tensor> leaky_relu_mask(const Tensor& self, double negative_slope) {
+  RELU_EXT_HANDLE("leaky_relu_mask", std::tuple<Tensor, Tensor>(const Tensor&, double));
+  return op.call(self, negative_slope);
+}
+inline Tensor leaky_relu_mask_backward(const Tensor& grad, const Tensor& mask,
+                                       double negative_slope) {
+  RELU_EXT_HANDLE("leaky_relu_mask_backward", Tensor(const Tensor&, const Tensor&, double));
+  return op.call(grad, mask, negative_slope);
+}
+
 inline Tensor prelu(const Tensor& self, const Tensor& weight) {
   RELU_EXT_HANDLE("prelu", Tensor(const Tensor&, const Tensor&));
   return op.call(self, weight);
@@ -58,9 +68,9 @@ inline std::tuple<Tensor, Tensor> prelu_backward(const Tensor& grad, const Tenso
   return op.call(grad, self, weight);
 }
 
-inline Tensor elu(const Tensor& self, double alpha) {
-  RELU_EXT_HANDLE("elu", Tensor(const Tensor&, double));
-  return op.call(self, alpha);
+inline Tensor elu(const Tensor& self, double alpha, bool memory_efficient = false) {
+  RELU_EXT_HANDLE("elu", Tensor(const Tensor&, double, bool));
+  return op.call(self, alpha, memory_efficient);
 }
 inline void elu_(Tensor& self, double alpha) {
   RELU_EXT_HANDLE("elu_", void(Tensor&, double));
@@ -72,14 +82,30 @@ inline Tensor elu_backward(const Tensor& grad, const Tensor& self_or_result, dou
   return op.call(grad, self_or_result, alpha, is_result);
 }
 
-inline Tensor gelu(const Tensor& self, c10::string_view approximate) {
-  RELU_EXT_HANDLE("gelu", Tensor(const Tensor&, c10::string_view));
-  return op.call(self, approximate);
+inline Tensor gelu(const Tensor& self, c10::string_view approximate,
+                   bool memory_efficient = false) {
+  RELU_EXT_HANDLE("gelu", Tensor(const Tensor&, c10::string_view, bool));
+  return op.call(self, approximate, memory_efficient);
 }
 inline Tensor gelu_backward(const Tensor& grad, const Tensor& self,
                             c10::string_view approximate) {
   RELU_EXT_HANDLE("gelu_backward", Tensor(const Tensor&, const Tensor&, c10::string_view));
   return op.call(grad, self, approximate);
+}
+
+inline std::tuple<Tensor, Tensor> gelu_mask(const Tensor& self, c10::string_view approximate) {
+  RELU_EXT_HANDLE("gelu_mask", std::tuple<Tensor, Tensor>(const Tensor&, c10::string_view));
+  return op.call(self, approximate);
+}
+inline Tensor gelu_backward_from_result(const Tensor& grad, const Tensor& result,
+                                        const Tensor& mask, c10::string_view approximate) {
+  RELU_EXT_HANDLE("gelu_backward_from_result",
+                  Tensor(const Tensor&, const Tensor&, const Tensor&, c10::string_view));
+  return op.call(grad, result, mask, approximate);
+}
+inline Tensor gelu_inverse(const Tensor& result, const Tensor& mask, c10::string_view approximate) {
+  RELU_EXT_HANDLE("gelu_inverse", Tensor(const Tensor&, const Tensor&, c10::string_view));
+  return op.call(result, mask, approximate);
 }
 
 #undef RELU_EXT_HANDLE

@@ -5,6 +5,7 @@ the same sizes, strides and dtype, so torch.compile and torch.export trace the
 ops without running them, and bad calls fail at trace time.
 """
 import torch
+from torch._prims_common import is_non_overlapping_and_dense_or_false
 
 _SUPPORTED = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
@@ -80,6 +81,49 @@ def _check_inplace_slope(is_result, value, op, what):
         )
 
 
+def _check_elu_memory_efficient(memory_efficient, alpha, op):
+    if memory_efficient and alpha < 0:
+        raise RuntimeError(
+            f"{op}: memory_efficient=True needs alpha >= 0 (the gradient is recovered from the "
+            f"output, which is ambiguous for a negative alpha), but got alpha={alpha}"
+        )
+
+
+def _dense(t):
+    return t.is_contiguous() or is_non_overlapping_and_dense_or_false(t)
+
+
+def _with_mask(self):
+    """The forward's result (self's layout, contiguous when self is not dense) and its mask:
+    uint8, 4 * ceil(numel / 32) bytes."""
+    x = self if _dense(self) else self.contiguous()
+    return torch.empty_like(x), self.new_empty(((self.numel() + 31) // 32 * 4,), dtype=torch.uint8)
+
+
+def _check_dense(t, op, arg):
+    if not _dense(t):
+        raise RuntimeError(
+            f"{op}: expected {arg} to be non-overlapping and dense (the mask's bits follow its "
+            f"memory order), but got sizes {list(t.shape)} and strides {list(t.stride())}"
+        )
+
+
+def _check_bitmask(mask, ref, op, ref_arg):
+    nbytes = (ref.numel() + 31) // 32 * 4
+    if mask.dtype != torch.uint8:
+        raise RuntimeError(f"{op}: expected mask to be a uint8 tensor, but got {mask.dtype}")
+    if mask.device != ref.device:
+        raise RuntimeError(
+            f"{op}: expected mask to be on the same device as {ref_arg} ({ref.device}), "
+            f"but got {mask.device}"
+        )
+    if mask.dim() != 1 or not mask.is_contiguous() or mask.numel() != nbytes:
+        raise RuntimeError(
+            f"{op}: expected mask to be a contiguous 1-D tensor of {nbytes} bytes (1 bit per "
+            f"element of {ref_arg}, in 32-bit words), but got size {list(mask.shape)}"
+        )
+
+
 def _relu_check(self, op):
     if self.dtype.is_floating_point:
         _check_input(self, op, "self")
@@ -127,6 +171,21 @@ def _(grad_output, self, negative_slope, self_is_result):
     return torch.empty_like(self)
 
 
+@torch.library.register_fake("relu_ext::leaky_relu_mask")
+def _(self, negative_slope):
+    _check_input(self, "relu_ext::leaky_relu_mask", "self")
+    return _with_mask(self)
+
+
+@torch.library.register_fake("relu_ext::leaky_relu_mask_backward")
+def _(grad_output, mask, negative_slope):
+    op = "relu_ext::leaky_relu_mask_backward"
+    _check_input(grad_output, op, "grad_output")
+    _check_dense(grad_output, op, "grad_output")
+    _check_bitmask(mask, grad_output, op, "grad_output")
+    return torch.empty_like(grad_output)
+
+
 @torch.library.register_fake("relu_ext::prelu")
 def _(self, weight):
     _check_input(self, "relu_ext::prelu", "self")
@@ -144,8 +203,9 @@ def _(grad_output, self, weight):
 
 
 @torch.library.register_fake("relu_ext::elu")
-def _(self, alpha):
+def _(self, alpha, memory_efficient=False):
     _check_input(self, "relu_ext::elu", "self")
+    _check_elu_memory_efficient(memory_efficient, alpha, "relu_ext::elu")
     return torch.empty_like(self)
 
 
@@ -164,7 +224,7 @@ def _(grad_output, self_or_result, alpha, is_result):
 
 
 @torch.library.register_fake("relu_ext::gelu")
-def _(self, approximate):
+def _(self, approximate, memory_efficient=False):
     _check_approximate(approximate, "relu_ext::gelu")
     _check_input(self, "relu_ext::gelu", "self")
     return torch.empty_like(self)
@@ -177,3 +237,31 @@ def _(grad_output, self, approximate):
     _check_input(self, op, "self")
     _check_like(grad_output, self, op, "grad_output", "self")
     return torch.empty_like(self)
+
+
+@torch.library.register_fake("relu_ext::gelu_mask")
+def _(self, approximate):
+    _check_approximate(approximate, "relu_ext::gelu_mask")
+    _check_input(self, "relu_ext::gelu_mask", "self")
+    return _with_mask(self)
+
+
+@torch.library.register_fake("relu_ext::gelu_backward_from_result")
+def _(grad_output, result, mask, approximate):
+    op = "relu_ext::gelu_backward_from_result"
+    _check_approximate(approximate, op)
+    _check_input(result, op, "result")
+    _check_like(grad_output, result, op, "grad_output", "result")
+    _check_dense(result, op, "result")
+    _check_bitmask(mask, result, op, "result")
+    return torch.empty_like(result)
+
+
+@torch.library.register_fake("relu_ext::gelu_inverse")
+def _(result, mask, approximate):
+    op = "relu_ext::gelu_inverse"
+    _check_approximate(approximate, op)
+    _check_input(result, op, "result")
+    _check_dense(result, op, "result")
+    _check_bitmask(mask, result, op, "result")
+    return torch.empty_like(result)

@@ -73,3 +73,45 @@ def _prelu_backward_rule(info, in_dims, grad, x, w):
 
 torch.library.register_vmap("relu_ext::prelu", _prelu_rule)
 torch.library.register_vmap("relu_ext::prelu_backward", _prelu_backward_rule)
+
+
+# LeakyReLU's 1-bit masks (ops.cpp): bit i of a sample's mask is its i-th element in memory
+# order. Each sample is padded to whole 32-bit words, so the batch's mask splits into the
+# samples' masks.
+def _words(n):
+    return (n + 31) // 32 * 32
+
+
+def _leaky_relu_mask_rule(info, in_dims, x, negative_slope):
+    xb = _front(info, x, in_dims[0])
+    sample = xb.shape[1:]
+    n = xb[0].numel()
+    flat = torch.nn.functional.pad(xb.reshape(info.batch_size, n), (0, _words(n) - n))
+    y, mask = _ops.leaky_relu_mask(flat, negative_slope)
+    return (y[:, :n].reshape(info.batch_size, *sample), mask.view(info.batch_size, -1)), (0, 0)
+
+
+def _dense_strides(t):
+    """Strides of a dense tensor with t's sizes whose memory order is t's."""
+    order = sorted(range(t.dim()), key=lambda d: t.stride(d), reverse=True)
+    strides, step = [0] * t.dim(), 1
+    for d in reversed(order):
+        strides[d] = step
+        step *= t.shape[d]
+    return strides
+
+
+def _leaky_relu_mask_backward_rule(info, in_dims, grad, mask, negative_slope):
+    gb = _front(info, grad, in_dims[0])
+    sample = gb[0]
+    n = sample.numel()
+    mb = mask.unsqueeze(0) if in_dims[1] is None else mask.movedim(in_dims[1], 0)
+    shifts = torch.arange(8, device=mask.device, dtype=torch.uint8)
+    bits = ((mb.unsqueeze(-1) >> shifts) & 1).bool().reshape(mb.shape[0], -1)[:, :n]
+    positive = bits.contiguous().as_strided((mb.shape[0], *sample.shape),
+                                            (n, *_dense_strides(sample)))
+    return torch.where(positive, gb, gb * negative_slope), 0
+
+
+torch.library.register_vmap("relu_ext::leaky_relu_mask", _leaky_relu_mask_rule)
+torch.library.register_vmap("relu_ext::leaky_relu_mask_backward", _leaky_relu_mask_backward_rule)

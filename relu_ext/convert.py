@@ -16,20 +16,21 @@ _PAIRS = {
 _NAMES = {name: torch_type for torch_type, (_, name) in _PAIRS.items()}
 
 
-def _rebuild(module, cls):
+def _rebuild(module, cls, drop=()):
     """A module of class ``cls`` with ``module``'s hyperparameters, the same Parameter
     objects (values, device, dtype, requires_grad: optimizer state keeps working), hooks
-    and training mode: a new instance of the other class over the same ``__dict__``."""
+    and training mode: a new instance of the other class over the same ``__dict__`` (less
+    the attributes in ``drop``)."""
     new = cls.__new__(cls)
     new.__dict__ = {k: (v.copy() if isinstance(v, dict) else v)
-                    for k, v in module.__dict__.items()}
+                    for k, v in module.__dict__.items() if k not in drop}
     return new
 
 
 def _swap(model, pick):
-    new_cls = pick(model)
-    if new_cls is not None:
-        return _rebuild(model, new_cls)
+    new = pick(model)
+    if new is not None:
+        return new
     for name, child in model.named_children():
         new_child = _swap(child, pick)
         if new_child is not child:
@@ -55,8 +56,22 @@ def _torch_types(types):
     return out
 
 
+_MEMORY_EFFICIENT = (nn.ELU, nn.GELU)
+
+
+def _convert_one(module, qualname, memory_efficient):
+    new = _rebuild(module, _PAIRS[type(module)][0])
+    if memory_efficient and isinstance(module, _MEMORY_EFFICIENT):
+        if isinstance(module, nn.ELU) and module.alpha < 0:
+            raise ValueError(f"relu_ext.convert: memory_efficient=True needs alpha >= 0, but "
+                             f"the ELU at {qualname or 'the root'} has alpha={module.alpha}")
+        new.memory_efficient = True
+    return new
+
+
 def convert(model: nn.Module,
-            types: Optional[Iterable[Union[str, type]]] = None) -> nn.Module:
+            types: Optional[Iterable[Union[str, type]]] = None,
+            memory_efficient: bool = False) -> nn.Module:
     """Replace, in place, every submodule whose type is exactly torch.nn.ReLU, LeakyReLU,
     PReLU, ELU or GELU with relu_ext's, at any depth (Sequential, ModuleList, ModuleDict,
     activations held as attributes such as ``TransformerEncoderLayer(activation=GELU())``).
@@ -65,11 +80,16 @@ def convert(model: nn.Module,
     requires_grad, optimizer state), hooks and training mode are kept. ``types`` limits the
     swap to some activations: torch.nn classes or names (``"relu"``, ``"leaky_relu"``,
     ``"prelu"``, ``"elu"``, ``"gelu"``). Subclasses of those types are left alone: they may
-    change the behaviour. Returns ``model``, or its replacement when ``model`` itself is such
-    an activation. :func:`revert` is the exact inverse.
+    change the behaviour. ``memory_efficient=True`` makes the ELU and GELU modules keep
+    their output instead of their input for backward (see :class:`relu_ext.GELU`; ELUs need
+    ``alpha >= 0``); LeakyReLU keeps a 1-bit mask in every case. Returns ``model``, or its
+    replacement when ``model`` itself is such an activation. :func:`revert` is the exact
+    inverse.
     """
     wanted = _torch_types(types)
-    return _swap(model, lambda m: _PAIRS[type(m)][0] if type(m) in wanted else None)
+    names = {id(m): n for n, m in model.named_modules()}
+    return _swap(model, lambda m: _convert_one(m, names.get(id(m)), memory_efficient)
+                 if type(m) in wanted else None)
 
 
 _BACK = {ours: theirs for theirs, (ours, _) in _PAIRS.items()}
@@ -80,4 +100,5 @@ def revert(model: nn.Module) -> nn.Module:
     the same hyperparameters, Parameters, hooks and training mode (for example before
     ``torch.save`` of a whole model that must load without relu_ext). In place; returns
     ``model``, or its replacement when ``model`` itself is a relu_ext activation."""
-    return _swap(model, lambda m: _BACK.get(type(m)))
+    return _swap(model, lambda m: _rebuild(m, _BACK[type(m)], drop=("memory_efficient",))
+                 if type(m) in _BACK else None)

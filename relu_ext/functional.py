@@ -55,11 +55,19 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
     return _prelu(input, weight)
 
 
-def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    """``input`` where positive, ``alpha * (exp(input) - 1)`` elsewhere."""
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False,
+        memory_efficient: bool = False) -> Tensor:
+    """``input`` where positive, ``alpha * (exp(input) - 1)`` elsewhere.
+
+    ``memory_efficient=True`` (needs ``alpha >= 0``): autograd keeps the output instead of
+    the input (the gradient, ``output + alpha`` where ``input <= 0``, is exact); the output
+    must then not be modified in place before backward (autograd raises if it is).
+    """
     if inplace:
         _elu_(input, alpha)
         return input
+    if memory_efficient:
+        return _elu(input, alpha, True)
     return _elu(input, alpha)
 
 
@@ -69,6 +77,14 @@ def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
     return input
 
 
-def gelu(input: Tensor, approximate: str = "none") -> Tensor:
-    """``input * Phi(input)``; ``approximate='tanh'`` uses the tanh approximation."""
+def gelu(input: Tensor, approximate: str = "none", memory_efficient: bool = False) -> Tensor:
+    """``input * Phi(input)``; ``approximate='tanh'`` uses the tanh approximation.
+
+    ``memory_efficient=True``: autograd keeps the output (which the next layer usually
+    keeps anyway) and 1 bit per element instead of the input, and the backward recovers the
+    input from them (a few Newton steps; gradient error measured in the README). The output
+    must then not be modified in place before backward (autograd raises if it is).
+    """
+    if memory_efficient:
+        return _gelu(input, approximate, True)
     return _gelu(input, approximate)

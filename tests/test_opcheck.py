@@ -42,7 +42,21 @@ def _samples(device):
                 (ops.gelu, (x(layout, rg), "tanh")),
                 (ops.gelu_backward, (g, x(layout, rg), "none")),
                 (ops.gelu_backward, (g, x(layout, rg), "tanh")),
+                # Memory-efficient forms: masks of 1 bit per element.
+                (ops.leaky_relu_mask, (x(layout, rg), 0.2)),
+                (ops.leaky_relu_mask_backward, (g, ops.leaky_relu_mask(g.detach(), 0.2)[1], 0.2)),
+                (ops.elu, (x(layout, rg), 0.7, True)),
+                (ops.gelu, (x(layout, rg), "none", True)),
+                (ops.gelu, (x(layout, rg), "tanh", True)),
             ]
+            for approximate in ("none", "tanh"):
+                y, mask = ops.gelu_mask(x(layout), approximate)
+                out += [
+                    (ops.gelu_mask, (x(layout, rg), approximate)),
+                    (ops.gelu_backward_from_result, (g, y.clone().requires_grad_(rg), mask,
+                                                     approximate)),
+                    (ops.gelu_inverse, (y.clone().requires_grad_(rg), mask, approximate)),
+                ]
         # In-place ops mutate their argument: no leaf requiring grad.
         out += [
             (ops.relu_, (x(layout),)),
@@ -58,7 +72,7 @@ def test_every_op_is_covered():
     covered = {op._qualified_op_name.split("::")[1] for op, _ in _samples("cpu")}
     declared = {s.name.split("::")[1] for s in torch._C._jit_get_all_schemas()
                 if s.name.startswith("relu_ext::")}
-    assert declared == covered and len(declared) == 13
+    assert declared == covered and len(declared) == 18
 
 
 @pytest.mark.parametrize("idx", range(len(_samples("cpu"))))

@@ -13,7 +13,9 @@
 #include <torch/csrc/dynamo/compiled_autograd.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <array>
+#include <numeric>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -56,6 +58,7 @@ struct Node : public torch::autograd::TraceableFunction {
   }
   variable_list apply_with_saved(const variable_list& grads, SwapSavedVariables& swap) override {
     for (auto& s : saved_) swap.before(s);
+    derived().fields([&](auto& v) { swap.before(v); });
     torch::dynamo::autograd::PackedArgs packed;
     std::vector<bool> needs;
     for (size_t i = 0; i < num_outputs(); ++i) needs.push_back(task_should_compute_output(i));
@@ -78,6 +81,7 @@ struct Node : public torch::autograd::TraceableFunction {
             torch::autograd::InputMetadata>>>::pack(
             torch::dynamo::autograd::get_input_metadata(next_edges())));
     for (auto& s : saved_) swap.after(s);
+    derived().fields([&](auto& v) { swap.after(v); });
     return grad_inputs;
   }
   static variable_list backward_functional(const variable_list& grads,
@@ -142,6 +146,25 @@ c10::intrusive_ptr<N> make_inplace_node(const at::Tensor& self) {
 inline void rebase_grad_fn(const at::Tensor& self,
                            const c10::intrusive_ptr<torch::autograd::Node>& node) {
   if (node) torch::autograd::rebase_history(self, node);
+}
+
+// t in the memory order of a dense tensor with the given strides (the tensor a bit mask
+// describes): t itself when it already is, else a copy, made out of place (so it also works
+// under vmap) by permuting to that order, making it contiguous and permuting back.
+inline at::Tensor with_strides(const at::Tensor& t, c10::SymIntArrayRef strides) {
+  const auto sizes = t.sym_sizes();
+  const auto have = t.sym_strides();
+  const auto n = static_cast<int64_t>(strides.size());
+  bool same = static_cast<int64_t>(have.size()) == n;
+  for (int64_t i = 0; same && i < n; ++i) same = sizes[i] == 1 || have[i] == strides[i];
+  if (same) return t;
+  std::vector<int64_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return strides[a] > strides[b]; });
+  std::vector<int64_t> back(n);
+  for (int64_t i = 0; i < n; ++i) back[order[i]] = i;
+  return t.permute(order).contiguous().permute(back);
 }
 
 // Forward-mode AD (level 0, as ATen's own kernels read it): whether t carries a tangent,

@@ -1,5 +1,6 @@
 // Autograd for elu, elu_, elu_backward.
-//   elu:          saves the input x (the in-place form: its output y, valid for alpha >= 0)
+//   elu:          saves the input x (the in-place form, and memory_efficient: its output y,
+//                 valid for alpha >= 0)
 //                 grad_input = elu_backward(g, x) = g * (x > 0 ? 1 : alpha * exp(x))
 //                                                 = g * (y > 0 ? 1 : y + alpha);
 //                 tangent: elu_backward(dx, x)
@@ -86,16 +87,21 @@ struct EluBackward : Node<EluBackward, 1> {  // saved: x, or y when is_result
   }
 };
 
-at::Tensor elu_autograd(const at::Tensor& x, double alpha) {
+at::Tensor elu_autograd(const at::Tensor& x, double alpha, bool memory_efficient) {
   auto node = make_node<EluBackward>(x);
   at::Tensor y;
   {
     at::AutoDispatchBelowADInplaceOrView guard;
-    y = ops::elu(x, alpha);
+    y = ops::elu(x, alpha, memory_efficient);
   }
   if (node) {
     node->alpha = alpha;
-    node->save(0, x, false);
+    node->is_result = memory_efficient;
+    if (memory_efficient) {
+      node->save(0, y, true);
+    } else {
+      node->save(0, x, false);
+    }
     set_grad_fn({y}, node);
   }
   if (has_tangent(x)) set_tangent(y, ops::elu_backward(tangent(x), primal(x), alpha, false));

@@ -1,6 +1,13 @@
-// Autograd for gelu, gelu_backward.
+// Autograd for gelu, gelu_backward, and the memory-efficient ops gelu_mask,
+// gelu_backward_from_result, gelu_inverse.
 //   gelu:          saves the input x; grad_input = gelu_backward(g, x) = g * gelu'(x);
 //                  tangent: gelu_backward(dx, x)
+//   gelu with memory_efficient (gelu_mask): saves the output y and a 1-bit mask m
+//                  (x >= x_min); grad_input = gelu_backward_from_result(g, y, m)
+//                  = g * gelu'(gelu_inverse(y, m)). y must not be modified in place before
+//                  backward (autograd's version check raises, as for relu).
+//   gelu_backward_from_result: differentiated as gelu_backward(g, gelu_inverse(y, m));
+//   gelu_inverse:  x(y) on the branch m: dx/dy = 1 / gelu'(x); tangent dy / gelu'(x)
 //   gelu_backward: d/dg = gelu'(x) (gelu_backward again); d/dx = g * gelu''(x), with
 //     exact: gelu''(x) = phi(x) * (2 - x^2)
 //     tanh:  gelu''(x) = (1 - t^2) * (u' - x t u'^2 + x u'' / 2),
@@ -87,12 +94,98 @@ struct GeluBackward : Node<GeluBackward, 1> {  // saved: x
   }
 };
 
-at::Tensor gelu_autograd(const at::Tensor& x, c10::string_view approximate) {
+struct GeluMemoryEfficientBackward : Node<GeluMemoryEfficientBackward, 2> {  // saved: y, mask
+  static constexpr const char* kName = "GeluMemoryEfficientBackward";
+  std::string approximate;
+  variable_list backward(const variable_list& g, const std::array<at::Tensor, 2>& s) {
+    variable_list out(1);
+    if (g[0].defined() && should_compute(0)) {
+      out[0] = ops::gelu_backward_from_result(g[0], s[0], s[1], approximate);
+    }
+    return out;
+  }
+  template <typename F>
+  void fields(F&& f) {
+    f(approximate);
+  }
+};
+
+std::tuple<at::Tensor, at::Tensor> gelu_mask_autograd(const at::Tensor& x,
+                                                      c10::string_view approximate) {
+  auto node = make_node<GeluMemoryEfficientBackward>(x);
+  at::Tensor y, mask;
+  {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    std::tie(y, mask) = ops::gelu_mask(x, approximate);
+  }
+  if (node) {
+    node->approximate = std::string(approximate);
+    node->save(0, y, true);
+    node->save(1, mask, false);
+    set_grad_fn({y}, node);
+  }
+  if (has_tangent(x)) set_tangent(y, ops::gelu_backward(tangent(x), primal(x), approximate));
+  return {y, mask};
+}
+
+// With a gradient to record (g or y requiring one, or a tangent): the composite, so every
+// order of derivative follows from gelu_backward's and gelu_inverse's; otherwise the fused
+// kernel.
+at::Tensor gelu_backward_from_result_autograd(const at::Tensor& grad, const at::Tensor& y,
+                                              const at::Tensor& mask,
+                                              c10::string_view approximate) {
+  if (torch::autograd::compute_requires_grad(grad, y) || has_tangent(grad) || has_tangent(y)) {
+    return ops::gelu_backward(grad, ops::gelu_inverse(y, mask, approximate), approximate);
+  }
+  at::AutoDispatchBelowADInplaceOrView guard;
+  return ops::gelu_backward_from_result(grad, y, mask, approximate);
+}
+
+struct GeluInverseBackward : Node<GeluInverseBackward, 1> {  // saved: x (the output)
+  static constexpr const char* kName = "GeluInverseBackward";
+  std::string approximate;
+  variable_list backward(const variable_list& g, const std::array<at::Tensor, 1>& s) {
+    variable_list out(1);
+    if (g[0].defined() && should_compute(0)) {
+      out[0] = g[0] / ops::gelu_backward(at::ones_like(s[0]), s[0], approximate);
+    }
+    return out;
+  }
+  template <typename F>
+  void fields(F&& f) {
+    f(approximate);
+  }
+};
+
+at::Tensor gelu_inverse_autograd(const at::Tensor& y, const at::Tensor& mask,
+                                 c10::string_view approximate) {
+  auto node = make_node<GeluInverseBackward>(y);
+  at::Tensor x;
+  {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    x = ops::gelu_inverse(y, mask, approximate);
+  }
+  if (node) {
+    node->approximate = std::string(approximate);
+    node->save(0, x, true);
+    set_grad_fn({x}, node);
+  }
+  if (has_tangent(y)) {
+    set_tangent(x, tangent(y) / ops::gelu_backward(at::ones_like(x), primal(x), approximate));
+  }
+  return x;
+}
+
+at::Tensor gelu_autograd(const at::Tensor& x, c10::string_view approximate,
+                         bool memory_efficient) {
+  if (memory_efficient && torch::autograd::compute_requires_grad(x)) {
+    return std::get<0>(gelu_mask_autograd(x, approximate));
+  }
   auto node = make_node<GeluBackward>(x);
   at::Tensor y;
   {
     at::AutoDispatchBelowADInplaceOrView guard;
-    y = ops::gelu(x, approximate);
+    y = ops::gelu(x, approximate, memory_efficient);
   }
   if (node) {
     node->approximate = std::string(approximate);
@@ -108,6 +201,9 @@ at::Tensor gelu_autograd(const at::Tensor& x, c10::string_view approximate) {
 TORCH_LIBRARY_IMPL(relu_ext, Autograd, m) {
   m.impl("gelu", &gelu_autograd);
   m.impl("gelu_backward", &gelu_backward_autograd);
+  m.impl("gelu_mask", &gelu_mask_autograd);
+  m.impl("gelu_backward_from_result", &gelu_backward_from_result_autograd);
+  m.impl("gelu_inverse", &gelu_inverse_autograd);
 }
 
 }  // namespace relu_ext

@@ -30,8 +30,11 @@ V elu_bwd_from_result_vec(V g, V y, V alpha) {
   return V::blendv(g, g * (y + alpha), y <= V(T(0)));
 }
 
-at::Tensor elu_forward_cpu(const at::Tensor& self, double alpha) {
+// memory_efficient changes only what autograd saves (the output); it is checked here too,
+// so a bad call fails the same way with and without gradients.
+at::Tensor elu_forward_cpu(const at::Tensor& self, double alpha, bool memory_efficient) {
   check_input(self, "relu_ext::elu", "self");
+  check_elu_memory_efficient(memory_efficient, alpha, "relu_ext::elu");
   auto out = at::empty_like(self);
   RELU_EXT_DISPATCH(self.scalar_type(), "elu_forward_cpu", [&] {
     using opmath_t = at::opmath_type<scalar_t>;

@@ -3,8 +3,13 @@
 //   exact: y = x * Phi(x),               dy/dx = Phi(x) + x * phi(x)
 //   tanh:  y = x/2 * (1 + tanh(u)),      dy/dx = (1 + t)/2 + x/2 (1 - t^2) u'(x)
 //          (computed as x * sigmoid(2u), accurate in both tails)
+// Memory-efficient form: gelu_mask also writes bit = (x >= x_min); the backward recovers x
+// from (y, bit) (../gelu_inverse.h) and applies the same dy/dx.
 #include <torch/library.h>
 
+#include <type_traits>
+
+#include "../gelu_inverse.h"
 #include "loops.h"
 #include "vec_math.h"
 
@@ -55,7 +60,134 @@ V gelu_tanh_bwd_vec(V g, V x) {
   return g * (s * at::vec::fmadd(V(T(2)) * xs * r, du, V(T(1))));
 }
 
-at::Tensor gelu_forward_cpu(const at::Tensor& self, c10::string_view approximate) {
+// gelu_inverse.h's policy on at::vec vectors (float: vec_math's functions; double: SLEEF).
+template <typename V_>
+struct VecGeluPolicy {
+  using V = V_;
+  using T = typename V::value_type;
+  using M = V;  // lane masks
+  static V where(M m, V a, V b) { return V::blendv(b, a, m); }
+  static V sqrt(V x) { return x.sqrt(); }
+  static V log(V x) { return x.log(); }
+  static V fma(V a, V b, V c) { return at::vec::fmadd(a, b, c); }
+  static V max(V a, V b) { return at::vec::maximum(a, b); }
+  static V min(V a, V b) { return at::vec::minimum(a, b); }
+  static V reciprocal(V x) { return vec_math::reciprocal(x); }
+  static bool all(M m) { return m.zero_mask() == 0; }
+  template <bool kTanh>
+  static void value_slope(V x, V* f, V* df) {
+    if constexpr (kTanh) {
+      *f = gelu_tanh_fwd_vec(x);
+      *df = gelu_tanh_bwd_vec(V(T(1)), x);
+    } else {  // one normal() for both (x stays within [-40, 100] here)
+      const auto n = vec_math::normal(x);
+      const V cdf = vec_math::normal_cdf(x, n.tail);
+      *f = x * cdf;
+      *df = at::vec::fmadd(x, n.pdf, cdf);
+    }
+  }
+};
+
+// Runs f(std::bool_constant<kTanh>{}) for the form `approximate` names.
+template <typename F>
+void with_form(bool use_tanh, const F& f) {
+  if (use_tanh) {
+    f(std::true_type{});
+  } else {
+    f(std::false_type{});
+  }
+}
+
+// (result, mask): gelu in self's layout (contiguous when self is not dense), bit i of mask =
+// (self >= x_min) at the result's memory position i.
+std::tuple<at::Tensor, at::Tensor> gelu_mask_cpu(const at::Tensor& self,
+                                                 c10::string_view approximate) {
+  const bool use_tanh = gelu_is_tanh(approximate, "relu_ext::gelu_mask");
+  check_input(self, "relu_ext::gelu_mask", "self");
+  const auto x = self.is_non_overlapping_and_dense() ? self : self.contiguous();
+  auto out = at::empty_like(x);
+  auto mask = empty_bitmask(x);
+  RELU_EXT_DISPATCH(x.scalar_type(), "gelu_mask_cpu", [&] {
+    using opmath_t = at::opmath_type<scalar_t>;
+    using V = at::vec::Vectorized<opmath_t>;
+    with_form(use_tanh, [&](auto form) {
+      constexpr bool kTanh = decltype(form)::value;
+      cpu_elementwise_bits_out<scalar_t>(
+          out, mask,
+          [](opmath_t v) { return kTanh ? gelu_tanh_fwd(v) : gelu_fwd(v); },
+          [](V v) { return kTanh ? gelu_tanh_fwd_vec(v) : gelu_fwd_vec(v); },
+          [](opmath_t v) { return gelu_right_branch<opmath_t, kTanh>(v); },
+          [](V v) { return v >= V(opmath_t(GeluInverseFit<kTanh>::x_min)); }, x);
+    });
+  });
+  return {out, mask};
+}
+
+// grad_output in result's layout (a copy only when it has another one).
+at::Tensor like_result(const at::Tensor& grad_output, const at::Tensor& result) {
+  return same_dense_layout(result, grad_output) ? grad_output
+                                                : at::empty_like(result).copy_(grad_output);
+}
+
+// grad_input = grad_output * gelu'(x), x recovered from (result, mask).
+at::Tensor gelu_backward_from_result_cpu(const at::Tensor& grad_output, const at::Tensor& result,
+                                         const at::Tensor& mask, c10::string_view approximate) {
+  constexpr const char* op = "relu_ext::gelu_backward_from_result";
+  const bool use_tanh = gelu_is_tanh(approximate, op);
+  check_input(result, op, "result");
+  check_like(grad_output, result, op, "grad_output", "result");
+  check_dense(result, op, "result");
+  check_bitmask(mask, result, op, "result");
+  const auto grad = like_result(grad_output, result);
+  auto grad_input = at::empty_like(result);
+  RELU_EXT_DISPATCH(result.scalar_type(), "gelu_backward_from_result_cpu", [&] {
+    using opmath_t = at::opmath_type<scalar_t>;
+    using V = at::vec::Vectorized<opmath_t>;
+    with_form(use_tanh, [&](auto form) {
+      constexpr bool kTanh = decltype(form)::value;
+      cpu_elementwise_bits_in<scalar_t>(
+          grad_input, mask,
+          [](bool right, opmath_t g, opmath_t y) {
+            return g * gelu_slope_from_result<opmath_t, kTanh>(y, right);
+          },
+          [](V right, V g, V y) {
+            const V x = gelu_inverse<VecGeluPolicy<V>, kTanh>(y, right);
+            return kTanh ? gelu_tanh_bwd_vec(g, x) : gelu_bwd_vec(g, x);
+          },
+          grad, result);
+    });
+  });
+  return grad_input;
+}
+
+// The input recovered from (result, mask).
+at::Tensor gelu_inverse_cpu(const at::Tensor& result, const at::Tensor& mask,
+                            c10::string_view approximate) {
+  constexpr const char* op = "relu_ext::gelu_inverse";
+  const bool use_tanh = gelu_is_tanh(approximate, op);
+  check_input(result, op, "result");
+  check_dense(result, op, "result");
+  check_bitmask(mask, result, op, "result");
+  auto x = at::empty_like(result);
+  RELU_EXT_DISPATCH(result.scalar_type(), "gelu_inverse_cpu", [&] {
+    using opmath_t = at::opmath_type<scalar_t>;
+    using V = at::vec::Vectorized<opmath_t>;
+    with_form(use_tanh, [&](auto form) {
+      constexpr bool kTanh = decltype(form)::value;
+      cpu_elementwise_bits_in<scalar_t>(
+          x, mask,
+          [](bool right, opmath_t y) {
+            return gelu_inverse<ScalarGeluPolicy<opmath_t>, kTanh>(y, right);
+          },
+          [](V right, V y) { return gelu_inverse<VecGeluPolicy<V>, kTanh>(y, right); }, result);
+    });
+  });
+  return x;
+}
+
+// memory_efficient changes only what autograd saves (gelu_mask's result and mask).
+at::Tensor gelu_forward_cpu(const at::Tensor& self, c10::string_view approximate,
+                            bool /*memory_efficient*/) {
   const bool use_tanh = gelu_is_tanh(approximate, "relu_ext::gelu");
   check_input(self, "relu_ext::gelu", "self");
   auto out = at::empty_like(self);
@@ -97,10 +229,13 @@ at::Tensor gelu_backward_cpu(const at::Tensor& grad_output, const at::Tensor& se
 
 }  // namespace
 
-// CPU kernels for gelu, gelu_backward
+// CPU kernels for gelu, gelu_backward, gelu_mask, gelu_backward_from_result, gelu_inverse
 TORCH_LIBRARY_IMPL(relu_ext, CPU, m) {
   m.impl("gelu", &gelu_forward_cpu);
   m.impl("gelu_backward", &gelu_backward_cpu);
+  m.impl("gelu_mask", &gelu_mask_cpu);
+  m.impl("gelu_backward_from_result", &gelu_backward_from_result_cpu);
+  m.impl("gelu_inverse", &gelu_inverse_cpu);
 }
 
 }  // namespace relu_ext

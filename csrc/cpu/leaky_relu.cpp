@@ -1,4 +1,5 @@
 // LeakyReLU on CPU: y = x if x > 0 else slope * x;  d/dx = 1 if x > 0 else slope.
+// With a mask (what autograd saves): bit = x > 0, and d/dx = 1 if bit else slope.
 #include <torch/library.h>
 
 #include "loops.h"
@@ -43,13 +44,56 @@ at::Tensor leaky_relu_backward_cpu(const at::Tensor& grad_output, const at::Tens
   return grad_input;
 }
 
+// (result, mask): the result in self's layout (contiguous when self is not dense), bit i of
+// mask = (self > 0) at the result's memory position i.
+std::tuple<at::Tensor, at::Tensor> leaky_relu_mask_cpu(const at::Tensor& self,
+                                                       double negative_slope) {
+  check_input(self, "relu_ext::leaky_relu_mask", "self");
+  const auto x = self.is_non_overlapping_and_dense() ? self : self.contiguous();
+  auto out = at::empty_like(x);
+  auto mask = empty_bitmask(x);
+  RELU_EXT_DISPATCH(x.scalar_type(), "leaky_relu_mask_cpu", [&] {
+    using opmath_t = at::opmath_type<scalar_t>;
+    using V = at::vec::Vectorized<opmath_t>;
+    const auto slope = static_cast<opmath_t>(negative_slope);
+    cpu_elementwise_bits_out<scalar_t>(
+        out, mask, [slope](opmath_t v) { return leaky_relu_fwd(v, slope); },
+        [slope](V v) { return V::blendv(v * V(slope), v, v > V(0)); },
+        [](opmath_t v) { return v > opmath_t(0); }, [](V v) { return v > V(0); }, x);
+  });
+  return {out, mask};
+}
+
+// grad_input = grad_output where the bit is set, slope * grad_output elsewhere; the bits
+// follow grad_output's memory order.
+at::Tensor leaky_relu_mask_backward_cpu(const at::Tensor& grad_output, const at::Tensor& mask,
+                                        double negative_slope) {
+  constexpr const char* op = "relu_ext::leaky_relu_mask_backward";
+  check_input(grad_output, op, "grad_output");
+  check_dense(grad_output, op, "grad_output");
+  check_bitmask(mask, grad_output, op, "grad_output");
+  auto grad_input = at::empty_like(grad_output);
+  RELU_EXT_DISPATCH(grad_output.scalar_type(), "leaky_relu_mask_backward_cpu", [&] {
+    using opmath_t = at::opmath_type<scalar_t>;
+    using V = at::vec::Vectorized<opmath_t>;
+    const auto slope = static_cast<opmath_t>(negative_slope);
+    cpu_elementwise_bits_in<scalar_t>(
+        grad_input, mask, [slope](bool bit, opmath_t g) { return bit ? g : g * slope; },
+        [slope](V bit, V g) { return V::blendv(g * V(slope), g, bit); }, grad_output);
+  });
+  return grad_input;
+}
+
 }  // namespace
 
-// CPU kernels for leaky_relu, leaky_relu_, leaky_relu_backward
+// CPU kernels for leaky_relu, leaky_relu_, leaky_relu_backward, leaky_relu_mask,
+// leaky_relu_mask_backward
 TORCH_LIBRARY_IMPL(relu_ext, CPU, m) {
   m.impl("leaky_relu", &leaky_relu_forward_cpu);
   m.impl("leaky_relu_", &leaky_relu_inplace_cpu);
   m.impl("leaky_relu_backward", &leaky_relu_backward_cpu);
+  m.impl("leaky_relu_mask", &leaky_relu_mask_cpu);
+  m.impl("leaky_relu_mask_backward", &leaky_relu_mask_backward_cpu);
 }
 
 }  // namespace relu_ext

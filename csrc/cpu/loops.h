@@ -10,6 +10,8 @@
 #include <ATen/cpu/vec/vec.h>
 
 #include <array>
+#include <cstdint>
+#include <cstring>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -127,6 +129,179 @@ void cpu_elementwise_vec(const at::Tensor& out, const Op& op, const VOp& vop, co
   const std::array<const scalar_t*, sizeof...(Ts)> in = {ins.template const_data_ptr<scalar_t>()...};
   at::parallel_for(0, numel, kGrainSize, [&](int64_t begin, int64_t end) {
     detail::flat_vec_loop<scalar_t>(o, in, begin, end, op, vop, std::index_sequence_for<Ts...>{});
+  });
+}
+
+// ------------------------------------------------------------ bit masks --
+// Loops that write or read a 1-bit-per-element mask (../common.h: whole 32-bit words, bit i
+// for memory position i of dense tensors).
+
+namespace detail {
+
+// Bit j of the result is set where lane j of m (all-ones or all-zeros lanes) is set.
+template <typename T>
+inline uint32_t bits_from_lanes(const at::vec::Vectorized<T>& m) {
+#if defined(CPU_CAPABILITY_AVX512)
+  if constexpr (std::is_same_v<T, float>) return _mm512_movepi32_mask(_mm512_castps_si512(m));
+  else return _mm512_movepi64_mask(_mm512_castpd_si512(m));
+#elif defined(CPU_CAPABILITY_AVX2)
+  if constexpr (std::is_same_v<T, float>) return _mm256_movemask_ps(m);
+  else return _mm256_movemask_pd(m);
+#else
+  T lanes[at::vec::Vectorized<T>::size()];
+  m.store(lanes);
+  uint32_t bits = 0;
+  for (int j = 0; j < at::vec::Vectorized<T>::size(); ++j) {
+    uint64_t b = 0;
+    std::memcpy(&b, &lanes[j], sizeof(T));
+    bits |= uint32_t(b != 0) << j;
+  }
+  return bits;
+#endif
+}
+
+// The mask whose lane j is all-ones where bit j of bits is set (for blendv).
+template <typename T>
+inline at::vec::Vectorized<T> lanes_from_bits(uint32_t bits) {
+#if defined(CPU_CAPABILITY_AVX512)
+  if constexpr (std::is_same_v<T, float>) {
+    return _mm512_castsi512_ps(_mm512_movm_epi32(static_cast<__mmask16>(bits)));
+  } else {
+    return _mm512_castsi512_pd(_mm512_movm_epi64(static_cast<__mmask8>(bits)));
+  }
+#elif defined(CPU_CAPABILITY_AVX2)
+  if constexpr (std::is_same_v<T, float>) {
+    const __m256i lane = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    const __m256i set = _mm256_and_si256(_mm256_set1_epi32(static_cast<int>(bits)), lane);
+    return _mm256_castsi256_ps(_mm256_cmpeq_epi32(set, lane));
+  } else {
+    const __m256i lane = _mm256_setr_epi64x(1, 2, 4, 8);
+    const __m256i set = _mm256_and_si256(_mm256_set1_epi64x(bits), lane);
+    return _mm256_castsi256_pd(_mm256_cmpeq_epi64(set, lane));
+  }
+#else
+  using V = at::vec::Vectorized<T>;
+  T lanes[V::size()];
+  for (int j = 0; j < V::size(); ++j) {
+    const uint64_t b = (bits >> j) & 1 ? ~uint64_t{0} : 0;
+    std::memcpy(&lanes[j], &b, sizeof(T));
+  }
+  return V::loadu(lanes);
+#endif
+}
+
+inline uint32_t load_word(const uint8_t* mask, int64_t w) {
+  uint32_t word;
+  std::memcpy(&word, mask + 4 * w, 4);
+  return word;
+}
+inline void store_word(uint8_t* mask, int64_t w, uint32_t word) {
+  std::memcpy(mask + 4 * w, &word, 4);
+}
+
+// Calls f(first_word, end_word) over the words of an n-element mask, threaded.
+template <typename F>
+inline void for_each_words(int64_t n, const F& f) {
+  at::parallel_for(0, (n + 31) / 32, kGrainSize / 32, f);
+}
+
+}  // namespace detail
+
+// out[i] = op(x[i]), and bit i of mask = pred(x[i]); out and x share one dense layout, mask
+// is bitmask_bytes(n) bytes. vop/vpred: the same on Vectorized<opmath_t> (vpred returning a
+// lane mask). In place when out is x.
+template <typename scalar_t, typename Op, typename VOp, typename Pred, typename VPred>
+void cpu_elementwise_bits_out(const at::Tensor& out, const at::Tensor& mask, const Op& op,
+                              const VOp& vop, const Pred& pred, const VPred& vpred,
+                              const at::Tensor& x) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  using Vec = at::vec::Vectorized<scalar_t>;
+  using VecO = at::vec::Vectorized<opmath_t>;
+  static_assert(32 % Vec::size() == 0, "a 32-bit word must hold whole vectors");
+  const int64_t n = out.numel();
+  if (n == 0) return;
+  TORCH_INTERNAL_ASSERT(same_dense_layout(out, x));
+  scalar_t* o = out.data_ptr<scalar_t>();
+  const scalar_t* in = x.const_data_ptr<scalar_t>();
+  uint8_t* m = mask.data_ptr<uint8_t>();
+  detail::for_each_words(n, [&](int64_t w0, int64_t w1) {
+    for (int64_t w = w0; w < w1; ++w) {
+      const int64_t base = 32 * w;
+      uint32_t word = 0;
+      if (base + 32 <= n) {
+        for (int k = 0; k < 32; k += Vec::size()) {
+          const Vec v = Vec::loadu(in + base + k);
+          if constexpr (std::is_same_v<scalar_t, opmath_t>) {
+            vop(v).store(o + base + k);
+            word |= detail::bits_from_lanes<opmath_t>(vpred(v)) << k;
+          } else {
+            const auto [lo, hi] = at::vec::convert_to_float<scalar_t>(v);
+            at::vec::convert_from_float<scalar_t>(vop(lo), vop(hi)).store(o + base + k);
+            word |= detail::bits_from_lanes<opmath_t>(vpred(lo)) << k;
+            word |= detail::bits_from_lanes<opmath_t>(vpred(hi)) << (k + VecO::size());
+          }
+        }
+      } else {
+        for (int64_t i = base; i < n; ++i) {
+          const auto v = static_cast<opmath_t>(in[i]);
+          o[i] = static_cast<scalar_t>(op(v));
+          word |= uint32_t(pred(v) ? 1 : 0) << (i - base);
+        }
+      }
+      detail::store_word(m, w, word);
+    }
+  });
+}
+
+// out[i] = op(bit i of mask, ins[i]...); out and ins share one dense layout. vop takes a lane
+// mask (Vectorized<opmath_t>, all-ones where the bit is set) and Vectorized<opmath_t> inputs.
+template <typename scalar_t, typename Op, typename VOp, typename... Ts>
+void cpu_elementwise_bits_in(const at::Tensor& out, const at::Tensor& mask, const Op& op,
+                             const VOp& vop, const Ts&... ins) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  using Vec = at::vec::Vectorized<scalar_t>;
+  using VecO = at::vec::Vectorized<opmath_t>;
+  static_assert(32 % Vec::size() == 0, "a 32-bit word must hold whole vectors");
+  constexpr size_t N = sizeof...(Ts);
+  const int64_t n = out.numel();
+  if (n == 0) return;
+  TORCH_INTERNAL_ASSERT(same_dense_layout(out, ins...));
+  scalar_t* o = out.data_ptr<scalar_t>();
+  const std::array<const scalar_t*, N> in = {ins.template const_data_ptr<scalar_t>()...};
+  const uint8_t* m = mask.const_data_ptr<uint8_t>();
+  detail::for_each_words(n, [&](int64_t w0, int64_t w1) {
+    for (int64_t w = w0; w < w1; ++w) {
+      const int64_t base = 32 * w;
+      const uint32_t word = detail::load_word(m, w);
+      if (base + 32 <= n) {
+        for (int k = 0; k < 32; k += Vec::size()) {
+          std::array<Vec, N> v;
+          for (size_t a = 0; a < N; ++a) v[a] = Vec::loadu(in[a] + base + k);
+          if constexpr (std::is_same_v<scalar_t, opmath_t>) {
+            const VecO lanes = detail::lanes_from_bits<opmath_t>(word >> k);
+            std::apply([&](const auto&... vs) { return vop(lanes, vs...); }, v).store(o + base + k);
+          } else {
+            std::array<VecO, N> lo, hi;
+            for (size_t a = 0; a < N; ++a) {
+              std::tie(lo[a], hi[a]) = at::vec::convert_to_float<scalar_t>(v[a]);
+            }
+            const VecO lanes_lo = detail::lanes_from_bits<opmath_t>(word >> k);
+            const VecO lanes_hi = detail::lanes_from_bits<opmath_t>(word >> (k + VecO::size()));
+            at::vec::convert_from_float<scalar_t>(
+                std::apply([&](const auto&... vs) { return vop(lanes_lo, vs...); }, lo),
+                std::apply([&](const auto&... vs) { return vop(lanes_hi, vs...); }, hi))
+                .store(o + base + k);
+          }
+        }
+      } else {
+        for (int64_t i = base; i < n; ++i) {
+          const bool bit = (word >> (i - base)) & 1;
+          o[i] = static_cast<scalar_t>(
+              std::apply([&](const auto*... p) { return op(bit, static_cast<opmath_t>(p[i])...); },
+                         in));
+        }
+      }
+    }
   });
 }
 

@@ -6,8 +6,11 @@
 
 namespace relu_ext::cuda {
 
-at::Tensor elu_forward_cuda(const at::Tensor& self, double alpha) {
+// memory_efficient changes only what autograd saves (the output); it is checked here too,
+// so a bad call fails the same way with and without gradients.
+at::Tensor elu_forward_cuda(const at::Tensor& self, double alpha, bool memory_efficient) {
   check_input(self, "relu_ext::elu", "self");
+  check_elu_memory_efficient(memory_efficient, alpha, "relu_ext::elu");
   const c10::cuda::CUDAGuard guard(self.device());
   auto out = at::empty_like(self);
   RELU_EXT_DISPATCH(self.scalar_type(), "elu_forward_cuda", [&] {

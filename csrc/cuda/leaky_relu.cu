@@ -1,4 +1,5 @@
 // LeakyReLU on CUDA: y = x if x > 0 else slope * x;  d/dx = 1 if x > 0 else slope.
+// With a mask (what autograd saves): bit = x > 0, and d/dx = 1 if bit else slope.
 #include <torch/library.h>
 
 #include "loops.cuh"
@@ -45,8 +46,47 @@ at::Tensor leaky_relu_backward_cuda(const at::Tensor& grad_output, const at::Ten
   return grad_input;
 }
 
-// CUDA kernels for leaky_relu, leaky_relu_, leaky_relu_backward
+// (result, mask): as the CPU kernel (cpu/leaky_relu.cpp).
+std::tuple<at::Tensor, at::Tensor> leaky_relu_mask_cuda(const at::Tensor& self,
+                                                        double negative_slope) {
+  check_input(self, "relu_ext::leaky_relu_mask", "self");
+  const c10::cuda::CUDAGuard guard(self.device());
+  const auto x = self.is_non_overlapping_and_dense() ? self : self.contiguous();
+  auto out = at::empty_like(x);
+  auto mask = empty_bitmask(x);
+  RELU_EXT_DISPATCH(x.scalar_type(), "leaky_relu_mask_cuda", [&] {
+    using opmath_t = at::opmath_type<scalar_t>;
+    const auto slope = static_cast<opmath_t>(negative_slope);
+    cuda_elementwise_bits_out<scalar_t>(
+        out, mask, [slope] __device__(opmath_t v) { return leaky_relu_fwd(v, slope); },
+        [] __device__(opmath_t v) { return v > opmath_t(0); }, x);
+  });
+  return {out, mask};
+}
+
+at::Tensor leaky_relu_mask_backward_cuda(const at::Tensor& grad_output, const at::Tensor& mask,
+                                         double negative_slope) {
+  constexpr const char* op = "relu_ext::leaky_relu_mask_backward";
+  check_input(grad_output, op, "grad_output");
+  check_dense(grad_output, op, "grad_output");
+  check_bitmask(mask, grad_output, op, "grad_output");
+  const c10::cuda::CUDAGuard guard(grad_output.device());
+  auto grad_input = at::empty_like(grad_output);
+  RELU_EXT_DISPATCH(grad_output.scalar_type(), "leaky_relu_mask_backward_cuda", [&] {
+    using opmath_t = at::opmath_type<scalar_t>;
+    const auto slope = static_cast<opmath_t>(negative_slope);
+    cuda_elementwise_bits_in<scalar_t>(
+        grad_input, mask, [slope] __device__(bool bit, opmath_t g) { return bit ? g : g * slope; },
+        grad_output);
+  });
+  return grad_input;
+}
+
+// CUDA kernels for leaky_relu, leaky_relu_, leaky_relu_backward, leaky_relu_mask,
+// leaky_relu_mask_backward
 TORCH_LIBRARY_IMPL(relu_ext, CUDA, m) {
+  m.impl("leaky_relu_mask", &leaky_relu_mask_cuda);
+  m.impl("leaky_relu_mask_backward", &leaky_relu_mask_backward_cuda);
   m.impl("leaky_relu", &leaky_relu_forward_cuda);
   m.impl("leaky_relu_", &leaky_relu_inplace_cuda);
   m.impl("leaky_relu_backward", &leaky_relu_backward_cuda);

@@ -157,4 +157,79 @@ void cuda_elementwise(const at::Tensor& out, const Op& op, const Ts&... ins) {
   launch_strided<scalar_t, sizeof...(Ts) + 1>(iter, op);
 }
 
+// ------------------------------------------------------------ bit masks --
+// 1-bit-per-element masks (../common.h): bit i of 32-bit word i / 32 for memory position i
+// of dense tensors. A warp handles 32 consecutive elements: coalesced loads, one
+// __ballot_sync packs the word, lane 0 stores it.
+
+template <typename scalar_t, typename Op, typename Pred>
+__global__ void elementwise_bits_out_kernel(int64_t n, Op op, Pred pred, scalar_t* out,
+                                            const scalar_t* in, uint32_t* mask) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  const int lane = threadIdx.x % 32;
+  const int64_t start = int64_t{blockIdx.x} * blockDim.x + threadIdx.x - lane;
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  for (int64_t base = start; base < n; base += stride) {  // uniform across the warp
+    const int64_t i = base + lane;
+    bool bit = false;
+    if (i < n) {
+      const auto x = static_cast<opmath_t>(in[i]);
+      out[i] = static_cast<scalar_t>(op(x));
+      bit = pred(x);
+    }
+    const uint32_t word = __ballot_sync(0xffffffffu, bit);
+    if (lane == 0) mask[base / 32] = word;
+  }
+}
+
+template <typename scalar_t, int NIN, typename Op>
+__global__ void elementwise_bits_in_kernel(int64_t n, Op op, scalar_t* out,
+                                           at::detail::Array<const scalar_t*, NIN> in,
+                                           const uint32_t* mask) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < n; i += stride) {
+    const bool bit = (mask[i / 32] >> (i % 32)) & 1u;
+    if constexpr (NIN == 1) {
+      out[i] = static_cast<scalar_t>(op(bit, static_cast<opmath_t>(in[0][i])));
+    } else {
+      out[i] = static_cast<scalar_t>(
+          op(bit, static_cast<opmath_t>(in[0][i]), static_cast<opmath_t>(in[1][i])));
+    }
+  }
+}
+
+// out[i] = op(x[i]) and bit i of mask = pred(x[i]); out and x share one dense layout.
+template <typename scalar_t, typename Op, typename Pred>
+void cuda_elementwise_bits_out(const at::Tensor& out, const at::Tensor& mask, const Op& op,
+                               const Pred& pred, const at::Tensor& x) {
+  const int64_t n = out.numel();
+  if (n == 0) return;
+  TORCH_INTERNAL_ASSERT(same_dense_layout(out, x));
+  elementwise_bits_out_kernel<scalar_t>
+      <<<grid_for(n), kBlockSize, 0, at::cuda::getCurrentCUDAStream()>>>(
+          n, op, pred, out.data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
+          reinterpret_cast<uint32_t*>(mask.data_ptr<uint8_t>()));
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+// out[i] = op(bit i of mask, ins[i]...) (one or two inputs); all share out's dense layout.
+template <typename scalar_t, typename Op, typename... Ts>
+void cuda_elementwise_bits_in(const at::Tensor& out, const at::Tensor& mask, const Op& op,
+                              const Ts&... ins) {
+  static_assert(sizeof...(Ts) == 1 || sizeof...(Ts) == 2, "one or two inputs");
+  const int64_t n = out.numel();
+  if (n == 0) return;
+  TORCH_INTERNAL_ASSERT(same_dense_layout(out, ins...));
+  constexpr int kIn = sizeof...(Ts);
+  at::detail::Array<const scalar_t*, kIn> in;
+  int k = 0;
+  ((in[k++] = ins.template const_data_ptr<scalar_t>()), ...);
+  elementwise_bits_in_kernel<scalar_t, kIn>
+      <<<grid_for(n), kBlockSize, 0, at::cuda::getCurrentCUDAStream()>>>(
+          n, op, out.data_ptr<scalar_t>(), in,
+          reinterpret_cast<const uint32_t*>(mask.const_data_ptr<uint8_t>()));
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
 }  // namespace relu_ext
