@@ -208,6 +208,91 @@ def relative_cost_table(rows, devices):
     return "\n".join(lines) + "\n"
 
 
+MEMORY_FORMS = {  # form: [(mode, activation module factory)]
+    "relu": [("torch.nn", nn.ReLU), ("relu_ext", relu_ext.ReLU)],
+    "leaky_relu": [("torch.nn", nn.LeakyReLU), ("relu_ext (1-bit mask)", relu_ext.LeakyReLU)],
+    "prelu": [("torch.nn", lambda: nn.PReLU(4096)), ("relu_ext", lambda: relu_ext.PReLU(4096))],
+    "elu": [("torch.nn", nn.ELU), ("relu_ext", relu_ext.ELU),
+            ("relu_ext memory_efficient", lambda: relu_ext.ELU(memory_efficient=True))],
+    "gelu": [("torch.nn", nn.GELU), ("relu_ext", relu_ext.GELU),
+             ("relu_ext memory_efficient", lambda: relu_ext.GELU(memory_efficient=True))],
+    "gelu_tanh": [("torch.nn", lambda: nn.GELU("tanh")), ("relu_ext", lambda: relu_ext.GELU("tanh")),
+                  ("relu_ext memory_efficient",
+                   lambda: relu_ext.GELU("tanh", memory_efficient=True))],
+}
+
+
+def heap_in_use():
+    """Bytes glibc's allocator has handed out (with warm_allocations, large tensors too)."""
+    class Mallinfo2(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+                                                    "usmblks", "fsmblks", "uordblks", "fordblks",
+                                                    "keepcost")]
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallinfo2.restype = Mallinfo2
+    info = libc.mallinfo2()
+    return info.uordblks + info.hblkhd
+
+
+def memory_table(devices, threads, rounds, block_s, ops):
+    """A small MLP training step, Linear(1024, 4096) -> activation -> Linear(4096, 1024) on a
+    batch of 256 (1M activation elements, float32), per activation and mode: bytes autograd
+    saves (distinct storages, parameters excluded), memory held from the end of the forward
+    to the backward (CPU: glibc's heap in use; CUDA: peak allocated over the step, minus
+    before) and the step's time (forward + backward, interleaved across modes)."""
+    rows = []
+    for device in devices:
+        for form in [f for f in MEMORY_FORMS if f in ops]:
+            steps, names = [], []
+            for mode, act in MEMORY_FORMS[form]:
+                torch.manual_seed(0)
+                act_module = act()
+                model = nn.Sequential(nn.Linear(1024, 4096), act_module, nn.Linear(4096, 1024)).to(device)
+                x = torch.randn(256, 1024, device=device)
+                params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+                seen = {}
+
+                def pack(t, seen=seen, params=params):
+                    st = t.untyped_storage()
+                    if st.data_ptr() not in params:
+                        seen[st.data_ptr()] = st.nbytes()
+                    return t
+
+                with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+                    model(x)
+                saved = sum(seen.values())
+                for _ in range(2):  # warm
+                    model(x).sum().backward()
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                    torch.cuda.reset_peak_memory_stats()
+                    before = torch.cuda.memory_allocated()
+                    model(x).sum().backward()
+                    torch.cuda.synchronize()
+                    held = torch.cuda.max_memory_allocated() - before
+                else:
+                    before = heap_in_use()
+                    y = model(x)
+                    held = heap_in_use() - before
+                    y.sum().backward()
+                    del y
+                steps.append(lambda model=model, x=x: model(x).sum().backward())
+                names.append(mode)
+                rows.append({"device": device, "form": form, "mode": mode, "saved_mib": saved / 2**20,
+                             "held_mib": held / 2**20})
+            samples = interleaved(steps, threads, rounds, block_s)
+            base = statistics.median(samples[0])
+            for r, smp in zip(rows[-len(names):], samples):
+                r["step_ms"] = statistics.median(smp) * 1e3
+                r["time_vs_torch"] = statistics.median(smp) / base
+    lines = ["| device | activation | mode | saved for backward (MiB) | held after forward (MiB) "
+             "| step (ms) | time vs torch.nn |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['device']} | {r['form']} | {r['mode']} | {r['saved_mib']:.2f} | "
+                     f"{r['held_mib']:.2f} | {r['step_ms']:.2f} | {r['time_vs_torch']:.2f} |")
+    return rows, "\n".join(lines) + "\n"
+
+
 def warm_allocations():
     """Keeps glibc from returning large freed blocks to the OS (its adaptive mmap threshold
     stops at 32 MiB), so that every implementation's fresh output of any size comes from
@@ -387,13 +472,23 @@ def main(argv=None):
                 f"torch {torch.__version__}, {meta['cpu']}"
                 + (f", {meta['gpu']}" if meta["gpu"] else "") + ".\n\n"
                 + accuracy.table(acc_rows))
+    mem_rows, mem_table = memory_table(devices, args.threads, rounds, block_s, ops)
+    with open(os.path.join(out_dir, "memory.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(mem_rows[0].keys()))
+        w.writeheader()
+        w.writerows(mem_rows)
+    with open(os.path.join(out_dir, "memory.md"), "w") as f:
+        f.write(memory_table.__doc__.split("\n\n")[0].replace("\n   ", "") + "\n"
+                f"{meta['cpu']}, {args.threads} threads" + (f"; {meta['gpu']}" if meta["gpu"] else "")
+                + f"; torch {torch.__version__}.\n\n" + mem_table)
+    print("\nMemory of a small MLP training step:\n" + mem_table)
     if not args.no_plots:
         import plot
 
         for path in plot.plot(csv_path, out_dir):
             print("wrote", path)
     print(f"wrote {csv_path} ({len(rows)} rows), bench.json, relative_cost.md, accuracy.csv, "
-          "accuracy.md")
+          "accuracy.md, memory.csv, memory.md")
     return out_dir
 
 
