@@ -1,4 +1,5 @@
-"""A small run of every op, forward and backward, in every dtype and a few layouts, on the
+"""A small run of every op (the 1-bit-mask ops of LeakyReLU and memory_efficient GELU
+included), forward and backward, in every dtype and a few layouts, on the
 GPU: what compute-sanitizer (memcheck, racecheck) watches in benchmarks/gpu_check.sh."""
 import torch
 
@@ -18,7 +19,8 @@ for dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
         c = x.shape[1] if x.dim() > 1 else 1
         w = torch.rand(c, device=dev, dtype=dtype, requires_grad=True)
         outs = [F.relu(x), F.leaky_relu(x, 0.2), F.elu(x), F.gelu(x), F.gelu(x, "tanh"),
-                F.prelu(x, w)]
+                F.prelu(x, w), F.elu(x, memory_efficient=True),
+                F.gelu(x, memory_efficient=True), F.gelu(x, "tanh", memory_efficient=True)]
         sum(o.float().sum() for o in outs).backward()
         for fn in (F.relu_, lambda t: F.leaky_relu_(t, 0.1), F.elu_):
             fn(x.detach().clone())
