@@ -125,6 +125,50 @@ inline void check_dense(const at::Tensor& t, const char* op, const char* arg) {
               "got sizes ", t.sizes(), " and strides ", t.strides());
 }
 
+// ------------------------------------------------------ bias + activation --
+
+enum class Act { kRelu, kLeakyRelu, kElu, kGelu, kGeluTanh, kPrelu };
+
+inline Act parse_activation(c10::string_view activation, const char* op) {
+  if (activation == "relu") return Act::kRelu;
+  if (activation == "leaky_relu") return Act::kLeakyRelu;
+  if (activation == "elu") return Act::kElu;
+  if (activation == "gelu") return Act::kGelu;
+  if (activation == "gelu_tanh") return Act::kGeluTanh;
+  TORCH_CHECK(false, op, ": activation must be one of 'relu', 'leaky_relu', 'elu', 'gelu', "
+              "'gelu_tanh', but got '", std::string(activation), "'");
+}
+
+// Checks a fused bias(+weight) call; returns dim wrapped to [0, self.dim()).
+inline int64_t check_bias(const at::Tensor& self, const at::Tensor& bias, int64_t dim,
+                          const char* op) {
+  check_input(self, op, "self");
+  TORCH_CHECK(self.dim() > 0, op, ": expected self to have at least 1 dimension (the bias's), "
+              "but got a 0-dim tensor");
+  dim = c10::maybe_wrap_dim(dim, self.dim());
+  TORCH_CHECK(bias.dim() == 1 && bias.size(0) == self.size(dim), op,
+              ": expected bias to be a 1-D tensor of size self.size(", dim, ") = ",
+              self.size(dim), ", but got size ", bias.sizes());
+  TORCH_CHECK(bias.scalar_type() == self.scalar_type(), op,
+              ": expected bias to have the same dtype as self (", self.scalar_type(),
+              "), but got ", bias.scalar_type());
+  TORCH_CHECK(bias.device() == self.device(), op, ": expected bias to be on the same device as "
+              "self (", self.device(), "), but got ", bias.device());
+  return dim;
+}
+
+inline void check_bias_weight(const at::Tensor& self, const at::Tensor& weight, int64_t dim,
+                              const char* op) {
+  TORCH_CHECK(weight.dim() <= 1 && (weight.numel() == 1 || weight.numel() == self.size(dim)),
+              op, ": expected weight to have 1 or self.size(", dim, ") = ", self.size(dim),
+              " elements, but got size ", weight.sizes());
+  TORCH_CHECK(weight.scalar_type() == self.scalar_type(), op,
+              ": expected weight to have the same dtype as self (", self.scalar_type(),
+              "), but got ", weight.scalar_type());
+  TORCH_CHECK(weight.device() == self.device(), op, ": expected weight to be on the same "
+              "device as self (", self.device(), "), but got ", weight.device());
+}
+
 // --------------------------------------------------------------- layouts --
 
 // True when all tensors have one dense layout (contiguous, channels_last, or any
@@ -242,6 +286,27 @@ template <typename T> C10_HOST_DEVICE inline T gelu_tanh_bwd(T g, T x) {
   const T s = gelu_tanh_sigmoid(x, &r);
   const T du = T(M_SQRT2 * M_2_SQRTPI * 0.5) * (T(1) + T(3 * 0.044715) * x * x);
   return g * (s * (T(1) + T(2) * x * r * du));
+}
+
+// ------------------------------------------------ fused bias + activation --
+
+// The activation's value and gradient factor at z = x + bias (p: slope, alpha or PReLU's
+// weight), for the fused kernels; the formulas are the activations' own, above.
+template <Act A, typename T>
+C10_HOST_DEVICE inline T act_fwd(T z, T p) {
+  if constexpr (A == Act::kRelu) return relu_fwd(z);
+  if constexpr (A == Act::kLeakyRelu || A == Act::kPrelu) return leaky_relu_fwd(z, p);
+  if constexpr (A == Act::kElu) return elu_fwd(z, p);
+  if constexpr (A == Act::kGelu) return gelu_fwd(z);
+  if constexpr (A == Act::kGeluTanh) return gelu_tanh_fwd(z);
+}
+template <Act A, typename T>
+C10_HOST_DEVICE inline T act_bwd(T g, T z, T p) {
+  if constexpr (A == Act::kRelu) return relu_bwd(g, z);  // relu'(z) = (z > 0), as from y
+  if constexpr (A == Act::kLeakyRelu || A == Act::kPrelu) return leaky_relu_bwd(g, z, p);
+  if constexpr (A == Act::kElu) return elu_bwd(g, z, p);
+  if constexpr (A == Act::kGelu) return gelu_bwd(g, z);
+  if constexpr (A == Act::kGeluTanh) return gelu_tanh_bwd(g, z);
 }
 
 }  // namespace relu_ext

@@ -36,4 +36,15 @@ TORCH_LIBRARY(relu_ext, m) {
   m.def("gelu_backward_from_result(Tensor grad_output, Tensor result, Tensor mask, "
         "str approximate) -> Tensor");
   m.def("gelu_inverse(Tensor result, Tensor mask, str approximate) -> Tensor");
+
+  // Fused bias + activation: act(self + bias), bias of size self.size(dim) broadcast along every
+  // other dim. activation: relu, leaky_relu, elu, gelu, gelu_tanh; param: leaky_relu's slope or
+  // elu's alpha (ignored by the others). PReLU's weight (1 or size(dim) values) follows dim too.
+  // Backward: grad_input and grad_bias (and grad_weight) from one pass over the data.
+  m.def("bias_act(Tensor self, Tensor bias, int dim, str activation, float param) -> Tensor");
+  m.def("bias_act_backward(Tensor grad_output, Tensor self, Tensor bias, int dim, "
+        "str activation, float param) -> (Tensor, Tensor)");
+  m.def("bias_prelu(Tensor self, Tensor bias, Tensor weight, int dim) -> Tensor");
+  m.def("bias_prelu_backward(Tensor grad_output, Tensor self, Tensor bias, Tensor weight, "
+        "int dim) -> (Tensor, Tensor, Tensor)");
 }

@@ -108,6 +108,35 @@ inline Tensor gelu_inverse(const Tensor& result, const Tensor& mask, c10::string
   return op.call(result, mask, approximate);
 }
 
+inline Tensor bias_act(const Tensor& self, const Tensor& bias, int64_t dim,
+                       c10::string_view activation, double param) {
+  RELU_EXT_HANDLE("bias_act",
+                  Tensor(const Tensor&, const Tensor&, int64_t, c10::string_view, double));
+  return op.call(self, bias, dim, activation, param);
+}
+inline std::tuple<Tensor, Tensor> bias_act_backward(const Tensor& grad, const Tensor& self,
+                                                    const Tensor& bias, int64_t dim,
+                                                    c10::string_view activation, double param) {
+  RELU_EXT_HANDLE("bias_act_backward",
+                  std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&, const Tensor&, int64_t,
+                                             c10::string_view, double));
+  return op.call(grad, self, bias, dim, activation, param);
+}
+inline Tensor bias_prelu(const Tensor& self, const Tensor& bias, const Tensor& weight,
+                         int64_t dim) {
+  RELU_EXT_HANDLE("bias_prelu", Tensor(const Tensor&, const Tensor&, const Tensor&, int64_t));
+  return op.call(self, bias, weight, dim);
+}
+inline std::tuple<Tensor, Tensor, Tensor> bias_prelu_backward(const Tensor& grad,
+                                                              const Tensor& self,
+                                                              const Tensor& bias,
+                                                              const Tensor& weight, int64_t dim) {
+  RELU_EXT_HANDLE("bias_prelu_backward",
+                  std::tuple<Tensor, Tensor, Tensor>(const Tensor&, const Tensor&, const Tensor&,
+                                                     const Tensor&, int64_t));
+  return op.call(grad, self, bias, weight, dim);
+}
+
 #undef RELU_EXT_HANDLE
 
 }  // namespace relu_ext::ops

@@ -16,7 +16,7 @@ from . import _fake, _vmap  # noqa: E402,F401  (fake kernels, vmap rules: need t
 from . import autograd, functional  # noqa: E402
 from .convert import convert, revert  # noqa: E402
 from .patch import patch, unpatch  # noqa: E402
-from .modules import ELU, GELU, LeakyReLU, PReLU, ReLU  # noqa: E402
+from .modules import ELU, GELU, LeakyReLU, LinearAct, PReLU, ReLU  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -26,6 +26,7 @@ __all__ = [
     "PReLU",
     "ELU",
     "GELU",
+    "LinearAct",
     "autograd",
     "functional",
     "convert",

@@ -265,3 +265,81 @@ def _(result, mask, approximate):
     _check_dense(result, op, "result")
     _check_bitmask(mask, result, op, "result")
     return torch.empty_like(result)
+
+
+_ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "gelu_tanh")
+
+
+def _check_bias(self, bias, dim, op):
+    _check_input(self, op, "self")
+    if self.dim() == 0:
+        raise RuntimeError(f"{op}: expected self to have at least 1 dimension (the bias's), "
+                           f"but got a 0-dim tensor")
+    d = dim % self.dim() if -self.dim() <= dim < self.dim() else None
+    if d is None:
+        raise IndexError(f"Dimension out of range (expected to be in range of "
+                         f"[{-self.dim()}, {self.dim() - 1}], but got {dim})")
+    if bias.dim() != 1 or bias.shape[0] != self.shape[d]:
+        raise RuntimeError(f"{op}: expected bias to be a 1-D tensor of size self.size({d}) = "
+                           f"{self.shape[d]}, but got size {list(bias.shape)}")
+    if bias.dtype != self.dtype:
+        raise RuntimeError(f"{op}: expected bias to have the same dtype as self ({self.dtype}), "
+                           f"but got {bias.dtype}")
+    if bias.device != self.device:
+        raise RuntimeError(f"{op}: expected bias to be on the same device as self "
+                           f"({self.device}), but got {bias.device}")
+    return d
+
+
+def _check_activation(activation, op):
+    if activation not in _ACTIVATIONS:
+        raise RuntimeError(f"{op}: activation must be one of 'relu', 'leaky_relu', 'elu', "
+                           f"'gelu', 'gelu_tanh', but got '{activation}'")
+
+
+def _check_bias_weight(self, weight, d, op):
+    if weight.dim() > 1 or weight.numel() not in (1, self.shape[d]):
+        raise RuntimeError(f"{op}: expected weight to have 1 or self.size({d}) = {self.shape[d]} "
+                           f"elements, but got size {list(weight.shape)}")
+    if weight.dtype != self.dtype:
+        raise RuntimeError(f"{op}: expected weight to have the same dtype as self ({self.dtype}), "
+                           f"but got {weight.dtype}")
+    if weight.device != self.device:
+        raise RuntimeError(f"{op}: expected weight to be on the same device as self "
+                           f"({self.device}), but got {weight.device}")
+
+
+def _dense_like(self):
+    return torch.empty_like(self if _dense(self) else self.contiguous())
+
+
+@torch.library.register_fake("relu_ext::bias_act")
+def _(self, bias, dim, activation, param):
+    _check_activation(activation, "relu_ext::bias_act")
+    _check_bias(self, bias, dim, "relu_ext::bias_act")
+    return _dense_like(self)
+
+
+@torch.library.register_fake("relu_ext::bias_act_backward")
+def _(grad_output, self, bias, dim, activation, param):
+    op = "relu_ext::bias_act_backward"
+    _check_activation(activation, op)
+    _check_bias(self, bias, dim, op)
+    _check_like(grad_output, self, op, "grad_output", "self")
+    return _dense_like(self), torch.empty_like(bias)
+
+
+@torch.library.register_fake("relu_ext::bias_prelu")
+def _(self, bias, weight, dim):
+    d = _check_bias(self, bias, dim, "relu_ext::bias_prelu")
+    _check_bias_weight(self, weight, d, "relu_ext::bias_prelu")
+    return _dense_like(self)
+
+
+@torch.library.register_fake("relu_ext::bias_prelu_backward")
+def _(grad_output, self, bias, weight, dim):
+    op = "relu_ext::bias_prelu_backward"
+    d = _check_bias(self, bias, dim, op)
+    _check_bias_weight(self, weight, d, op)
+    _check_like(grad_output, self, op, "grad_output", "self")
+    return _dense_like(self), torch.empty_like(bias), torch.empty_like(weight)

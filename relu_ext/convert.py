@@ -69,9 +69,66 @@ def _convert_one(module, qualname, memory_efficient):
     return new
 
 
+class FusedAway(nn.Identity):
+    """Holds the place of an activation that ``convert(fuse_bias=True)`` fused into the
+    :class:`relu_ext.LinearAct` before it (so the indices of later layers, and the state_dict
+    keys, stay as they were); :func:`revert` puts the activation back."""
+
+    def __init__(self, activation: nn.Module) -> None:
+        super().__init__()
+        self.__dict__["_original"] = activation  # not a submodule: no state_dict entries
+
+
+def _act_spec(module):
+    """(activation, keywords) for bias_act, or None when the module cannot be fused."""
+    t = type(module)
+    if t in (nn.ReLU, modules.ReLU) and not module.inplace:
+        return "relu", {}
+    if t in (nn.LeakyReLU, modules.LeakyReLU) and not module.inplace:
+        return "leaky_relu", {"negative_slope": module.negative_slope}
+    if t in (nn.ELU, modules.ELU) and not module.inplace and not getattr(module, "memory_efficient", False):
+        return "elu", {"alpha": module.alpha}
+    if t in (nn.GELU, modules.GELU) and not getattr(module, "memory_efficient", False):
+        return "gelu", {"approximate": module.approximate}
+    return None  # PReLU: its weight would move (state_dict keys change); others: not ours
+
+
+def _fuse(model):
+    """Linear -> activation pairs in every Sequential become LinearAct -> FusedAway, over the
+    same Parameter objects."""
+    for child in model.children():
+        _fuse(child)
+    if not isinstance(model, nn.Sequential):
+        return
+    names = list(model._modules)
+    for first, second in zip(names, names[1:]):
+        lin, act = model._modules[first], model._modules[second]
+        spec = _act_spec(act)
+        if type(lin) is not nn.Linear or spec is None:
+            continue
+        fused = modules.LinearAct.__new__(modules.LinearAct)
+        fused.__dict__ = {k: (v.copy() if isinstance(v, dict) else v) for k, v in lin.__dict__.items()}
+        fused.activation, fused.act_kwargs = spec
+        model._modules[first] = fused
+        model._modules[second] = FusedAway(act)
+
+
+def _unfuse(model):
+    for child in model.children():
+        _unfuse(child)
+    if not isinstance(model, nn.Sequential):
+        return
+    names = list(model._modules)
+    for first, second in zip(names, names[1:]):
+        lin, placeholder = model._modules[first], model._modules[second]
+        if type(lin) is modules.LinearAct and type(placeholder) is FusedAway:
+            model._modules[first] = _rebuild(lin, nn.Linear, drop=("activation", "act_kwargs"))
+            model._modules[second] = placeholder._original
+
+
 def convert(model: nn.Module,
             types: Optional[Iterable[Union[str, type]]] = None,
-            memory_efficient: bool = False) -> nn.Module:
+            memory_efficient: bool = False, fuse_bias: bool = False) -> nn.Module:
     """Replace, in place, every submodule whose type is exactly torch.nn.ReLU, LeakyReLU,
     PReLU, ELU or GELU with relu_ext's, at any depth (Sequential, ModuleList, ModuleDict,
     activations held as attributes such as ``TransformerEncoderLayer(activation=GELU())``).
@@ -83,11 +140,17 @@ def convert(model: nn.Module,
     change the behaviour. ``memory_efficient=True`` makes the ELU and GELU modules keep
     their output instead of their input for backward (see :class:`relu_ext.GELU`; ELUs need
     ``alpha >= 0``); LeakyReLU keeps a 1-bit mask in every case. Returns ``model``, or its
-    replacement when ``model`` itself is such an activation. :func:`revert` is the exact
-    inverse.
+    replacement when ``model`` itself is such an activation. ``fuse_bias=True`` also fuses
+    each ``nn.Linear`` followed by a ReLU, LeakyReLU, ELU or GELU (not in place, not
+    memory_efficient) inside an ``nn.Sequential`` into a :class:`relu_ext.LinearAct` over the
+    same Parameters, the activation's place taken by a parameter-free
+    :class:`relu_ext.convert.FusedAway` (indices and state_dict keys unchanged; PReLU pairs
+    are left unfused: their weight would change keys). :func:`revert` is the exact inverse.
     """
     wanted = _torch_types(types)
     names = {id(m): n for n, m in model.named_modules()}
+    if fuse_bias:
+        _fuse(model)
     return _swap(model, lambda m: _convert_one(m, names.get(id(m)), memory_efficient)
                  if type(m) in wanted else None)
 
@@ -100,5 +163,6 @@ def revert(model: nn.Module) -> nn.Module:
     the same hyperparameters, Parameters, hooks and training mode (for example before
     ``torch.save`` of a whole model that must load without relu_ext). In place; returns
     ``model``, or its replacement when ``model`` itself is a relu_ext activation."""
+    _unfuse(model)
     return _swap(model, lambda m: _rebuild(m, _BACK[type(m)], drop=("memory_efficient",))
                  if type(m) in _BACK else None)

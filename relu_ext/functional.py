@@ -14,8 +14,10 @@ _leaky_relu, _leaky_relu_ = _ops.leaky_relu.default, _ops.leaky_relu_.default
 _prelu = _ops.prelu.default
 _elu, _elu_ = _ops.elu.default, _ops.elu_.default
 _gelu = _ops.gelu.default
+_bias_act, _bias_prelu = _ops.bias_act.default, _ops.bias_prelu.default
 
-__all__ = ["relu", "relu_", "leaky_relu", "leaky_relu_", "prelu", "elu", "elu_", "gelu"]
+__all__ = ["relu", "relu_", "leaky_relu", "leaky_relu_", "prelu", "elu", "elu_", "gelu",
+           "bias_act"]
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
@@ -88,3 +90,40 @@ def gelu(input: Tensor, approximate: str = "none", memory_efficient: bool = Fals
     if memory_efficient:
         return _gelu(input, approximate, True)
     return _gelu(input, approximate)
+
+
+_ACT_KWARGS = {"relu": (), "leaky_relu": ("negative_slope",), "elu": ("alpha",),
+               "gelu": ("approximate",), "prelu": ("weight",)}
+
+
+def bias_act(input: Tensor, bias: Tensor, activation: str = "relu", *, dim: int = -1,
+             **act_kwargs) -> Tensor:
+    """``activation(input + bias)`` in one pass (and its backward in one pass: grad_input and
+    grad_bias together, the bias gradient reduced in the kernel, deterministically).
+
+    ``bias`` has ``C = input.size(dim)`` elements and is broadcast along every other dim:
+    ``dim=-1`` (default) is the layout after ``nn.Linear`` (..., C); ``dim=1`` that after a
+    convolution (N, C, ...). ``activation``: ``"relu"``, ``"leaky_relu"`` (``negative_slope``,
+    default 0.01), ``"elu"`` (``alpha``, default 1.0), ``"gelu"`` (``approximate``, ``"none"``
+    or ``"tanh"``), ``"prelu"`` (``weight``: 1 or C values, along ``dim`` too). The
+    activation's keywords and defaults are torch.nn.functional's.
+    """
+    if activation not in _ACT_KWARGS:
+        raise ValueError(f"bias_act: activation must be one of {sorted(_ACT_KWARGS)}, "
+                         f"got {activation!r}")
+    unknown = set(act_kwargs) - set(_ACT_KWARGS[activation])
+    if unknown:
+        raise TypeError(f"bias_act: {activation} takes no argument {sorted(unknown)[0]!r} "
+                        f"(it takes {list(_ACT_KWARGS[activation]) or 'none'})")
+    if activation == "prelu":
+        if "weight" not in act_kwargs:
+            raise TypeError("bias_act: prelu needs weight=")
+        return _bias_prelu(input, bias, act_kwargs["weight"], dim)
+    if activation == "gelu":
+        approximate = act_kwargs.get("approximate", "none")
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"bias_act: approximate must be 'none' or 'tanh', got {approximate!r}")
+        return _bias_act(input, bias, dim, "gelu_tanh" if approximate == "tanh" else "gelu", 0.0)
+    param = act_kwargs.get("negative_slope", 0.01) if activation == "leaky_relu" else \
+        act_kwargs.get("alpha", 1.0) if activation == "elu" else 0.0
+    return _bias_act(input, bias, dim, activation, float(param))

@@ -4,11 +4,12 @@ Each subclasses its torch.nn counterpart: same constructor, attributes, ``extra_
 ``state_dict`` keys (state dicts load both ways) and ``isinstance`` checks; only
 ``forward`` differs.
 """
+import torch
 from torch import Tensor, nn
 
 from . import functional as F
 
-__all__ = ["ReLU", "LeakyReLU", "PReLU", "ELU", "GELU"]
+__all__ = ["ReLU", "LeakyReLU", "PReLU", "ELU", "GELU", "LinearAct"]
 
 
 class ReLU(nn.ReLU):
@@ -75,3 +76,45 @@ class GELU(nn.GELU):
 
     def extra_repr(self) -> str:
         return _memory_efficient_repr(self, super().extra_repr())
+
+
+class LinearAct(nn.Linear):
+    """``activation(input @ weight.T + bias)``: a bias-free matmul, then the bias add and the
+    activation fused in one pass (:func:`relu_ext.functional.bias_act`; its backward gives
+    the input and bias gradients in one pass too).
+
+    ``LinearAct(in_features, out_features, activation="relu", bias=True, device=None,
+    dtype=None, **act_kwargs)``: the parameters, their initialization and the state_dict keys
+    are :class:`torch.nn.Linear`'s (``weight``, ``bias``); ``activation`` and its keywords
+    as in ``bias_act`` (``"relu"``, ``"leaky_relu"`` with ``negative_slope``, ``"elu"`` with
+    ``alpha``, ``"gelu"`` with ``approximate``, ``"prelu"`` with ``num_parameters`` and
+    ``init``, whose weight is the parameter ``activation_weight``).
+    """
+
+    def __init__(self, in_features: int, out_features: int, activation: str = "relu",
+                 bias: bool = True, device=None, dtype=None, **act_kwargs) -> None:
+        super().__init__(in_features, out_features, bias, device, dtype)
+        self.activation = activation
+        if activation == "prelu":
+            num, init = act_kwargs.pop("num_parameters", 1), act_kwargs.pop("init", 0.25)
+            if num not in (1, out_features):
+                raise ValueError(f"LinearAct: num_parameters must be 1 or out_features "
+                                 f"({out_features}), got {num}")
+            self.activation_weight = nn.Parameter(
+                torch.full((num,), float(init), device=device, dtype=dtype))
+        F.bias_act(torch.zeros(1, 1), torch.zeros(1), activation,  # checks the keywords
+                   **({"weight": torch.zeros(1)} if activation == "prelu" else act_kwargs))
+        self.act_kwargs = dict(act_kwargs)
+
+    def forward(self, input: Tensor) -> Tensor:
+        kwargs = dict(self.act_kwargs)
+        if self.activation == "prelu":
+            kwargs["weight"] = self.activation_weight
+        y = nn.functional.linear(input, self.weight)
+        if self.bias is None:
+            return F.bias_act(y, torch.zeros_like(self.weight[:, 0]), self.activation, **kwargs)
+        return F.bias_act(y, self.bias, self.activation, **kwargs)
+
+    def extra_repr(self) -> str:
+        extra = "".join(f", {k}={v!r}" for k, v in self.act_kwargs.items())
+        return f"{super().extra_repr()}, activation={self.activation!r}{extra}"

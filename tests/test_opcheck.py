@@ -49,6 +49,19 @@ def _samples(device):
                 (ops.gelu, (x(layout, rg), "none", True)),
                 (ops.gelu, (x(layout, rg), "tanh", True)),
             ]
+            # Fused bias + activation, bias along dim 1 and along the last dim.
+            for dim in (1, -1):
+                size = x(layout).shape[dim]
+                b = torch.randn(size, device=device, dtype=torch.float64, requires_grad=rg)
+                wb = torch.rand(size, device=device, dtype=torch.float64, requires_grad=rg)
+                out += [(ops.bias_act, (x(layout, rg), b, dim, act, 0.2))
+                        for act in ("relu", "leaky_relu", "elu", "gelu", "gelu_tanh")]
+                out += [
+                    (ops.bias_act_backward, (g, x(layout, rg), b, dim, "gelu", 0.0)),
+                    (ops.bias_prelu, (x(layout, rg), b, wb, dim)),
+                    (ops.bias_prelu, (x(layout, rg), b, w1, dim)),
+                    (ops.bias_prelu_backward, (g, x(layout, rg), b, wb, dim)),
+                ]
             for approximate in ("none", "tanh"):
                 y, mask = ops.gelu_mask(x(layout), approximate)
                 out += [
@@ -72,7 +85,7 @@ def test_every_op_is_covered():
     covered = {op._qualified_op_name.split("::")[1] for op, _ in _samples("cpu")}
     declared = {s.name.split("::")[1] for s in torch._C._jit_get_all_schemas()
                 if s.name.startswith("relu_ext::")}
-    assert declared == covered and len(declared) == 18
+    assert declared == covered and len(declared) == 22
 
 
 @pytest.mark.parametrize("idx", range(len(_samples("cpu"))))

@@ -2,33 +2,11 @@
 // d/dx = 1 if x > 0 else alpha * exp(x), which equals y + alpha from the output.
 #include <torch/library.h>
 
+#include "act_vec.h"
 #include "loops.h"
-#include "vec_math.h"
 
 namespace relu_ext {
 namespace {
-
-// The same formulas as elu_fwd/elu_bwd/elu_bwd_from_result in ../common.h, on
-// at::vec vectors (expm1 and exp from vec_math.h), branches as blends.
-// max(x, 0) + alpha * expm1(min(x, 0)): no blend (both clamps keep NaN and -0).
-template <typename V>
-V elu_fwd_vec(V x, V alpha) {
-  using T = typename V::value_type;
-  return at::vec::fmadd(alpha, vec_math::expm1(at::vec::clamp_max(x, V(T(0)))),
-                        at::vec::clamp_min(x, V(T(0))));
-}
-
-template <typename V>
-V elu_bwd_vec(V g, V x, V alpha) {
-  using T = typename V::value_type;
-  return V::blendv(g * alpha * vec_math::exp(x), g, x > V(T(0)));
-}
-
-template <typename V>
-V elu_bwd_from_result_vec(V g, V y, V alpha) {
-  using T = typename V::value_type;
-  return V::blendv(g, g * (y + alpha), y <= V(T(0)));
-}
 
 // memory_efficient changes only what autograd saves (the output); it is checked here too,
 // so a bad call fails the same way with and without gradients.

@@ -1,0 +1,216 @@
+"""Fused bias + activation (relu_ext.functional.bias_act, relu_ext.LinearAct,
+convert(fuse_bias=True)) against torch.nn.functional on input + bias."""
+import copy
+import io
+
+import pytest
+import torch
+import torch.nn.functional as TF
+from torch import nn
+
+import relu_ext
+from relu_ext.functional import bias_act
+
+ACTS = {  # id: (activation, keywords, reference on z = input + bias)
+    "relu": ("relu", {}, lambda z, w: TF.relu(z)),
+    "leaky_relu": ("leaky_relu", {"negative_slope": 0.2}, lambda z, w: TF.leaky_relu(z, 0.2)),
+    "leaky_relu_default": ("leaky_relu", {}, lambda z, w: TF.leaky_relu(z)),
+    "elu": ("elu", {"alpha": 0.7}, lambda z, w: TF.elu(z, 0.7)),
+    "gelu": ("gelu", {}, lambda z, w: TF.gelu(z)),
+    "gelu_tanh": ("gelu", {"approximate": "tanh"}, lambda z, w: TF.gelu(z, approximate="tanh")),
+    "prelu": ("prelu", {}, None),
+    "prelu_shared": ("prelu", {}, None),
+}
+LAYOUTS = {  # id: (shape, dim, transform)
+    "linear": ((37, 24), -1, None),
+    "linear3d": ((3, 5, 40), -1, None),
+    "nchw": ((4, 6, 5, 7), 1, None),
+    "channels_last": ((4, 6, 5, 7), 1, lambda t: t.contiguous(memory_format=torch.channels_last)),
+    "transposed": ((9, 33), 0, lambda t: t.t().contiguous().t()),
+    "sliced": ((8, 10, 6), 1, lambda t: t[:, :, ::2]),
+    "1d": ((50,), 0, None),
+}
+
+
+def make(case, layout, dtype, device):
+    activation, kw, ref = ACTS[case]
+    shape, dim, transform = LAYOUTS[layout]
+    full = list(shape)
+    x = torch.randn(full, device=device, dtype=torch.float64) * 2
+    if transform is not None:
+        x = transform(x)
+    C = x.shape[dim]
+    b = torch.randn(C, device=device, dtype=torch.float64)
+    w = None
+    if activation == "prelu":
+        w = torch.rand(1 if case == "prelu_shared" else C, device=device, dtype=torch.float64)
+    view = [1] * x.dim()
+    view[dim] = C
+
+    def reference(x, b, w):
+        z = x + b.reshape(view)
+        if activation == "prelu":
+            return torch.where(z > 0, z, (w if w.numel() == 1 else w.reshape(view)) * z)
+        return ref(z, w)
+
+    cast = lambda t: None if t is None else t.to(dtype)  # noqa: E731
+    return activation, kw, dim, cast(x), cast(b), cast(w), reference
+
+
+def call(activation, kw, dim, x, b, w):
+    if activation == "prelu":
+        return bias_act(x, b, "prelu", dim=dim, weight=w)
+    return bias_act(x, b, activation, dim=dim, **kw)
+
+
+TOL = {torch.float64: dict(rtol=1e-12, atol=1e-12), torch.float32: dict(rtol=1e-5, atol=1e-5),
+       torch.bfloat16: dict(rtol=2e-2, atol=2e-2), torch.float16: dict(rtol=2e-3, atol=2e-3)}
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16, torch.float16],
+                         ids=str)
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+@pytest.mark.parametrize("case", list(ACTS))
+def test_values_and_gradients(case, layout, dtype, device):
+    """Against the float64 reference on the same (rounded) inputs: input, bias and weight
+    gradients from one backward."""
+    activation, kw, dim, x, b, w, reference = make(case, layout, dtype, device)
+    leaves = [t.detach().requires_grad_() for t in (x, b, w) if t is not None]
+    y = call(activation, kw, dim, *(leaves + [None] * (3 - len(leaves))))
+    assert y.dtype == dtype and y.shape == x.shape
+    g = torch.randn_like(y)
+    grads = torch.autograd.grad(y, leaves, g)
+    leaves64 = [t.detach().double().requires_grad_() for t in leaves]
+    y64 = reference(*(leaves64 + [None] * (3 - len(leaves64))))
+    grads64 = torch.autograd.grad(y64, leaves64, g.double())
+    tol = TOL[dtype]
+    torch.testing.assert_close(y.double(), y64, **tol)
+    scale = x.shape.numel() / b.numel()  # the bias gradient sums this many terms
+    for got, want, name in zip(grads, grads64, ["input", "bias", "weight"]):
+        t = tol if name == "input" else {k: v * (1 if dtype == torch.float64 else scale ** 0.5)
+                                          for k, v in tol.items()}
+        torch.testing.assert_close(got.double(), want, **t, msg=name)
+
+
+@pytest.mark.parametrize("case", list(ACTS))
+def test_gradcheck(case, device):
+    activation, kw, dim, x, b, w, _ = make(case, "nchw", torch.float64, device)
+    x = torch.where((x + b.reshape(1, -1, 1, 1)).abs() < 1e-3, x + 0.01, x)[:2, :, :3, :3]
+    leaves = [t.detach().requires_grad_() for t in (x, b, w) if t is not None]
+    fn = lambda *a: call(activation, kw, dim, *(list(a) + [None] * (3 - len(a))))  # noqa: E731
+    assert torch.autograd.gradcheck(fn, leaves)
+    assert torch.autograd.gradgradcheck(fn, leaves)
+    assert torch.autograd.gradcheck(fn, leaves, check_forward_ad=True, check_backward_ad=False)
+
+
+def test_bias_gradient_deterministic_across_threads():
+    x = torch.randn(512, 1000)
+    b = torch.randn(1000, requires_grad=True)
+    xc = torch.randn(16, 64, 30, 30)
+    bc = torch.randn(64, requires_grad=True)
+    results = []
+    threads = torch.get_num_threads()
+    try:
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            g1, = torch.autograd.grad(bias_act(x, b, "gelu").sum(), b)
+            g2, = torch.autograd.grad(bias_act(xc, bc, "elu", dim=1).sum(), bc)
+            results.append((g1, g2))
+    finally:
+        torch.set_num_threads(threads)
+    for r in results[1:]:
+        assert torch.equal(r[0], results[0][0]) and torch.equal(r[1], results[0][1])
+
+
+def test_errors():
+    x, b = torch.randn(4, 5), torch.randn(5)
+    with pytest.raises(ValueError, match="activation must be one of"):
+        bias_act(x, b, "tanh")
+    with pytest.raises(TypeError, match="takes no argument 'alpha'"):
+        bias_act(x, b, "relu", alpha=1.0)
+    with pytest.raises(TypeError, match="prelu needs weight"):
+        bias_act(x, b, "prelu")
+    with pytest.raises(RuntimeError, match=r"bias to be a 1-D tensor of size self.size\(1\) = 5"):
+        bias_act(x, torch.randn(4), "relu")
+    with pytest.raises(RuntimeError, match="same dtype"):
+        bias_act(x, b.double(), "relu")
+    with pytest.raises(RuntimeError, match="at least 1 dimension"):
+        bias_act(torch.tensor(1.0), torch.randn(1), "relu", dim=0)
+    with pytest.raises(IndexError, match="Dimension out of range"):
+        bias_act(x, b, "relu", dim=2)
+    with pytest.raises(RuntimeError, match="weight to have 1 or"):
+        bias_act(x, b, "prelu", weight=torch.rand(3))
+    with pytest.raises(NotImplementedError, match="floating-point"):
+        bias_act(x.long(), b.long(), "relu")
+    with pytest.raises(ValueError, match="num_parameters"):
+        relu_ext.LinearAct(3, 4, "prelu", num_parameters=3)
+
+
+def test_compile_fullgraph():
+    torch.manual_seed(0)
+    model = nn.Sequential(relu_ext.LinearAct(16, 32, "gelu", approximate="tanh"),
+                          relu_ext.LinearAct(32, 8, "leaky_relu", negative_slope=0.1))
+    x = torch.randn(4, 16)
+    eager = model(x)
+    eager.sum().backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    torch._dynamo.reset()
+    explain = torch._dynamo.explain(model)(x)
+    assert explain.graph_break_count == 0
+    out = torch.compile(model, fullgraph=True)(x)
+    out.sum().backward()
+    torch.testing.assert_close(out, eager)
+    for p, g in zip(model.parameters(), grads):
+        torch.testing.assert_close(p.grad, g)
+
+
+@pytest.mark.parametrize("activation,kw,module", [
+    ("relu", {}, nn.ReLU()), ("leaky_relu", {"negative_slope": 0.3}, nn.LeakyReLU(0.3)),
+    ("elu", {"alpha": 0.5}, nn.ELU(0.5)), ("gelu", {"approximate": "tanh"}, nn.GELU("tanh"))])
+def test_linear_act_matches_linear_then_activation(activation, kw, module):
+    torch.manual_seed(0)
+    lin = nn.Linear(12, 20)
+    fused = relu_ext.LinearAct(12, 20, activation, **kw)
+    assert list(fused.state_dict()) == list(lin.state_dict()) == ["weight", "bias"]
+    fused.load_state_dict(lin.state_dict())
+    x = torch.randn(3, 7, 12, requires_grad=True)
+    xr = x.detach().clone().requires_grad_()
+    y, yr = fused(x), module(lin(xr))
+    torch.testing.assert_close(y, yr)
+    y.square().sum().backward()
+    yr.square().sum().backward()
+    torch.testing.assert_close(x.grad, xr.grad)
+    torch.testing.assert_close(fused.weight.grad, lin.weight.grad)
+    torch.testing.assert_close(fused.bias.grad, lin.bias.grad)
+    no_bias = relu_ext.LinearAct(12, 20, activation, bias=False, **kw)
+    torch.testing.assert_close(no_bias(x), module(TF.linear(x, no_bias.weight)))
+
+
+def test_convert_fuse_bias_round_trip():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.GELU("tanh"), nn.Linear(16, 16),
+                          nn.LeakyReLU(0.2), nn.Linear(16, 4), nn.PReLU(), nn.Linear(4, 4),
+                          nn.ReLU(inplace=True), nn.Linear(4, 4), nn.ELU())
+    ref = copy.deepcopy(model)
+    keys = list(model.state_dict())
+    params = [id(p) for p in model.parameters()]
+    relu_ext.convert(model, fuse_bias=True)
+    assert [type(m).__name__ for m in model] == [
+        "LinearAct", "FusedAway", "LinearAct", "FusedAway", "Linear", "PReLU", "Linear", "ReLU",
+        "LinearAct", "FusedAway"]
+    assert list(model.state_dict()) == keys and [id(p) for p in model.parameters()] == params
+    x = torch.randn(6, 8)
+    torch.testing.assert_close(model(x), ref(x))
+    model(x).sum().backward()
+    ref(x).sum().backward()
+    for p, q in zip(model.parameters(), ref.parameters()):
+        torch.testing.assert_close(p.grad, q.grad)
+    buf = io.BytesIO()
+    torch.save(model, buf)
+    buf.seek(0)
+    loaded = torch.load(buf, weights_only=False)
+    torch.testing.assert_close(loaded(x), ref(x))
+    relu_ext.revert(model)
+    assert repr(model) == repr(ref)
+    assert [type(m) for m in model] == [type(m) for m in ref]
