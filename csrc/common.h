@@ -139,6 +139,15 @@ inline Act parse_activation(c10::string_view activation, const char* op) {
               "'gelu_tanh', but got '", std::string(activation), "'");
 }
 
+// act_stats's activation (prelu included) and its weight: defined exactly for prelu.
+inline Act parse_stats_activation(c10::string_view activation,
+                                  const std::optional<at::Tensor>& weight, const char* op) {
+  const Act act = activation == "prelu" ? Act::kPrelu : parse_activation(activation, op);
+  TORCH_CHECK((act == Act::kPrelu) == weight.has_value(), op,
+              ": weight must be given for activation 'prelu' and only for it");
+  return act;
+}
+
 // Checks a fused bias(+weight) call; returns dim wrapped to [0, self.dim()).
 inline int64_t check_bias(const at::Tensor& self, const at::Tensor& bias, int64_t dim,
                           const char* op) {

@@ -47,4 +47,11 @@ TORCH_LIBRARY(relu_ext, m) {
   m.def("bias_prelu(Tensor self, Tensor bias, Tensor weight, int dim) -> Tensor");
   m.def("bias_prelu_backward(Tensor grad_output, Tensor self, Tensor bias, Tensor weight, "
         "int dim) -> (Tensor, Tensor, Tensor)");
+
+  // An activation that also counts, per channel (index along dim), the inputs in its active
+  // regime (x > 0), in the same pass: for relu_ext.DeadUnitMonitor. activation: relu,
+  // leaky_relu, elu, gelu, gelu_tanh, prelu (weight along dim 1, as torch's); param: slope or
+  // alpha. Returns (result, fired: int64, size(dim) values).
+  m.def("act_stats(Tensor self, Tensor? weight, int dim, str activation, float param) -> "
+        "(Tensor, Tensor)");
 }

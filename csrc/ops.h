@@ -137,6 +137,15 @@ inline std::tuple<Tensor, Tensor, Tensor> bias_prelu_backward(const Tensor& grad
   return op.call(grad, self, bias, weight, dim);
 }
 
+inline std::tuple<Tensor, Tensor> act_stats(const Tensor& self,
+                                            const std::optional<Tensor>& weight, int64_t dim,
+                                            c10::string_view activation, double param) {
+  RELU_EXT_HANDLE("act_stats",
+                  std::tuple<Tensor, Tensor>(const Tensor&, const std::optional<Tensor>&, int64_t,
+                                             c10::string_view, double));
+  return op.call(self, weight, dim, activation, param);
+}
+
 #undef RELU_EXT_HANDLE
 
 }  // namespace relu_ext::ops

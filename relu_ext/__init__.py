@@ -15,6 +15,7 @@ _load()
 from . import _fake, _vmap  # noqa: E402,F401  (fake kernels, vmap rules: need the ops loaded)
 from . import autograd, functional  # noqa: E402
 from .convert import convert, revert  # noqa: E402
+from .monitor import DeadUnitMonitor  # noqa: E402
 from .patch import patch, unpatch  # noqa: E402
 from .modules import ELU, GELU, LeakyReLU, LinearAct, PReLU, ReLU  # noqa: E402
 
@@ -27,6 +28,7 @@ __all__ = [
     "ELU",
     "GELU",
     "LinearAct",
+    "DeadUnitMonitor",
     "autograd",
     "functional",
     "convert",

@@ -343,3 +343,26 @@ def _(grad_output, self, bias, weight, dim):
     _check_bias_weight(self, weight, d, op)
     _check_like(grad_output, self, op, "grad_output", "self")
     return _dense_like(self), torch.empty_like(bias), torch.empty_like(weight)
+
+
+@torch.library.register_fake("relu_ext::act_stats")
+def _(self, weight, dim, activation, param):
+    op = "relu_ext::act_stats"
+    if activation != "prelu":
+        _check_activation(activation, op)
+    if (activation == "prelu") != (weight is not None):
+        raise RuntimeError(f"{op}: weight must be given for activation 'prelu' and only for it")
+    _check_input(self, op, "self")
+    if self.dim() == 0:
+        raise RuntimeError(f"{op}: expected self to have at least 1 dimension, but got a 0-dim "
+                           f"tensor")
+    if not -self.dim() <= dim < self.dim():
+        raise IndexError(f"Dimension out of range (expected to be in range of "
+                         f"[{-self.dim()}, {self.dim() - 1}], but got {dim})")
+    d = dim % self.dim()
+    if weight is not None:
+        _check_prelu_weight(self, weight, op)
+        if weight.numel() != 1 and d != 1:
+            raise RuntimeError(f"{op}: PReLU with a weight per channel counts along dim 1 (its "
+                               f"channels), got dim {d}")
+    return _dense_like(self), self.new_empty((self.shape[d],), dtype=torch.int64)

@@ -62,6 +62,10 @@ def _samples(device):
                     (ops.bias_prelu, (x(layout, rg), b, w1, dim)),
                     (ops.bias_prelu_backward, (g, x(layout, rg), b, wb, dim)),
                 ]
+            out += [(ops.act_stats, (x(layout, rg), None, dim, act, 0.2))
+                    for act, dim in (("relu", 1), ("leaky_relu", -1), ("elu", 0), ("gelu", 1),
+                                     ("gelu_tanh", 2))]
+            out.append((ops.act_stats, (x(layout, rg), w3, 1, "prelu", 0.0)))
             for approximate in ("none", "tanh"):
                 y, mask = ops.gelu_mask(x(layout), approximate)
                 out += [
@@ -85,7 +89,7 @@ def test_every_op_is_covered():
     covered = {op._qualified_op_name.split("::")[1] for op, _ in _samples("cpu")}
     declared = {s.name.split("::")[1] for s in torch._C._jit_get_all_schemas()
                 if s.name.startswith("relu_ext::")}
-    assert declared == covered and len(declared) == 22
+    assert declared == covered and len(declared) == 23
 
 
 @pytest.mark.parametrize("idx", range(len(_samples("cpu"))))

@@ -4,6 +4,8 @@
 // The activation's math and derivative are its own (../common.h act_fwd/act_bwd, vectors in
 // act_vec.h). Sums: fixed chunks of the data (never the thread count) give partial sums,
 // added in chunk order in double: bitwise the same at any thread count.
+// Also act_stats: the activation alone, counting per channel the inputs with x > 0 in the same
+// pass (relu_ext.DeadUnitMonitor).
 #include <torch/library.h>
 
 #include <vector>
@@ -204,6 +206,73 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
   }
 }
 
+// act(x) and, per channel, the number of x > 0 (into fired, C values).
+template <Act A, typename scalar_t>
+void stats_forward(scalar_t* out, const scalar_t* x, const std::vector<at::opmath_type<scalar_t>>& p,
+                   Geometry geo, std::vector<int64_t>& fired) {
+  using T = at::opmath_type<scalar_t>;
+  using V = at::vec::Vectorized<T>;
+  const int64_t C = geo.channels;
+  const bool per_c = p.size() > 1;
+  const int64_t unit = geo.inner == 1 ? C : geo.inner;
+  const int64_t units = geo.n / unit;
+  const int64_t per_chunk = std::max<int64_t>(1, 16384 / unit);  // counts stay exact in float
+  const int64_t chunks = (units + per_chunk - 1) / per_chunk;
+  std::vector<T> part(chunks * C, T(0));
+  const V one(T(1)), zero(T(0));
+  at::parallel_for(0, chunks, 1, [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k) {
+      T* pc_count = part.data() + k * C;
+      const int64_t u1 = std::min(units, (k + 1) * per_chunk);
+      for (int64_t u = k * per_chunk; u < u1; ++u) {
+        const int64_t base = u * unit;
+        if (geo.inner == 1) {
+          int64_t c = 0;
+          if constexpr (kVectorized<scalar_t>) {
+            for (; c + V::size() <= C; c += V::size()) {
+              const V xv = V::loadu(x + base + c);
+              const V pv = per_c ? V::loadu(p.data() + c) : V(p[0]);
+              act_fwd_vec<A>(xv, pv).store(out + base + c);
+              (V::loadu(pc_count + c) + V::blendv(zero, one, xv > zero)).store(pc_count + c);
+            }
+          }
+          for (; c < C; ++c) {
+            const T xv = static_cast<T>(x[base + c]);
+            out[base + c] = static_cast<scalar_t>(act_fwd<A>(xv, p[per_c ? c : 0]));
+            pc_count[c] += xv > T(0) ? T(1) : T(0);
+          }
+        } else {
+          const int64_t c = u % C;
+          const T pc = p[per_c ? c : 0];
+          T count = 0;
+          int64_t i = 0;
+          if constexpr (kVectorized<scalar_t>) {
+            V acc(T(0));
+            for (; i + V::size() <= geo.inner; i += V::size()) {
+              const V xv = V::loadu(x + base + i);
+              act_fwd_vec<A>(xv, V(pc)).store(out + base + i);
+              acc = acc + V::blendv(zero, one, xv > zero);
+            }
+            T lanes[V::size()];
+            acc.store(lanes);
+            for (int j = 0; j < V::size(); ++j) count += lanes[j];
+          }
+          for (; i < geo.inner; ++i) {
+            const T xv = static_cast<T>(x[base + i]);
+            out[base + i] = static_cast<scalar_t>(act_fwd<A>(xv, pc));
+            count += xv > T(0) ? T(1) : T(0);
+          }
+          pc_count[c] += count;
+        }
+      }
+    }
+  });
+  fired.assign(C, 0);
+  for (int64_t k = 0; k < chunks; ++k) {
+    for (int64_t c = 0; c < C; ++c) fired[c] += static_cast<int64_t>(part[k * C + c]);
+  }
+}
+
 template <typename F>
 void with_activation(Act act, const F& f) {
   switch (act) {
@@ -305,10 +374,43 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bias_prelu_backward_cpu(
   return backward(grad_output, self, bias, &weight, dim, Act::kPrelu, 0.0);
 }
 
+// The activation on self, and fired[c] = the number of self > 0 in channel c (index along
+// dim; PReLU's weight runs along dim 1, as in torch).
+std::tuple<at::Tensor, at::Tensor> act_stats_cpu(const at::Tensor& self,
+                                                 const std::optional<at::Tensor>& weight,
+                                                 int64_t dim, c10::string_view activation,
+                                                 double param) {
+  constexpr const char* op = "relu_ext::act_stats";
+  const Act act = parse_stats_activation(activation, weight, op);
+  check_input(self, op, "self");
+  TORCH_CHECK(self.dim() > 0, op, ": expected self to have at least 1 dimension, but got a "
+              "0-dim tensor");
+  dim = c10::maybe_wrap_dim(dim, self.dim());
+  if (weight) check_prelu_weight(self, *weight, op);
+  TORCH_CHECK(!weight || weight->numel() == 1 || dim == 1, op,
+              ": PReLU with a weight per channel counts along dim 1 (its channels), got dim ", dim);
+  const auto x = dense(self);
+  auto out = at::empty_like(x);
+  std::vector<int64_t> fired(x.size(dim), 0);
+  if (x.numel() > 0) {
+    const auto geo = geometry(x, dim);
+    RELU_EXT_DISPATCH(x.scalar_type(), "act_stats_cpu", [&] {
+      using T = at::opmath_type<scalar_t>;
+      const auto p = weight ? per_channel<T>(*weight) : std::vector<T>{static_cast<T>(param)};
+      with_activation(act, [&](auto a) {
+        stats_forward<decltype(a)::value>(out.data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
+                                          p, geo, fired);
+      });
+    });
+  }
+  return {out, at::tensor(fired, at::TensorOptions().dtype(at::kLong))};
+}
+
 }  // namespace
 
-// CPU kernels for bias_act, bias_act_backward, bias_prelu, bias_prelu_backward
+// CPU kernels for bias_act, bias_act_backward, bias_prelu, bias_prelu_backward, act_stats
 TORCH_LIBRARY_IMPL(relu_ext, CPU, m) {
+  m.impl("act_stats", &act_stats_cpu);
   m.impl("bias_act", &bias_act_cpu);
   m.impl("bias_act_backward", &bias_act_backward_cpu);
   m.impl("bias_prelu", &bias_prelu_cpu);

@@ -3,6 +3,8 @@
 // same pass: each block takes a fixed slice of one channel, writes grad_input and reduces
 // its share with a fixed tree (no atomics); a second, tiny kernel sums each channel's slices
 // in order (as prelu.cu). Bitwise deterministic run to run. Math: ../common.h act_fwd/act_bwd.
+// Also act_stats: the activation alone, counting per channel the inputs with x > 0 in the
+// same pass, the same way (relu_ext.DeadUnitMonitor).
 #include <torch/library.h>
 
 #include "loops.cuh"
@@ -90,6 +92,60 @@ __global__ void channel_sum_kernel(const acc_t* partials, int64_t slices, int64_
   double sum = 0;
   for (int64_t s = 0; s < slices; ++s) sum += static_cast<double>(partials[c * slices + s]);
   out[c] = static_cast<scalar_t>(sum);
+}
+
+// act(x) over one slice of one channel per block (as bias_backward_kernel), with the block's
+// count of x > 0 (exact in float: a slice has at most 8192 elements).
+template <Act A, typename scalar_t>
+__global__ void stats_kernel(const scalar_t* x, const scalar_t* w, int64_t w_per_channel,
+                             double param, scalar_t* out, float* part, int64_t per_channel,
+                             int64_t per_slice, int64_t slices, int64_t inner, int64_t channels) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  const int64_t c = blockIdx.x / slices, s = blockIdx.x % slices;
+  const opmath_t p = w ? static_cast<opmath_t>(w[w_per_channel ? c : 0]) : opmath_t(param);
+  const int64_t begin = s * per_slice;
+  const int64_t end = std::min(per_channel, begin + per_slice);
+  float count = 0;
+  for (int64_t k = begin + threadIdx.x; k < end; k += blockDim.x) {
+    const int64_t outer = k / inner;
+    const int64_t m = (outer * channels + c) * inner + (k - outer * inner);
+    const auto xv = static_cast<opmath_t>(x[m]);
+    out[m] = static_cast<scalar_t>(act_fwd<A>(xv, p));
+    count += xv > opmath_t(0) ? 1.0f : 0.0f;
+  }
+  count = block_sum_fixed(count);
+  if (threadIdx.x == 0) part[blockIdx.x] = count;
+}
+
+template <Act A>
+std::tuple<at::Tensor, at::Tensor> stats(const at::Tensor& self, const at::Tensor* weight,
+                                         int64_t dim, double param) {
+  const c10::cuda::CUDAGuard guard(self.device());
+  const auto x = self.is_non_overlapping_and_dense() ? self : self.contiguous();
+  auto out = at::empty_like(x);
+  const int64_t channels = x.size(dim);
+  auto fired = at::zeros({channels}, x.options().dtype(at::kLong));
+  const int64_t n = x.numel();
+  if (n == 0) return {out, fired};
+  const auto w = weight ? weight->contiguous() : at::Tensor();
+  const int64_t inner = channels == 1 ? n : x.stride(dim);
+  const int64_t per_channel = n / channels;
+  const int64_t slices = std::min<int64_t>(4096, (per_channel + 8191) / 8192);
+  const int64_t per_slice = (per_channel + slices - 1) / slices;
+  const auto stream = at::cuda::getCurrentCUDAStream();
+  auto part = at::empty({channels * slices}, x.options().dtype(at::kFloat));
+  RELU_EXT_DISPATCH(x.scalar_type(), "act_stats_cuda", [&] {
+    stats_kernel<A, scalar_t><<<channels * slices, kBlockSize, 0, stream>>>(
+        x.const_data_ptr<scalar_t>(), w.defined() ? w.const_data_ptr<scalar_t>() : nullptr,
+        w.defined() && w.numel() > 1, param, out.data_ptr<scalar_t>(), part.data_ptr<float>(),
+        per_channel, per_slice, slices, inner, channels);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  });
+  channel_sum_kernel<int64_t, float>
+      <<<static_cast<int>((channels + kBlockSize - 1) / kBlockSize), kBlockSize, 0, stream>>>(
+          part.const_data_ptr<float>(), slices, channels, false, fired.data_ptr<int64_t>());
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return {out, fired};
 }
 
 template <Act A>
@@ -224,8 +280,26 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bias_prelu_backward_cuda(
   return backward<Act::kPrelu>(grad_output, self, bias, &weight, dim, 0.0);
 }
 
-// CUDA kernels for bias_act, bias_act_backward, bias_prelu, bias_prelu_backward
+std::tuple<at::Tensor, at::Tensor> act_stats_cuda(const at::Tensor& self,
+                                                  const std::optional<at::Tensor>& weight,
+                                                  int64_t dim, c10::string_view activation,
+                                                  double param) {
+  constexpr const char* op = "relu_ext::act_stats";
+  const Act act = parse_stats_activation(activation, weight, op);
+  check_input(self, op, "self");
+  TORCH_CHECK(self.dim() > 0, op, ": expected self to have at least 1 dimension, but got a "
+              "0-dim tensor");
+  dim = c10::maybe_wrap_dim(dim, self.dim());
+  if (weight) check_prelu_weight(self, *weight, op);
+  TORCH_CHECK(!weight || weight->numel() == 1 || dim == 1, op,
+              ": PReLU with a weight per channel counts along dim 1 (its channels), got dim ", dim);
+  const at::Tensor* w = weight ? &*weight : nullptr;
+  return with_activation(act, [&](auto a) { return stats<decltype(a)::value>(self, w, dim, param); });
+}
+
+// CUDA kernels for bias_act, bias_act_backward, bias_prelu, bias_prelu_backward, act_stats
 TORCH_LIBRARY_IMPL(relu_ext, CUDA, m) {
+  m.impl("act_stats", &act_stats_cuda);
   m.impl("bias_act", &bias_act_cuda);
   m.impl("bias_act_backward", &bias_act_backward_cuda);
   m.impl("bias_prelu", &bias_prelu_cuda);

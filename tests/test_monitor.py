@@ -1,0 +1,135 @@
+"""relu_ext.DeadUnitMonitor and the act_stats op behind it: per-channel counts of inputs in
+the active regime (x > 0), counted inside the forward kernel."""
+import os
+
+import pytest
+import torch
+import torch.nn.functional as TF
+from torch import nn
+
+import relu_ext
+
+ops = torch.ops.relu_ext
+
+ACTS = [("relu", 0.0, TF.relu), ("leaky_relu", 0.2, lambda x: TF.leaky_relu(x, 0.2)),
+        ("elu", 0.5, lambda x: TF.elu(x, 0.5)), ("gelu", 0.0, TF.gelu),
+        ("gelu_tanh", 0.0, lambda x: TF.gelu(x, approximate="tanh"))]
+
+
+def reference_fired(x, dim):
+    return (x > 0).movedim(dim, 0).reshape(x.shape[dim], -1).sum(1)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16],
+                         ids=str)
+@pytest.mark.parametrize("layout", ["2d", "nchw", "channels_last", "last_dim", "1d", "sliced"])
+@pytest.mark.parametrize("activation,param,ref", ACTS, ids=[a[0] for a in ACTS])
+def test_act_stats_values_counts_gradients(activation, param, ref, layout, dtype, device):
+    shape, dim = {"2d": ((37, 24), 1), "nchw": ((4, 6, 5, 7), 1), "channels_last": ((4, 6, 5, 7), 1),
+                  "last_dim": ((3, 5, 40), -1), "1d": ((50,), 0), "sliced": ((6, 8, 10), 1)}[layout]
+    x = torch.randn(shape, device=device).to(dtype)
+    x.view(-1)[:3] = torch.tensor([0.0, -0.0, float("nan")], dtype=dtype)
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    if layout == "sliced":
+        x = x[:, ::2, 1:]
+    xr = x.clone().requires_grad_()
+    y, fired = ops.act_stats(xr, None, dim, activation, param)
+    torch.testing.assert_close(y, ref(x), equal_nan=True)
+    assert fired.dtype == torch.int64 and torch.equal(fired, reference_fired(x, dim % x.dim()))
+    g = torch.randn_like(y)
+    xt = x.clone().requires_grad_()
+    (gx,) = torch.autograd.grad(y, xr, g)
+    (gt,) = torch.autograd.grad(ref(xt), xt, g)
+    finite = ~torch.isnan(x)  # at NaN: relu_ext's convention (README), not ATen's per-path one
+    torch.testing.assert_close(gx[finite], gt[finite])
+
+
+def test_act_stats_prelu_gradcheck():
+    x = torch.randn(5, 4, 3, dtype=torch.float64, requires_grad=True)
+    w = torch.rand(4, dtype=torch.float64, requires_grad=True)
+    y, fired = ops.act_stats(x, w, 1, "prelu", 0.0)
+    torch.testing.assert_close(y, TF.prelu(x, w))
+    assert torch.equal(fired, reference_fired(x, 1))
+    fn = lambda a, b: ops.act_stats(a, b, 1, "prelu", 0.0)[0]  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x, w))
+    assert torch.autograd.gradcheck(fn, (x, w), check_forward_ad=True, check_backward_ad=False)
+    with pytest.raises(RuntimeError, match="weight must be given for activation 'prelu'"):
+        ops.act_stats(x, None, 1, "prelu", 0.0)
+    with pytest.raises(RuntimeError, match="counts along dim 1"):
+        ops.act_stats(x, w, 2, "prelu", 0.0)
+
+
+def dead_net(kind):
+    torch.manual_seed(0)
+    acts = {"relu": nn.ReLU(), "leaky_relu": relu_ext.LeakyReLU(0.1), "elu": nn.ELU(),
+            "gelu": relu_ext.GELU(), "prelu": nn.PReLU(32)}
+    # Inputs of both activations are signed (no activation before them): no unit dies by
+    # chance, only the ones given a large negative bias.
+    return nn.ModuleDict({"mlp": nn.Sequential(nn.Linear(10, 32), acts[kind]),
+                          "conv": nn.Sequential(nn.Conv1d(4, 6, 3), relu_ext.ReLU())})
+
+
+@pytest.mark.parametrize("kind", ["relu", "leaky_relu", "elu", "gelu", "prelu"])
+def test_monitor_finds_exactly_the_dead_units(kind):
+    net = dead_net(kind)
+    dead_linear, dead_conv = [3, 7, 20], [2]
+    with torch.no_grad():
+        net["mlp"][0].bias[dead_linear] = -1000.0
+        net["conv"][0].bias[dead_conv] = -1000.0
+    with relu_ext.DeadUnitMonitor(net) as mon:
+        for _ in range(4):
+            net["mlp"](torch.randn(64, 10))
+            net["conv"](torch.randn(64, 4, 9))
+    dead = mon.dead_units()
+    assert set(dead) == {"mlp.1", "conv.1"}
+    assert dead["mlp.1"].nonzero().flatten().tolist() == dead_linear
+    assert dead["conv.1"].nonzero().flatten().tolist() == dead_conv  # channels at dim 1
+    fired, seen = mon.counts()["mlp.1"]
+    assert seen == 4 * 64 and (fired[dead_linear] == 0).all()
+    report = mon.report()
+    assert "3 / 32" in report and "1 / 6" in report
+
+
+def test_monitor_healthy_network_has_no_dead_units_and_changes_nothing():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 32), relu_ext.GELU(),
+                        nn.Linear(32, 8), nn.ELU())
+    x = torch.randn(128, 10)
+    before = net(x)
+    before.sum().backward()
+    grads = [p.grad.clone() for p in net.parameters()]
+    net.zero_grad()
+    with relu_ext.DeadUnitMonitor(net) as mon:
+        during = net(x)
+        during.sum().backward()
+    torch.testing.assert_close(during, before)
+    for p, g in zip(net.parameters(), grads):
+        torch.testing.assert_close(p.grad, g)
+    assert not any(d.any() for d in mon.dead_units().values())
+    # Disabled: the modules are exactly as before (no instance forward left behind).
+    assert all("forward" not in m.__dict__ for m in net.modules())
+    with pytest.raises(KeyError):
+        mon.counts()["0"]
+
+
+def test_monitor_inplace_channel_dim_and_accumulation(tmp_path):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(8, 12), nn.ReLU(inplace=True))
+    with torch.no_grad():
+        net[0].bias[5] = -1000.0
+    mon = relu_ext.DeadUnitMonitor(net, channel_dim=-1)
+    mon.start()
+    x = torch.randn(4, 7, 8)  # (B, T, C): channels last
+    for _ in range(3):
+        net(x)
+    mon.stop()
+    assert mon.dead_units()["1"].nonzero().flatten().tolist() == [5]
+    fired, seen = mon.counts()["1"]
+    h = net[0](x)
+    assert seen == 3 * 28 and torch.equal(fired, 3 * reference_fired(h, 2))
+    path = mon.plot(os.path.join(tmp_path, "dead.png"))
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    mon.reset()
+    assert mon.dead_units() == {}
