@@ -17,7 +17,9 @@ values (10^6 with --quick).
 
 Writes to benchmarks/results/<machine>/ (or --out): bench.csv (long format, one row per
 measurement), bench.json (machine metadata), relative_cost.md (each op's cost relative to
-ReLU), accuracy.csv and accuracy.md, and PNG plots (benchmarks/plot.py). --quick: fewer
+ReLU), accuracy.csv and accuracy.md, memory.csv and memory.md (what autograd keeps, per
+mode), fused.csv and fused.md (bias + activation fused, LinearAct, the dead-unit monitor's
+cost), and PNG plots (benchmarks/plot.py). --quick: fewer
 sizes and rounds, no torch.compile (each compile costs seconds); under 2 minutes on 2 CPU
 cores.
 """
@@ -293,6 +295,80 @@ def memory_table(devices, threads, rounds, block_s, ops):
     return rows, "\n".join(lines) + "\n"
 
 
+FUSED_ACTS = {  # name: (bias_act keywords, the activation on z = x + b for ATen)
+    "relu": ({"activation": "relu"}, TF.relu),
+    "leaky_relu": ({"activation": "leaky_relu"}, TF.leaky_relu),
+    "prelu": ({"activation": "prelu"}, None),
+    "elu": ({"activation": "elu"}, TF.elu),
+    "gelu": ({"activation": "gelu"}, TF.gelu),
+    "gelu_tanh": ({"activation": "gelu", "approximate": "tanh"},
+                  lambda z: TF.gelu(z, approximate="tanh")),
+}
+STATS_ACTS = {"relu": ("relu", 0.0), "leaky_relu": ("leaky_relu", 0.01), "elu": ("elu", 1.0),
+              "gelu": ("gelu", 0.0), "gelu_tanh": ("gelu_tanh", 0.0)}
+
+
+def fused_table(devices, threads, rounds, block_s, ops):
+    """Fused bias + activation, forward+backward, float32, bias along the last dim of a
+    (4096, 1024) input (4M elements, as after nn.Linear): relu_ext.functional.bias_act against
+    ATen's x + b then the activation (its autograd sums the bias gradient separately); and
+    LinearAct(1024, 1024) against nn.Linear then the activation on a batch of 4096 (the matmul
+    included). Plus the dead-unit monitor's cost: act_stats (the activation counting per
+    channel) against the activation alone, forward, same input."""
+    rows = []
+    for device in devices:
+        for op in [o for o in FUSED_ACTS if o in ops]:
+            kw, act = FUSED_ACTS[op]
+            torch.manual_seed(0)
+            x = torch.randn(4096, 1024, device=device, requires_grad=True)
+            b = torch.randn(1024, device=device, requires_grad=True)
+            w = torch.rand(1024, device=device, requires_grad=True)
+            g = torch.randn(4096, 1024, device=device)
+            extra = {"weight": w} if op == "prelu" else {}
+            kwargs = {k: v for k, v in kw.items() if k != "activation"}
+            ref_act = act if act is not None else (lambda z: torch.where(z > 0, z, w * z))
+            leaves = [x, b] + ([w] if op == "prelu" else [])
+            ours = lambda: torch.autograd.grad(  # noqa: E731
+                F.bias_act(x, b, kw["activation"], **kwargs, **extra), leaves, g)
+            theirs = lambda: torch.autograd.grad(ref_act(x + b), leaves, g)  # noqa: E731
+            lin = nn.Linear(1024, 1024).to(device)
+            fused = relu_ext.LinearAct(1024, 1024, kw["activation"], **kwargs).to(device)
+            fused.load_state_dict(lin.state_dict(), strict=False)
+            torch_act = {"relu": nn.ReLU(), "leaky_relu": nn.LeakyReLU(), "elu": nn.ELU(),
+                         "gelu": nn.GELU(), "gelu_tanh": nn.GELU("tanh"),
+                         "prelu": nn.PReLU(1)}[op].to(device)
+            xi = torch.randn(4096, 1024, device=device, requires_grad=True)
+            lin_ours = lambda: fused(xi).backward(g)  # noqa: E731
+            lin_theirs = lambda: torch_act(lin(xi)).backward(g)  # noqa: E731
+            stmts = [ours, theirs, lin_ours, lin_theirs]
+            if op in STATS_ACTS:
+                xs = x.detach()
+                a, p = STATS_ACTS[op]
+                plain = OPS[op][0]
+                stmts += [lambda: torch.ops.relu_ext.act_stats(xs, None, 1, a, p),
+                          lambda: plain(xs, None)]
+            med = [statistics.median(t) for t in interleaved(stmts, threads, rounds, block_s)]
+            row = {"device": device, "op": op, "bias_act_ms": med[0] * 1e3, "aten_ms": med[1] * 1e3,
+                   "bias_act_speedup": med[1] / med[0], "linear_act_ms": med[2] * 1e3,
+                   "linear_then_act_ms": med[3] * 1e3, "linear_act_speedup": med[3] / med[2],
+                   "monitor_overhead": (med[4] / med[5] - 1) if len(med) > 4 else ""}
+            rows.append(row)
+            print(f"{device:6} {op:10} bias_act {row['bias_act_ms']:7.2f} ms vs {row['aten_ms']:7.2f} "
+                  f"({row['bias_act_speedup']:.2f}x)  LinearAct {row['linear_act_ms']:7.2f} vs "
+                  f"{row['linear_then_act_ms']:7.2f} ({row['linear_act_speedup']:.2f}x)"
+                  + (f"  monitor +{row['monitor_overhead']:.0%}" if row["monitor_overhead"] != "" else ""),
+                  flush=True)
+    lines = ["| device | activation | bias_act (ms) | x + b, act (ms) | speedup | LinearAct (ms) "
+             "| Linear, act (ms) | speedup | monitor's cost on the forward |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        mon = f"{r['monitor_overhead']:+.0%}" if r["monitor_overhead"] != "" else ""
+        lines.append(f"| {r['device']} | {r['op']} | {r['bias_act_ms']:.2f} | {r['aten_ms']:.2f} | "
+                     f"{r['bias_act_speedup']:.2f}x | {r['linear_act_ms']:.2f} | "
+                     f"{r['linear_then_act_ms']:.2f} | {r['linear_act_speedup']:.2f}x | {mon} |")
+    return rows, "\n".join(lines) + "\n"
+
+
 def warm_allocations():
     """Keeps glibc from returning large freed blocks to the OS (its adaptive mmap threshold
     stops at 32 MiB), so that every implementation's fresh output of any size comes from
@@ -472,6 +548,16 @@ def main(argv=None):
                 f"torch {torch.__version__}, {meta['cpu']}"
                 + (f", {meta['gpu']}" if meta["gpu"] else "") + ".\n\n"
                 + accuracy.table(acc_rows))
+    print("\nFused bias + activation (forward+backward) and the dead-unit monitor's cost:")
+    fused_rows, fused_md = fused_table(devices, args.threads, rounds, block_s, ops)
+    with open(os.path.join(out_dir, "fused.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(fused_rows[0].keys()))
+        w.writeheader()
+        w.writerows(fused_rows)
+    with open(os.path.join(out_dir, "fused.md"), "w") as f:
+        f.write(" ".join(fused_table.__doc__.split()) + f"\n\n{meta['cpu']}, {args.threads} "
+                f"threads" + (f"; {meta['gpu']}" if meta["gpu"] else "")
+                + f"; torch {torch.__version__}.\n\n" + fused_md)
     mem_rows, mem_table = memory_table(devices, args.threads, rounds, block_s, ops)
     with open(os.path.join(out_dir, "memory.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(mem_rows[0].keys()))
@@ -488,7 +574,7 @@ def main(argv=None):
         for path in plot.plot(csv_path, out_dir):
             print("wrote", path)
     print(f"wrote {csv_path} ({len(rows)} rows), bench.json, relative_cost.md, accuracy.csv, "
-          "accuracy.md, memory.csv, memory.md")
+          "accuracy.md, memory.csv, memory.md, fused.csv, fused.md")
     return out_dir
 
 

@@ -101,6 +101,34 @@ void bias_forward(scalar_t* out, const scalar_t* x, const std::vector<at::opmath
   });
 }
 
+// Elements per chunk of the reductions: fixed (never the thread count), large enough that
+// the per-chunk partials stay small next to the data, small enough to spread over threads.
+// (A channel's count within a chunk stays exact in float up to 2^24 units per chunk.)
+constexpr int64_t kChunkElements = 65536;
+
+// Units (rows or runs) per chunk: about kChunkElements elements, fewer chunks when there are
+// many channels, so the partials (chunks x C) stay within 32K values (no fresh pages per
+// call). A function of the shape alone.
+inline int64_t units_per_chunk(int64_t units, int64_t unit, int64_t C) {
+  const int64_t by_size = std::max<int64_t>(1, kChunkElements / unit);
+  const int64_t max_chunks = std::max<int64_t>(1, 32768 / C);
+  return std::max(by_size, (units + max_chunks - 1) / max_chunks);
+}
+
+// out[c] = sum over chunks k, in order, of part[k * C + c] (in double), channels threaded.
+template <typename T>
+void sum_chunks(const std::vector<T>& part, int64_t chunks, int64_t C, std::vector<double>& out) {
+  out.assign(C, 0.0);
+  at::parallel_for(0, C, std::max<int64_t>(1, 4096 / std::max<int64_t>(chunks, 1)),
+                   [&](int64_t c0, int64_t c1) {
+                     for (int64_t c = c0; c < c1; ++c) {
+                       double s = 0;
+                       for (int64_t k = 0; k < chunks; ++k) s += part[k * C + c];
+                       out[c] = s;
+                     }
+                   });
+}
+
 // grad_input, and the per-channel sums of grad_input (-> grad_bias) and, for PReLU, of
 // g * (z > 0 ? 0 : z) (-> grad_weight), into gb and gw (double, C and p.size() values).
 template <Act A, typename scalar_t>
@@ -114,10 +142,10 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
   const int64_t C = geo.channels;
   const bool per_c = p.size() > 1;
   const int64_t Cw = static_cast<int64_t>(p.size());
-  // Fixed chunks of about 16K elements, whole rows / runs.
+  // Fixed chunks of whole rows / runs.
   const int64_t unit = geo.inner == 1 ? C : geo.inner;  // elements per row / run
   const int64_t units = geo.n / unit;
-  const int64_t per_chunk = std::max<int64_t>(1, 16384 / unit);
+  const int64_t per_chunk = units_per_chunk(units, unit, C);
   const int64_t chunks = (units + per_chunk - 1) / per_chunk;
   std::vector<T> part_b(chunks * C, T(0)), part_w(kWeight ? chunks * Cw : 0, T(0));
   at::parallel_for(0, chunks, 1, [&](int64_t k0, int64_t k1) {
@@ -194,16 +222,8 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
       }
     }
   });
-  gb.assign(C, 0.0);
-  for (int64_t k = 0; k < chunks; ++k) {
-    for (int64_t c = 0; c < C; ++c) gb[c] += part_b[k * C + c];
-  }
-  if constexpr (kWeight) {
-    gw.assign(Cw, 0.0);
-    for (int64_t k = 0; k < chunks; ++k) {
-      for (int64_t c = 0; c < Cw; ++c) gw[c] += part_w[k * Cw + c];
-    }
-  }
+  sum_chunks(part_b, chunks, C, gb);
+  if constexpr (kWeight) sum_chunks(part_w, chunks, Cw, gw);
 }
 
 // act(x) and, per channel, the number of x > 0 (into fired, C values).
@@ -216,7 +236,7 @@ void stats_forward(scalar_t* out, const scalar_t* x, const std::vector<at::opmat
   const bool per_c = p.size() > 1;
   const int64_t unit = geo.inner == 1 ? C : geo.inner;
   const int64_t units = geo.n / unit;
-  const int64_t per_chunk = std::max<int64_t>(1, 16384 / unit);  // counts stay exact in float
+  const int64_t per_chunk = units_per_chunk(units, unit, C);
   const int64_t chunks = (units + per_chunk - 1) / per_chunk;
   std::vector<T> part(chunks * C, T(0));
   const V one(T(1)), zero(T(0));
@@ -224,24 +244,37 @@ void stats_forward(scalar_t* out, const scalar_t* x, const std::vector<at::opmat
     for (int64_t k = k0; k < k1; ++k) {
       T* pc_count = part.data() + k * C;
       const int64_t u1 = std::min(units, (k + 1) * per_chunk);
-      for (int64_t u = k * per_chunk; u < u1; ++u) {
-        const int64_t base = u * unit;
-        if (geo.inner == 1) {
+      if (geo.inner == 1) {  // rows of C, four at a time (one update of the counts for four)
+        for (int64_t u = k * per_chunk; u < u1; u += 4) {
+          const int64_t rows = std::min<int64_t>(4, u1 - u);
           int64_t c = 0;
           if constexpr (kVectorized<scalar_t>) {
             for (; c + V::size() <= C; c += V::size()) {
-              const V xv = V::loadu(x + base + c);
               const V pv = per_c ? V::loadu(p.data() + c) : V(p[0]);
-              act_fwd_vec<A>(xv, pv).store(out + base + c);
-              (V::loadu(pc_count + c) + V::blendv(zero, one, xv > zero)).store(pc_count + c);
+              V count = V::loadu(pc_count + c);
+              for (int64_t r = 0; r < rows; ++r) {
+                const int64_t m = (u + r) * C + c;
+                const V xv = V::loadu(x + m);
+                act_fwd_vec<A>(xv, pv).store(out + m);
+                count = count + (one & (xv > zero));
+              }
+              count.store(pc_count + c);
             }
           }
           for (; c < C; ++c) {
-            const T xv = static_cast<T>(x[base + c]);
-            out[base + c] = static_cast<scalar_t>(act_fwd<A>(xv, p[per_c ? c : 0]));
-            pc_count[c] += xv > T(0) ? T(1) : T(0);
+            for (int64_t r = 0; r < rows; ++r) {
+              const int64_t m = (u + r) * C + c;
+              const T xv = static_cast<T>(x[m]);
+              out[m] = static_cast<scalar_t>(act_fwd<A>(xv, p[per_c ? c : 0]));
+              pc_count[c] += xv > T(0) ? T(1) : T(0);
+            }
           }
-        } else {
+        }
+        continue;
+      }
+      for (int64_t u = k * per_chunk; u < u1; ++u) {
+        const int64_t base = u * unit;
+        {
           const int64_t c = u % C;
           const T pc = p[per_c ? c : 0];
           T count = 0;
@@ -251,7 +284,7 @@ void stats_forward(scalar_t* out, const scalar_t* x, const std::vector<at::opmat
             for (; i + V::size() <= geo.inner; i += V::size()) {
               const V xv = V::loadu(x + base + i);
               act_fwd_vec<A>(xv, V(pc)).store(out + base + i);
-              acc = acc + V::blendv(zero, one, xv > zero);
+              acc = acc + (one & (xv > zero));
             }
             T lanes[V::size()];
             acc.store(lanes);
@@ -267,10 +300,9 @@ void stats_forward(scalar_t* out, const scalar_t* x, const std::vector<at::opmat
       }
     }
   });
-  fired.assign(C, 0);
-  for (int64_t k = 0; k < chunks; ++k) {
-    for (int64_t c = 0; c < C; ++c) fired[c] += static_cast<int64_t>(part[k * C + c]);
-  }
+  std::vector<double> sums;
+  sum_chunks(part, chunks, C, sums);
+  fired.assign(sums.begin(), sums.end());
 }
 
 template <typename F>
