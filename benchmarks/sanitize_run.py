@@ -1,5 +1,5 @@
 """A small run of every op (the 1-bit-mask ops of LeakyReLU and memory_efficient GELU
-included), forward and backward, in every dtype and a few layouts, on the
+included, the fused bias + activation and the dead-unit counts), forward and backward, in every dtype and a few layouts, on the
 GPU: what compute-sanitizer (memcheck, racecheck) watches in benchmarks/gpu_check.sh."""
 import torch
 
@@ -21,6 +21,14 @@ for dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
         outs = [F.relu(x), F.leaky_relu(x, 0.2), F.elu(x), F.gelu(x), F.gelu(x, "tanh"),
                 F.prelu(x, w), F.elu(x, memory_efficient=True),
                 F.gelu(x, memory_efficient=True), F.gelu(x, "tanh", memory_efficient=True)]
+        if x.dim() > 0:  # fused bias + activation along dim 1 (or 0) and the last dim
+            for dim in {min(1, x.dim() - 1), -1}:
+                bias = torch.randn(x.shape[dim], device=dev, dtype=dtype, requires_grad=True)
+                outs += [F.bias_act(x, bias, "gelu", dim=dim),
+                         F.bias_act(x, bias, "leaky_relu", dim=dim, negative_slope=0.1),
+                         F.bias_act(x, bias, "prelu", dim=dim,
+                                    weight=torch.rand(x.shape[dim], device=dev, dtype=dtype))]
+            outs.append(torch.ops.relu_ext.act_stats(x, None, min(1, x.dim() - 1), "relu", 0.0)[0])
         sum(o.float().sum() for o in outs).backward()
         for fn in (F.relu_, lambda t: F.leaky_relu_(t, 0.1), F.elu_):
             fn(x.detach().clone())

@@ -153,39 +153,55 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
       T* pb = part_b.data() + k * C;
       T* pw = kWeight ? part_w.data() + k * Cw : nullptr;
       const int64_t u1 = std::min(units, (k + 1) * per_chunk);
-      for (int64_t u = k * per_chunk; u < u1; ++u) {
-        const int64_t base = u * unit;
-        if (geo.inner == 1) {  // a row: element c has channel c
+      if (geo.inner == 1) {  // rows of C (element c has channel c), four at a time: one
+                             // update of the partial sums for four rows
+        for (int64_t u = k * per_chunk; u < u1; u += 4) {
+          const int64_t rows = std::min<int64_t>(4, u1 - u);
           int64_t c = 0;
           if constexpr (kVectorized<scalar_t>) {
             for (; c + V::size() <= C; c += V::size()) {
-              const V z = V::loadu(x + base + c) + V::loadu(b.data() + c);
-              const V gv = V::loadu(g + base + c);
+              const V bv = V::loadu(b.data() + c);
               const V pc = per_c ? V::loadu(p.data() + c) : V(p[0]);
-              const V d = act_bwd_vec<A>(gv, z, pc);
-              d.store(gi + base + c);
-              (V::loadu(pb + c) + d).store(pb + c);
+              V sb = V::loadu(pb + c);
+              V sw = kWeight && per_c ? V::loadu(pw + c) : V(T(0));
+              for (int64_t r = 0; r < rows; ++r) {
+                const int64_t m = (u + r) * C + c;
+                const V z = V::loadu(x + m) + bv;
+                const V gv = V::loadu(g + m);
+                const V d = act_bwd_vec<A>(gv, z, pc);
+                d.store(gi + m);
+                sb = sb + d;
+                if constexpr (kWeight) sw = sw + V::blendv(gv * z, V(T(0)), z > V(T(0)));
+              }
+              sb.store(pb + c);
               if constexpr (kWeight) {
-                const V wv = V::blendv(gv * z, V(T(0)), z > V(T(0)));
                 if (per_c) {
-                  (V::loadu(pw + c) + wv).store(pw + c);
+                  sw.store(pw + c);
                 } else {
                   T lanes[V::size()];
-                  wv.store(lanes);
+                  sw.store(lanes);
                   for (int j = 0; j < V::size(); ++j) pw[0] += lanes[j];
                 }
               }
             }
           }
           for (; c < C; ++c) {
-            const T z = static_cast<T>(x[base + c]) + b[c];
-            const T gv = static_cast<T>(g[base + c]);
-            const T d = act_bwd<A>(gv, z, p[per_c ? c : 0]);
-            gi[base + c] = static_cast<scalar_t>(d);
-            pb[c] += d;
-            if constexpr (kWeight) pw[per_c ? c : 0] += prelu_bwd_weight(gv, z);
+            for (int64_t r = 0; r < rows; ++r) {
+              const int64_t m = (u + r) * C + c;
+              const T z = static_cast<T>(x[m]) + b[c];
+              const T gv = static_cast<T>(g[m]);
+              const T d = act_bwd<A>(gv, z, p[per_c ? c : 0]);
+              gi[m] = static_cast<scalar_t>(d);
+              pb[c] += d;
+              if constexpr (kWeight) pw[per_c ? c : 0] += prelu_bwd_weight(gv, z);
+            }
           }
-        } else {  // a run of `inner` elements of channel c
+        }
+        continue;
+      }
+      for (int64_t u = k * per_chunk; u < u1; ++u) {
+        const int64_t base = u * unit;
+        {  // a run of `inner` elements of channel c
           const int64_t c = u % C;
           const T bc = b[c], pc = p[per_c ? c : 0];
           T sum_b = 0, sum_w = 0;
