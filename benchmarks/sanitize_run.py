@@ -1,6 +1,7 @@
-"""A small run of every op (the 1-bit-mask ops of LeakyReLU and memory_efficient GELU
-included, the fused bias + activation and the dead-unit counts), forward and backward, in every dtype and a few layouts, on the
-GPU: what compute-sanitizer (memcheck, racecheck) watches in benchmarks/gpu_check.sh."""
+"""A small run of every op (LeakyReLU's and memory_efficient GELU's 1-bit masks, the fused
+bias + activation and the dead-unit counts included), forward and backward, in every dtype
+and a few layouts, on the GPU: what compute-sanitizer (memcheck, racecheck) watches in
+benchmarks/gpu_check.sh."""
 import torch
 
 import relu_ext.functional as F
