@@ -143,9 +143,9 @@ def convert(model: nn.Module,
     replacement when ``model`` itself is such an activation. ``fuse_bias=True`` also fuses
     each ``nn.Linear`` followed by a ReLU, LeakyReLU, ELU or GELU (not in place, not
     memory_efficient) inside an ``nn.Sequential`` into a :class:`relu_ext.LinearAct` over the
-    same Parameters, the activation's place taken by a parameter-free
-    :class:`relu_ext.convert.FusedAway` (indices and state_dict keys unchanged; PReLU pairs
-    are left unfused: their weight would change keys). :func:`revert` is the exact inverse.
+    same Parameters, the activation's place taken by a parameter-free ``FusedAway`` module
+    (indices and state_dict keys unchanged; PReLU pairs are left unfused: their weight would
+    change keys). :func:`revert` is the exact inverse.
     """
     wanted = _torch_types(types)
     names = {id(m): n for n, m in model.named_modules()}
