@@ -341,13 +341,14 @@ def fused_table(devices, threads, rounds, block_s, ops):
             lin_ours = lambda: fused(xi).backward(g)  # noqa: E731
             lin_theirs = lambda: torch_act(lin(xi)).backward(g)  # noqa: E731
             stmts = [ours, theirs, lin_ours, lin_theirs]
-            if op in STATS_ACTS:
+            med = [statistics.median(t) for t in interleaved(stmts, threads, rounds, block_s)]
+            if op in STATS_ACTS:  # timed on their own: the same input, in alternation
                 xs = x.detach()
                 a, p = STATS_ACTS[op]
                 plain = OPS[op][0]
-                stmts += [lambda: torch.ops.relu_ext.act_stats(xs, None, 1, a, p),
-                          lambda: plain(xs, None)]
-            med = [statistics.median(t) for t in interleaved(stmts, threads, rounds, block_s)]
+                pair = [lambda: torch.ops.relu_ext.act_stats(xs, None, 1, a, p),
+                        lambda: plain(xs, None)]
+                med += [statistics.median(t) for t in interleaved(pair, threads, 2 * rounds, block_s)]
             row = {"device": device, "op": op, "bias_act_ms": med[0] * 1e3, "aten_ms": med[1] * 1e3,
                    "bias_act_speedup": med[1] / med[0], "linear_act_ms": med[2] * 1e3,
                    "linear_then_act_ms": med[3] * 1e3, "linear_act_speedup": med[3] / med[2],
