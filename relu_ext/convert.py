@@ -86,28 +86,29 @@ def _act_spec(module):
         return "relu", {}
     if t in (nn.LeakyReLU, modules.LeakyReLU) and not module.inplace:
         return "leaky_relu", {"negative_slope": module.negative_slope}
-    if t in (nn.ELU, modules.ELU) and not module.inplace and not getattr(module, "memory_efficient", False):
+    lean = getattr(module, "memory_efficient", False)
+    if t in (nn.ELU, modules.ELU) and not module.inplace and not lean:
         return "elu", {"alpha": module.alpha}
-    if t in (nn.GELU, modules.GELU) and not getattr(module, "memory_efficient", False):
+    if t in (nn.GELU, modules.GELU) and not lean:
         return "gelu", {"approximate": module.approximate}
     return None  # PReLU: its weight would move (state_dict keys change); others: not ours
 
 
-def _fuse(model):
+def _fuse(model, wanted):
     """Linear -> activation pairs in every Sequential become LinearAct -> FusedAway, over the
-    same Parameter objects."""
+    same Parameter objects (torch.nn activations: only the types in ``wanted``)."""
     for child in model.children():
-        _fuse(child)
+        _fuse(child, wanted)
     if not isinstance(model, nn.Sequential):
         return
     names = list(model._modules)
     for first, second in zip(names, names[1:]):
         lin, act = model._modules[first], model._modules[second]
         spec = _act_spec(act)
-        if type(lin) is not nn.Linear or spec is None:
+        excluded = type(act) in _PAIRS and type(act) not in wanted
+        if type(lin) is not nn.Linear or spec is None or excluded:
             continue
-        fused = modules.LinearAct.__new__(modules.LinearAct)
-        fused.__dict__ = {k: (v.copy() if isinstance(v, dict) else v) for k, v in lin.__dict__.items()}
+        fused = _rebuild(lin, modules.LinearAct)
         fused.activation, fused.act_kwargs = spec
         model._modules[first] = fused
         model._modules[second] = FusedAway(act)
@@ -150,7 +151,7 @@ def convert(model: nn.Module,
     wanted = _torch_types(types)
     names = {id(m): n for n, m in model.named_modules()}
     if fuse_bias:
-        _fuse(model)
+        _fuse(model, wanted)
     return _swap(model, lambda m: _convert_one(m, names.get(id(m)), memory_efficient)
                  if type(m) in wanted else None)
 

@@ -129,7 +129,8 @@ class DeadUnitMonitor:
 
     def inactive_fraction(self):
         """{module name: per-channel fraction of inputs in the zero / negative regime}."""
-        return {name: 1 - fired.double() / max(seen, 1) for name, (fired, seen) in self.counts().items()}
+        return {name: 1 - fired.double() / max(seen, 1)
+                for name, (fired, seen) in self.counts().items()}
 
     def report(self) -> str:
         """A per-layer table: dead channels / channels, the fraction dead, and the mean
@@ -141,8 +142,10 @@ class DeadUnitMonitor:
                 rows.append((name or "(model)", type(m).__name__, "not run", "", ""))
                 continue
             dead = self.dead_units()[name]
-            rows.append((name or "(model)", type(m).__name__, f"{int(dead.sum())} / {dead.numel()}",
-                         f"{dead.double().mean().item():.1%}", f"{inactive[name].mean().item():.1%}"))
+            rows.append((name or "(model)", type(m).__name__,
+                         f"{int(dead.sum())} / {dead.numel()}",
+                         f"{dead.double().mean().item():.1%}",
+                         f"{inactive[name].mean().item():.1%}"))
         widths = [max(len(r[i]) for r in rows) for i in range(5)]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))

@@ -214,3 +214,9 @@ def test_convert_fuse_bias_round_trip():
     relu_ext.revert(model)
     assert repr(model) == repr(ref)
     assert [type(m) for m in model] == [type(m) for m in ref]
+
+
+def test_convert_fuse_bias_respects_types():
+    model = nn.Sequential(nn.Linear(4, 4), nn.GELU(), nn.Linear(4, 4), nn.ReLU())
+    relu_ext.convert(model, types=["relu"], fuse_bias=True)
+    assert [type(m).__name__ for m in model] == ["Linear", "GELU", "LinearAct", "FusedAway"]

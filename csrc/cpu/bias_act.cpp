@@ -49,7 +49,8 @@ Geometry geometry(const at::Tensor& x, int64_t dim) {
 template <typename opmath_t>
 std::vector<opmath_t> per_channel(const at::Tensor& t) {
   const at::Tensor c = t.to(c10::CppTypeToScalarType<opmath_t>::value).contiguous();
-  return std::vector<opmath_t>(c.const_data_ptr<opmath_t>(), c.const_data_ptr<opmath_t>() + c.numel());
+  const opmath_t* data = c.const_data_ptr<opmath_t>();
+  return std::vector<opmath_t>(data, data + c.numel());
 }
 
 // Vector path only where the storage type is the compute type (float, double); half types
@@ -65,7 +66,8 @@ void bias_forward(scalar_t* out, const scalar_t* x, const std::vector<at::opmath
   const int64_t C = geo.channels;
   const bool per_c = p.size() > 1;
   if (geo.inner == 1) {  // channels are the fastest dim: rows of C
-    at::parallel_for(0, geo.n / C, std::max<int64_t>(1, kGrainSize / C), [&](int64_t r0, int64_t r1) {
+    const int64_t grain = std::max<int64_t>(1, kGrainSize / C);
+    at::parallel_for(0, geo.n / C, grain, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         const scalar_t* xr = x + r * C;
         scalar_t* yr = out + r * C;
@@ -84,7 +86,8 @@ void bias_forward(scalar_t* out, const scalar_t* x, const std::vector<at::opmath
     return;
   }
   const int64_t inner = geo.inner;  // runs of `inner` elements share a channel
-  at::parallel_for(0, geo.n / inner, std::max<int64_t>(1, kGrainSize / inner), [&](int64_t q0, int64_t q1) {
+  const int64_t grain = std::max<int64_t>(1, kGrainSize / inner);
+  at::parallel_for(0, geo.n / inner, grain, [&](int64_t q0, int64_t q1) {
     for (int64_t q = q0; q < q1; ++q) {
       const int64_t c = q % C;
       const T bc = b[c], pc = p[per_c ? c : 0];
@@ -96,7 +99,9 @@ void bias_forward(scalar_t* out, const scalar_t* x, const std::vector<at::opmath
           act_fwd_vec<A>(V::loadu(xs + i) + V(bc), V(pc)).store(ys + i);
         }
       }
-      for (; i < inner; ++i) ys[i] = static_cast<scalar_t>(act_fwd<A>(static_cast<T>(xs[i]) + bc, pc));
+      for (; i < inner; ++i) {
+        ys[i] = static_cast<scalar_t>(act_fwd<A>(static_cast<T>(xs[i]) + bc, pc));
+      }
     }
   });
 }
@@ -244,7 +249,8 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
 
 // act(x) and, per channel, the number of x > 0 (into fired, C values).
 template <Act A, typename scalar_t>
-void stats_forward(scalar_t* out, const scalar_t* x, const std::vector<at::opmath_type<scalar_t>>& p,
+void stats_forward(scalar_t* out, const scalar_t* x,
+                   const std::vector<at::opmath_type<scalar_t>>& p,
                    Geometry geo, std::vector<int64_t>& fired) {
   using T = at::opmath_type<scalar_t>;
   using V = at::vec::Vectorized<T>;
@@ -341,7 +347,9 @@ at::Tensor like(const at::Tensor& t, const at::Tensor& ref) {
   return same_dense_layout(ref, t) ? t : at::empty_like(ref).copy_(t);
 }
 at::Tensor to_tensor(const std::vector<double>& v, const at::Tensor& like_t) {
-  return at::tensor(v, at::TensorOptions().dtype(at::kDouble)).to(like_t.scalar_type()).view(like_t.sizes());
+  return at::tensor(v, at::TensorOptions().dtype(at::kDouble))
+      .to(like_t.scalar_type())
+      .view(like_t.sizes());
 }
 
 at::Tensor forward(const at::Tensor& self, const at::Tensor& bias, const at::Tensor* weight,
@@ -355,7 +363,8 @@ at::Tensor forward(const at::Tensor& self, const at::Tensor& bias, const at::Ten
     const auto b = per_channel<T>(bias);
     const auto p = weight ? per_channel<T>(*weight) : std::vector<T>{static_cast<T>(param)};
     with_activation(act, [&](auto a) {
-      bias_forward<decltype(a)::value>(out.data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(), b, p, geo);
+      bias_forward<decltype(a)::value>(out.data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(), b,
+                                       p, geo);
     });
   });
   return out;

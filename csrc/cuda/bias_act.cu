@@ -294,7 +294,9 @@ std::tuple<at::Tensor, at::Tensor> act_stats_cuda(const at::Tensor& self,
   TORCH_CHECK(!weight || weight->numel() == 1 || dim == 1, op,
               ": PReLU with a weight per channel counts along dim 1 (its channels), got dim ", dim);
   const at::Tensor* w = weight ? &*weight : nullptr;
-  return with_activation(act, [&](auto a) { return stats<decltype(a)::value>(self, w, dim, param); });
+  return with_activation(act, [&](auto a) {
+    return stats<decltype(a)::value>(self, w, dim, param);
+  });
 }
 
 // CUDA kernels for bias_act, bias_act_backward, bias_prelu, bias_prelu_backward, act_stats
