@@ -10,6 +10,7 @@
 
 #include <vector>
 
+#include "../ops.h"
 #include "act_vec.h"
 #include "loops.h"
 
@@ -352,8 +353,38 @@ at::Tensor to_tensor(const std::vector<double>& v, const at::Tensor& like_t) {
       .view(like_t.sizes());
 }
 
+// float16 / bfloat16: the fused loops above vectorize float and double only, and their
+// scalar loop is many times slower than ATen; until they widen half types, these take the
+// bias add, the bias-gradient sum and act_stats's count from ATen around relu_ext's
+// (vectorized) activation kernels: unfused, 0.6-1.0x ATen's bias_act path.
+bool is_half(const at::Tensor& t) {
+  return t.scalar_type() == at::kHalf || t.scalar_type() == at::kBFloat16;
+}
+
+at::Tensor along(const at::Tensor& v, const at::Tensor& x, int64_t dim) {
+  std::vector<int64_t> shape(x.dim(), 1);
+  shape[dim] = v.numel();
+  return v.reshape(shape);
+}
+
+at::Tensor half_forward(const at::Tensor& z, const at::Tensor* weight, int64_t dim, Act act,
+                        double param) {
+  switch (act) {
+    case Act::kRelu: return ops::relu(z);
+    case Act::kLeakyRelu: return ops::leaky_relu(z, param);
+    case Act::kElu: return ops::elu(z, param);
+    case Act::kGelu: return ops::gelu(z, "none");
+    case Act::kGeluTanh: return ops::gelu(z, "tanh");
+    case Act::kPrelu:
+      if (weight->numel() == 1 || dim == 1) return ops::prelu(z, weight->reshape({-1}));
+      return at::where(z > 0, z, along(*weight, z, dim) * z);
+  }
+  return z;
+}
+
 at::Tensor forward(const at::Tensor& self, const at::Tensor& bias, const at::Tensor* weight,
                    int64_t dim, Act act, double param) {
+  if (is_half(self)) return half_forward(self + along(bias, self, dim), weight, dim, act, param);
   const auto x = dense(self);
   auto out = at::empty_like(x);
   if (x.numel() == 0) return out;
@@ -375,6 +406,37 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(const at::Tensor& grad_o
                                                         const at::Tensor& bias,
                                                         const at::Tensor* weight, int64_t dim,
                                                         Act act, double param) {
+  if (is_half(self)) {
+    const auto z = self + along(bias, self, dim);
+    std::vector<int64_t> others;
+    for (int64_t d = 0; d < z.dim(); ++d) {
+      if (d != dim) others.push_back(d);
+    }
+    const auto sum_others = [&](const at::Tensor& t) {
+      return (others.empty() ? t.to(at::kFloat) : t.sum(others, false, at::kFloat))
+          .to(self.scalar_type());
+    };
+    at::Tensor gi, gw;
+    switch (act) {
+      case Act::kRelu: gi = ops::leaky_relu_backward(grad_output, z, 0.0, false); break;
+      case Act::kLeakyRelu: gi = ops::leaky_relu_backward(grad_output, z, param, false); break;
+      case Act::kElu: gi = ops::elu_backward(grad_output, z, param, false); break;
+      case Act::kGelu: gi = ops::gelu_backward(grad_output, z, "none"); break;
+      case Act::kGeluTanh: gi = ops::gelu_backward(grad_output, z, "tanh"); break;
+      case Act::kPrelu: {
+        const auto positive = z > 0;
+        gi = at::where(positive, grad_output,
+                       (weight->numel() == 1 ? weight->reshape({}) : along(*weight, z, dim)) *
+                           grad_output);
+        const auto term = at::where(positive, at::zeros_like(z), z * grad_output);
+        gw = (weight->numel() == 1 ? term.sum(at::kFloat) : sum_others(term).to(at::kFloat))
+                 .to(self.scalar_type())
+                 .reshape(weight->sizes());
+        break;
+      }
+    }
+    return {gi, sum_others(gi).reshape(bias.sizes()), gw};
+  }
   const auto x = dense(self);
   const auto g = like(grad_output, x);
   auto gi = at::empty_like(x);
@@ -446,6 +508,15 @@ std::tuple<at::Tensor, at::Tensor> act_stats_cpu(const at::Tensor& self,
   if (weight) check_prelu_weight(self, *weight, op);
   TORCH_CHECK(!weight || weight->numel() == 1 || dim == 1, op,
               ": PReLU with a weight per channel counts along dim 1 (its channels), got dim ", dim);
+  if (is_half(self)) {  // as half_forward: relu_ext's activation, then ATen's count
+    std::vector<int64_t> others;
+    for (int64_t d = 0; d < self.dim(); ++d) {
+      if (d != dim) others.push_back(d);
+    }
+    const auto positive = self > 0;
+    auto fired = others.empty() ? positive.to(at::kLong) : positive.sum(others, false, at::kLong);
+    return {half_forward(self, weight ? &*weight : nullptr, dim, act, param), fired};
+  }
   const auto x = dense(self);
   auto out = at::empty_like(x);
   std::vector<int64_t> fired(x.size(dim), 0);
