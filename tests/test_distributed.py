@@ -52,6 +52,10 @@ def _worker(rank, init_file, out_dir, mode, package_root):
         grads = [(p.grad.full_tensor() if hasattr(p.grad, "full_tensor") else p.grad).cpu()
                  for p in model.parameters()]
         torch.save(grads, os.path.join(out_dir, f"grads{rank}.pt"))
+        # Both ranks done before either tears the group down: without this barrier, torch's
+        # gloo backend (2.13, with or without relu_ext) aborts about one run in ten at exit
+        # with "terminate called without an active exception".
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
