@@ -309,28 +309,31 @@ STATS_ACTS = {"relu": ("relu", 0.0), "leaky_relu": ("leaky_relu", 0.01), "elu": 
 
 
 def fused_table(devices, threads, rounds, block_s, ops):
-    """Fused bias + activation, forward+backward, float32, bias along the last dim of a
-    (4096, 1024) input (4M elements, as after nn.Linear): relu_ext.functional.bias_act against
-    ATen's x + b then the activation (its autograd sums the bias gradient separately); and
-    LinearAct(1024, 1024) against nn.Linear then the activation on a batch of 4096 (the matmul
-    included). Plus the dead-unit monitor's cost: act_stats (the activation counting per
-    channel) against the activation alone, forward, same input."""
+    """Fused bias + activation, forward+backward, float32 and bfloat16, bias along the last dim
+    of a (4096, 1024) input (4M elements, as after nn.Linear): relu_ext.functional.bias_act
+    against ATen's x + b then the activation (its autograd sums the bias gradient separately);
+    and (float32) LinearAct(1024, 1024) against nn.Linear then the activation on a batch of
+    4096 (the matmul included). Plus the dead-unit monitor's cost: act_stats (the activation
+    counting per channel) against the activation alone, forward, same input."""
     rows = []
-    for device in devices:
-        for op in [o for o in FUSED_ACTS if o in ops]:
-            kw, act = FUSED_ACTS[op]
-            torch.manual_seed(0)
-            x = torch.randn(4096, 1024, device=device, requires_grad=True)
-            b = torch.randn(1024, device=device, requires_grad=True)
-            w = torch.rand(1024, device=device, requires_grad=True)
-            g = torch.randn(4096, 1024, device=device)
-            extra = {"weight": w} if op == "prelu" else {}
-            kwargs = {k: v for k, v in kw.items() if k != "activation"}
-            ref_act = act if act is not None else (lambda z: torch.where(z > 0, z, w * z))
-            leaves = [x, b] + ([w] if op == "prelu" else [])
-            ours = lambda: torch.autograd.grad(  # noqa: E731
-                F.bias_act(x, b, kw["activation"], **kwargs, **extra), leaves, g)
-            theirs = lambda: torch.autograd.grad(ref_act(x + b), leaves, g)  # noqa: E731
+    cases = [(d, t, o) for d in devices for t in (torch.float32, torch.bfloat16)
+             for o in FUSED_ACTS if o in ops]
+    for device, dtype, op in cases:
+        kw, act = FUSED_ACTS[op]
+        torch.manual_seed(0)
+        x = torch.randn(4096, 1024, device=device, dtype=dtype, requires_grad=True)
+        b = torch.randn(1024, device=device, dtype=dtype, requires_grad=True)
+        w = torch.rand(1024, device=device, dtype=dtype, requires_grad=True)
+        g = torch.randn(4096, 1024, device=device, dtype=dtype)
+        extra = {"weight": w} if op == "prelu" else {}
+        kwargs = {k: v for k, v in kw.items() if k != "activation"}
+        ref_act = act if act is not None else (lambda z: torch.where(z > 0, z, w * z))
+        leaves = [x, b] + ([w] if op == "prelu" else [])
+        ours = lambda: torch.autograd.grad(  # noqa: E731
+            F.bias_act(x, b, kw["activation"], **kwargs, **extra), leaves, g)
+        theirs = lambda: torch.autograd.grad(ref_act(x + b), leaves, g)  # noqa: E731
+        stmts = [ours, theirs]
+        if dtype == torch.float32:  # the matmul dominates; timed in float32 only
             lin = nn.Linear(1024, 1024).to(device)
             fused = relu_ext.LinearAct(1024, 1024, kw["activation"], **kwargs).to(device)
             fused.load_state_dict(lin.state_dict(), strict=False)
@@ -338,35 +341,38 @@ def fused_table(devices, threads, rounds, block_s, ops):
                          "gelu": nn.GELU(), "gelu_tanh": nn.GELU("tanh"),
                          "prelu": nn.PReLU(1)}[op].to(device)
             xi = torch.randn(4096, 1024, device=device, requires_grad=True)
-            lin_ours = lambda: fused(xi).backward(g)  # noqa: E731
-            lin_theirs = lambda: torch_act(lin(xi)).backward(g)  # noqa: E731
-            stmts = [ours, theirs, lin_ours, lin_theirs]
-            med = [statistics.median(t) for t in interleaved(stmts, threads, rounds, block_s)]
-            if op in STATS_ACTS:  # timed on their own: the same input, in alternation
-                xs = x.detach()
-                a, p = STATS_ACTS[op]
-                plain = OPS[op][0]
-                pair = [lambda: torch.ops.relu_ext.act_stats(xs, None, 1, a, p),
-                        lambda: plain(xs, None)]
-                med += [statistics.median(t) for t in interleaved(pair, threads, 2 * rounds, block_s)]
-            row = {"device": device, "op": op, "bias_act_ms": med[0] * 1e3, "aten_ms": med[1] * 1e3,
-                   "bias_act_speedup": med[1] / med[0], "linear_act_ms": med[2] * 1e3,
-                   "linear_then_act_ms": med[3] * 1e3, "linear_act_speedup": med[3] / med[2],
-                   "monitor_overhead": (med[4] / med[5] - 1) if len(med) > 4 else ""}
-            rows.append(row)
-            print(f"{device:6} {op:10} bias_act {row['bias_act_ms']:7.2f} ms vs {row['aten_ms']:7.2f} "
-                  f"({row['bias_act_speedup']:.2f}x)  LinearAct {row['linear_act_ms']:7.2f} vs "
-                  f"{row['linear_then_act_ms']:7.2f} ({row['linear_act_speedup']:.2f}x)"
-                  + (f"  monitor +{row['monitor_overhead']:.0%}" if row["monitor_overhead"] != "" else ""),
-                  flush=True)
-    lines = ["| device | activation | bias_act (ms) | x + b, act (ms) | speedup | LinearAct (ms) "
+            stmts += [lambda: fused(xi).backward(g), lambda: torch_act(lin(xi)).backward(g)]
+        med = [statistics.median(t) for t in interleaved(stmts, threads, rounds, block_s)]
+        med += [float("nan")] * (4 - len(med))
+        if op in STATS_ACTS:  # timed on their own: the same input, in alternation
+            xs = x.detach()
+            a, p = STATS_ACTS[op]
+            plain = OPS[op][0]
+            pair = [lambda: torch.ops.relu_ext.act_stats(xs, None, 1, a, p),
+                    lambda: plain(xs, None)]
+            med += [statistics.median(t) for t in interleaved(pair, threads, 2 * rounds, block_s)]
+        row = {"device": device, "dtype": str(dtype).replace("torch.", ""), "op": op,
+               "bias_act_ms": med[0] * 1e3, "aten_ms": med[1] * 1e3,
+               "bias_act_speedup": med[1] / med[0], "linear_act_ms": med[2] * 1e3,
+               "linear_then_act_ms": med[3] * 1e3, "linear_act_speedup": med[3] / med[2],
+               "monitor_overhead": (med[4] / med[5] - 1) if len(med) > 4 else ""}
+        rows.append(row)
+        print(f"{device:6} {row['dtype']:8} {op:10} bias_act {row['bias_act_ms']:7.2f} ms vs "
+              f"{row['aten_ms']:7.2f} ({row['bias_act_speedup']:.2f}x)  LinearAct "
+              f"{row['linear_act_ms']:7.2f} vs "
+              f"{row['linear_then_act_ms']:7.2f} ({row['linear_act_speedup']:.2f}x)"
+              + (f"  monitor +{row['monitor_overhead']:.0%}" if row["monitor_overhead"] != "" else ""),
+              flush=True)
+    lines = ["| device | dtype | activation | bias_act (ms) | x + b, act (ms) | speedup | LinearAct (ms) "
              "| Linear, act (ms) | speedup | monitor's cost on the forward |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         mon = f"{r['monitor_overhead']:+.0%}" if r["monitor_overhead"] != "" else ""
-        lines.append(f"| {r['device']} | {r['op']} | {r['bias_act_ms']:.2f} | {r['aten_ms']:.2f} | "
-                     f"{r['bias_act_speedup']:.2f}x | {r['linear_act_ms']:.2f} | "
-                     f"{r['linear_then_act_ms']:.2f} | {r['linear_act_speedup']:.2f}x | {mon} |")
+        lin = (f"{r['linear_act_ms']:.2f} | {r['linear_then_act_ms']:.2f} | "
+               f"{r['linear_act_speedup']:.2f}x" if r["linear_act_ms"] == r["linear_act_ms"]
+               else " | | ")  # NaN: not timed
+        lines.append(f"| {r['device']} | {r['dtype']} | {r['op']} | {r['bias_act_ms']:.2f} | "
+                     f"{r['aten_ms']:.2f} | {r['bias_act_speedup']:.2f}x | {lin} | {mon} |")
     return rows, "\n".join(lines) + "\n"
 
 

@@ -50,3 +50,12 @@ def test_bench_quick_smoke(tmp_path):
     assert "| cpu | gelu_tanh | backward | bfloat16 |" in (tmp_path / "accuracy.md").read_text()
     for png in ("time_vs_size_float32.png", "pct_of_copy_bfloat16.png"):
         assert (tmp_path / png).stat().st_size > 1000
+    with open(tmp_path / "fused.csv") as f:
+        fused = list(csv.DictReader(f))
+    assert {(r["op"], r["dtype"]) for r in fused} == {
+        (op, dt) for op in ("relu", "prelu", "gelu_tanh") for dt in ("float32", "bfloat16")}
+    for r in fused:
+        assert float(r["bias_act_ms"]) > 0 and float(r["aten_ms"]) > 0
+        assert (float(r["linear_act_ms"]) > 0) == (r["dtype"] == "float32")  # else NaN
+        assert (r["monitor_overhead"] != "") == (r["op"] != "prelu")
+    assert "| cpu | bfloat16 | relu |" in (tmp_path / "fused.md").read_text()

@@ -45,6 +45,27 @@ def test_act_stats_values_counts_gradients(activation, param, ref, layout, dtype
     torch.testing.assert_close(gx[finite], gt[finite])
 
 
+@pytest.mark.parametrize("shape,dim", [((600, 1000), 1), ((4, 30000, 3), 1), ((1, 100000, 2), 1),
+                                       ((64, 16, 33, 31), 1)],
+                         ids=["rows", "runs", "runs_long_channel_dim", "nchw"])
+def test_act_stats_counts_exact_at_any_thread_count(shape, dim):
+    """Each thread counts its own rows or runs (a thread may hold fewer counts than there are
+    channels); the totals are exact at 1, 2 and 3 threads, in every dtype."""
+    threads = torch.get_num_threads()
+    x = torch.randn(shape)
+    x.view(-1)[::7] = 0.0
+    want = reference_fired(x, dim)
+    try:
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            for dtype in (torch.float32, torch.float64, torch.bfloat16):
+                y, fired = ops.act_stats(x.to(dtype), None, dim, "leaky_relu", 0.1)
+                assert torch.equal(fired, want), (n, dtype)
+                torch.testing.assert_close(y, TF.leaky_relu(x.to(dtype), 0.1))
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_act_stats_prelu_gradcheck():
     x = torch.randn(5, 4, 3, dtype=torch.float64, requires_grad=True)
     w = torch.rand(4, dtype=torch.float64, requires_grad=True)

@@ -8,6 +8,8 @@
 // pass (relu_ext.DeadUnitMonitor).
 #include <torch/library.h>
 
+#include <algorithm>
+#include <mutex>
 #include <vector>
 
 #include "../ops.h"
@@ -54,34 +56,26 @@ std::vector<opmath_t> per_channel(const at::Tensor& t) {
   return std::vector<opmath_t>(data, data + c.numel());
 }
 
-// Vector path only where the storage type is the compute type (float, double); half types
-// take the scalar loop.
+// Every loop below walks the data one Vectorized<opmath_t> at a time (loops.h: half types
+// widened on load, narrowed on store; the last piece of a row or run a partial vector).
 template <typename scalar_t>
-constexpr bool kVectorized = std::is_same_v<scalar_t, at::opmath_type<scalar_t>>;
+using VecOf = at::vec::Vectorized<at::opmath_type<scalar_t>>;
 
 template <Act A, typename scalar_t>
 void bias_forward(scalar_t* out, const scalar_t* x, const std::vector<at::opmath_type<scalar_t>>& b,
                   const std::vector<at::opmath_type<scalar_t>>& p, Geometry geo) {
-  using T = at::opmath_type<scalar_t>;
-  using V = at::vec::Vectorized<T>;
+  using V = VecOf<scalar_t>;
   const int64_t C = geo.channels;
   const bool per_c = p.size() > 1;
   if (geo.inner == 1) {  // channels are the fastest dim: rows of C
     const int64_t grain = std::max<int64_t>(1, kGrainSize / C);
     at::parallel_for(0, geo.n / C, grain, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
-        const scalar_t* xr = x + r * C;
-        scalar_t* yr = out + r * C;
-        int64_t c = 0;
-        if constexpr (kVectorized<scalar_t>) {
-          for (; c + V::size() <= C; c += V::size()) {
-            const V pc = per_c ? V::loadu(p.data() + c) : V(p[0]);
-            act_fwd_vec<A>(V::loadu(xr + c) + V::loadu(b.data() + c), pc).store(yr + c);
-          }
-        }
-        for (; c < C; ++c) {
-          yr[c] = static_cast<scalar_t>(act_fwd<A>(static_cast<T>(xr[c]) + b[c], p[per_c ? c : 0]));
-        }
+        vec_steps<V::size()>(C, [&](int64_t c, int64_t n) {
+          const V pc = per_c ? V::loadu(p.data() + c, n) : V(p[0]);
+          const V z = load_wide(x + r * C + c, n) + V::loadu(b.data() + c, n);
+          store_narrow(out + r * C + c, act_fwd_vec<A>(z, pc), n);
+        });
       }
     });
     return;
@@ -91,18 +85,11 @@ void bias_forward(scalar_t* out, const scalar_t* x, const std::vector<at::opmath
   at::parallel_for(0, geo.n / inner, grain, [&](int64_t q0, int64_t q1) {
     for (int64_t q = q0; q < q1; ++q) {
       const int64_t c = q % C;
-      const T bc = b[c], pc = p[per_c ? c : 0];
-      const scalar_t* xs = x + q * inner;
-      scalar_t* ys = out + q * inner;
-      int64_t i = 0;
-      if constexpr (kVectorized<scalar_t>) {
-        for (; i + V::size() <= inner; i += V::size()) {
-          act_fwd_vec<A>(V::loadu(xs + i) + V(bc), V(pc)).store(ys + i);
-        }
-      }
-      for (; i < inner; ++i) {
-        ys[i] = static_cast<scalar_t>(act_fwd<A>(static_cast<T>(xs[i]) + bc, pc));
-      }
+      const V bc(b[c]), pc(p[per_c ? c : 0]);
+      vec_steps<V::size()>(inner, [&](int64_t i, int64_t n) {
+        store_narrow(out + q * inner + i, act_fwd_vec<A>(load_wide(x + q * inner + i, n) + bc, pc),
+                     n);
+      });
     }
   });
 }
@@ -143,11 +130,20 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
                    const std::vector<at::opmath_type<scalar_t>>& p, Geometry geo,
                    std::vector<double>& gb, std::vector<double>& gw) {
   using T = at::opmath_type<scalar_t>;
-  using V = at::vec::Vectorized<T>;
+  using V = VecOf<scalar_t>;
   constexpr bool kWeight = A == Act::kPrelu;
   const int64_t C = geo.channels;
   const bool per_c = p.size() > 1;
   const int64_t Cw = static_cast<int64_t>(p.size());
+  // Lanes past a partial vector's end load g = 0, x = b = 0: they add 0 to every sum.
+  const auto weight_term = [](V gv, V z) { return V::blendv(gv * z, V(T(0)), z > V(T(0))); };
+  const auto lane_sum = [](V v) {
+    T lanes[V::size()];
+    v.store(lanes);
+    T s = 0;
+    for (int j = 0; j < V::size(); ++j) s += lanes[j];
+    return s;
+  };
   // Fixed chunks of whole rows / runs.
   const int64_t unit = geo.inner == 1 ? C : geo.inner;  // elements per row / run
   const int64_t units = geo.n / unit;
@@ -163,84 +159,46 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
                              // update of the partial sums for four rows
         for (int64_t u = k * per_chunk; u < u1; u += 4) {
           const int64_t rows = std::min<int64_t>(4, u1 - u);
-          int64_t c = 0;
-          if constexpr (kVectorized<scalar_t>) {
-            for (; c + V::size() <= C; c += V::size()) {
-              const V bv = V::loadu(b.data() + c);
-              const V pc = per_c ? V::loadu(p.data() + c) : V(p[0]);
-              V sb = V::loadu(pb + c);
-              V sw = kWeight && per_c ? V::loadu(pw + c) : V(T(0));
-              for (int64_t r = 0; r < rows; ++r) {
-                const int64_t m = (u + r) * C + c;
-                const V z = V::loadu(x + m) + bv;
-                const V gv = V::loadu(g + m);
-                const V d = act_bwd_vec<A>(gv, z, pc);
-                d.store(gi + m);
-                sb = sb + d;
-                if constexpr (kWeight) sw = sw + V::blendv(gv * z, V(T(0)), z > V(T(0)));
-              }
-              sb.store(pb + c);
-              if constexpr (kWeight) {
-                if (per_c) {
-                  sw.store(pw + c);
-                } else {
-                  T lanes[V::size()];
-                  sw.store(lanes);
-                  for (int j = 0; j < V::size(); ++j) pw[0] += lanes[j];
-                }
-              }
-            }
-          }
-          for (; c < C; ++c) {
+          vec_steps<V::size()>(C, [&](int64_t c, int64_t n) {
+            const V bv = V::loadu(b.data() + c, n);
+            const V pc = per_c ? V::loadu(p.data() + c, n) : V(p[0]);
+            V sb = V::loadu(pb + c, n);
+            V sw = kWeight && per_c ? V::loadu(pw + c, n) : V(T(0));
             for (int64_t r = 0; r < rows; ++r) {
               const int64_t m = (u + r) * C + c;
-              const T z = static_cast<T>(x[m]) + b[c];
-              const T gv = static_cast<T>(g[m]);
-              const T d = act_bwd<A>(gv, z, p[per_c ? c : 0]);
-              gi[m] = static_cast<scalar_t>(d);
-              pb[c] += d;
-              if constexpr (kWeight) pw[per_c ? c : 0] += prelu_bwd_weight(gv, z);
+              const V z = load_wide(x + m, n) + bv;
+              const V gv = load_wide(g + m, n);
+              const V d = act_bwd_vec<A>(gv, z, pc);
+              store_narrow(gi + m, d, n);
+              sb = sb + d;
+              if constexpr (kWeight) sw = sw + weight_term(gv, z);
             }
-          }
+            sb.store(pb + c, n);
+            if constexpr (kWeight) {
+              if (per_c) {
+                sw.store(pw + c, n);
+              } else {
+                pw[0] += lane_sum(sw);
+              }
+            }
+          });
         }
         continue;
       }
-      for (int64_t u = k * per_chunk; u < u1; ++u) {
-        const int64_t base = u * unit;
-        {  // a run of `inner` elements of channel c
-          const int64_t c = u % C;
-          const T bc = b[c], pc = p[per_c ? c : 0];
-          T sum_b = 0, sum_w = 0;
-          int64_t i = 0;
-          if constexpr (kVectorized<scalar_t>) {
-            V acc_b(T(0)), acc_w(T(0));
-            for (; i + V::size() <= geo.inner; i += V::size()) {
-              const V z = V::loadu(x + base + i) + V(bc);
-              const V gv = V::loadu(g + base + i);
-              const V d = act_bwd_vec<A>(gv, z, V(pc));
-              d.store(gi + base + i);
-              acc_b = acc_b + d;
-              if constexpr (kWeight) acc_w = acc_w + V::blendv(gv * z, V(T(0)), z > V(T(0)));
-            }
-            T lanes[V::size()];
-            acc_b.store(lanes);
-            for (int j = 0; j < V::size(); ++j) sum_b += lanes[j];
-            if constexpr (kWeight) {
-              acc_w.store(lanes);
-              for (int j = 0; j < V::size(); ++j) sum_w += lanes[j];
-            }
-          }
-          for (; i < geo.inner; ++i) {
-            const T z = static_cast<T>(x[base + i]) + bc;
-            const T gv = static_cast<T>(g[base + i]);
-            const T d = act_bwd<A>(gv, z, pc);
-            gi[base + i] = static_cast<scalar_t>(d);
-            sum_b += d;
-            if constexpr (kWeight) sum_w += prelu_bwd_weight(gv, z);
-          }
-          pb[c] += sum_b;
-          if constexpr (kWeight) pw[per_c ? c : 0] += sum_w;
-        }
+      for (int64_t u = k * per_chunk; u < u1; ++u) {  // runs of `inner` elements of channel c
+        const int64_t c = u % C, base = u * unit;
+        const V bc(b[c]), pc(p[per_c ? c : 0]);
+        V acc_b(T(0)), acc_w(T(0));
+        vec_steps<V::size()>(geo.inner, [&](int64_t i, int64_t n) {
+          const V z = load_wide(x + base + i, n) + bc;
+          const V gv = load_wide(g + base + i, n);
+          const V d = act_bwd_vec<A>(gv, z, pc);
+          store_narrow(gi + base + i, d, n);
+          acc_b = acc_b + d;
+          if constexpr (kWeight) acc_w = acc_w + weight_term(gv, z);
+        });
+        pb[c] += lane_sum(acc_b);
+        if constexpr (kWeight) pw[per_c ? c : 0] += lane_sum(acc_w);
       }
     }
   });
@@ -248,84 +206,100 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
   if constexpr (kWeight) sum_chunks(part_w, chunks, Cw, gw);
 }
 
-// act(x) and, per channel, the number of x > 0 (into fired, C values).
+// Per-lane counts of x > 0 (NaN: no) as integers of T's width: a compare and an integer
+// subtract (a true lane is all ones, -1), so a chain of them costs one cycle per vector.
+template <typename T>
+using CountVec = at::vec::Vectorized<at::vec::int_same_size_t<T>>;
+template <typename V>
+inline CountVec<typename V::value_type> count_positive(CountVec<typename V::value_type> count,
+                                                       V x) {
+  using T = typename V::value_type;
+#if defined(CPU_CAPABILITY_AVX512)  // the compare's mask register drives the add directly
+  if constexpr (std::is_same_v<T, float>) {
+    return _mm512_mask_add_epi32(count, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ),
+                                 count, _mm512_set1_epi32(1));
+  } else {
+    return _mm512_mask_add_epi64(count, _mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_GT_OQ),
+                                 count, _mm512_set1_epi64(1));
+  }
+#else
+  return count - at::vec::cast<at::vec::int_same_size_t<T>>(x > V(T(0)));
+#endif
+}
+
+// act(x) and, per channel, the number of x > 0 (added into fired, C values). Counts are
+// integers, so each task counts its own rows / runs and adds them into fired under a lock:
+// the same result in any order, at any thread count. Lanes count in int32 (int64 for double),
+// moved to int64 at least every kFlush rows or run elements.
 template <Act A, typename scalar_t>
 void stats_forward(scalar_t* out, const scalar_t* x,
                    const std::vector<at::opmath_type<scalar_t>>& p,
                    Geometry geo, std::vector<int64_t>& fired) {
   using T = at::opmath_type<scalar_t>;
-  using V = at::vec::Vectorized<T>;
+  using V = VecOf<scalar_t>;
+  using I = at::vec::int_same_size_t<T>;
+  using VI = CountVec<T>;
+  constexpr int64_t kFlush = int64_t{1} << 22;
   const int64_t C = geo.channels;
   const bool per_c = p.size() > 1;
   const int64_t unit = geo.inner == 1 ? C : geo.inner;
-  const int64_t units = geo.n / unit;
-  const int64_t per_chunk = units_per_chunk(units, unit, C);
-  const int64_t chunks = (units + per_chunk - 1) / per_chunk;
-  std::vector<T> part(chunks * C, T(0));
-  const V one(T(1)), zero(T(0));
-  at::parallel_for(0, chunks, 1, [&](int64_t k0, int64_t k1) {
-    for (int64_t k = k0; k < k1; ++k) {
-      T* pc_count = part.data() + k * C;
-      const int64_t u1 = std::min(units, (k + 1) * per_chunk);
-      if (geo.inner == 1) {  // rows of C, four at a time (one update of the counts for four)
-        for (int64_t u = k * per_chunk; u < u1; u += 4) {
-          const int64_t rows = std::min<int64_t>(4, u1 - u);
-          int64_t c = 0;
-          if constexpr (kVectorized<scalar_t>) {
-            for (; c + V::size() <= C; c += V::size()) {
-              const V pv = per_c ? V::loadu(p.data() + c) : V(p[0]);
-              V count = V::loadu(pc_count + c);
-              for (int64_t r = 0; r < rows; ++r) {
-                const int64_t m = (u + r) * C + c;
-                const V xv = V::loadu(x + m);
-                act_fwd_vec<A>(xv, pv).store(out + m);
-                count = count + (one & (xv > zero));
-              }
-              count.store(pc_count + c);
-            }
+  std::mutex lock;
+  const auto task = [&](int64_t u0, int64_t u1) {
+    // This task's counts: mine[j] for channel j (rows), or (u0 + j) % C (runs: fewer than C
+    // when the task has fewer runs, so it never holds a count per channel of a long channel
+    // dim it barely touches).
+    const int64_t held = geo.inner == 1 ? C : std::min(C, u1 - u0);
+    std::vector<int64_t> mine(held, 0);
+    if (geo.inner == 1) {  // rows of C, four at a time (one update of the counts for four)
+      std::vector<I> counts(C, I(0));
+      int64_t pending = 0;  // rows counted in `counts`
+      for (int64_t u = u0; u < u1; u += 4) {
+        const int64_t rows = std::min<int64_t>(4, u1 - u);
+        // Pointers as locals of this loop (not captures): the stores may not alias them.
+        const scalar_t* const xu = x + u * C;
+        scalar_t* const yu = out + u * C;
+        const T* const pp = p.data();
+        I* const cu = counts.data();
+        vec_steps<V::size()>(C, [&](int64_t c, int64_t n) {
+          const V pv = per_c ? V::loadu(pp + c, n) : V(pp[0]);
+          VI count = VI::loadu(cu + c, n);
+          for (int64_t r = 0; r < rows; ++r) {
+            const V xv = load_wide(xu + r * C + c, n);
+            store_narrow(yu + r * C + c, act_fwd_vec<A>(xv, pv), n);
+            count = count_positive(count, xv);
           }
-          for (; c < C; ++c) {
-            for (int64_t r = 0; r < rows; ++r) {
-              const int64_t m = (u + r) * C + c;
-              const T xv = static_cast<T>(x[m]);
-              out[m] = static_cast<scalar_t>(act_fwd<A>(xv, p[per_c ? c : 0]));
-              pc_count[c] += xv > T(0) ? T(1) : T(0);
-            }
-          }
+          count.store(cu + c, n);
+        });
+        pending += rows;
+        if (pending >= kFlush || u + rows >= u1) {
+          for (int64_t c = 0; c < C; ++c) mine[c] += static_cast<int64_t>(counts[c]);
+          std::fill(counts.begin(), counts.end(), I(0));
+          pending = 0;
         }
-        continue;
       }
-      for (int64_t u = k * per_chunk; u < u1; ++u) {
-        const int64_t base = u * unit;
-        {
-          const int64_t c = u % C;
-          const T pc = p[per_c ? c : 0];
-          T count = 0;
-          int64_t i = 0;
-          if constexpr (kVectorized<scalar_t>) {
-            V acc(T(0));
-            for (; i + V::size() <= geo.inner; i += V::size()) {
-              const V xv = V::loadu(x + base + i);
-              act_fwd_vec<A>(xv, V(pc)).store(out + base + i);
-              acc = acc + (one & (xv > zero));
-            }
-            T lanes[V::size()];
-            acc.store(lanes);
-            for (int j = 0; j < V::size(); ++j) count += lanes[j];
-          }
-          for (; i < geo.inner; ++i) {
-            const T xv = static_cast<T>(x[base + i]);
-            out[base + i] = static_cast<scalar_t>(act_fwd<A>(xv, pc));
-            count += xv > T(0) ? T(1) : T(0);
-          }
-          pc_count[c] += count;
+    } else {  // runs of `inner` elements of channel c, in pieces of at most kFlush
+      for (int64_t u = u0; u < u1; ++u) {
+        const int64_t c = u % C, base = u * unit, j = (u - u0) % held;
+        const V pc(p[per_c ? c : 0]);
+        for (int64_t s = 0; s < geo.inner; s += kFlush) {
+          VI count(I(0));
+          const scalar_t* const xs = x + base + s;
+          scalar_t* const ys = out + base + s;
+          vec_steps<V::size()>(std::min(kFlush, geo.inner - s), [&](int64_t i, int64_t n) {
+            const V xv = load_wide(xs + i, n);
+            store_narrow(ys + i, act_fwd_vec<A>(xv, pc), n);
+            count = count_positive(count, xv);
+          });
+          I lanes[VI::size()];
+          count.store(lanes);
+          for (int l = 0; l < VI::size(); ++l) mine[j] += static_cast<int64_t>(lanes[l]);
         }
       }
     }
-  });
-  std::vector<double> sums;
-  sum_chunks(part, chunks, C, sums);
-  fired.assign(sums.begin(), sums.end());
+    const std::lock_guard<std::mutex> guard(lock);
+    for (int64_t j = 0; j < held; ++j) fired[geo.inner == 1 ? j : (u0 + j) % C] += mine[j];
+  };
+  at::parallel_for(0, geo.n / unit, std::max<int64_t>(1, kGrainSize / unit), task);
 }
 
 template <typename F>
@@ -353,38 +327,8 @@ at::Tensor to_tensor(const std::vector<double>& v, const at::Tensor& like_t) {
       .view(like_t.sizes());
 }
 
-// float16 / bfloat16: the fused loops above vectorize float and double only, and their
-// scalar loop is many times slower than ATen; until they widen half types, these take the
-// bias add, the bias-gradient sum and act_stats's count from ATen around relu_ext's
-// (vectorized) activation kernels: unfused, 0.6-1.0x ATen's bias_act path.
-bool is_half(const at::Tensor& t) {
-  return t.scalar_type() == at::kHalf || t.scalar_type() == at::kBFloat16;
-}
-
-at::Tensor along(const at::Tensor& v, const at::Tensor& x, int64_t dim) {
-  std::vector<int64_t> shape(x.dim(), 1);
-  shape[dim] = v.numel();
-  return v.reshape(shape);
-}
-
-at::Tensor half_forward(const at::Tensor& z, const at::Tensor* weight, int64_t dim, Act act,
-                        double param) {
-  switch (act) {
-    case Act::kRelu: return ops::relu(z);
-    case Act::kLeakyRelu: return ops::leaky_relu(z, param);
-    case Act::kElu: return ops::elu(z, param);
-    case Act::kGelu: return ops::gelu(z, "none");
-    case Act::kGeluTanh: return ops::gelu(z, "tanh");
-    case Act::kPrelu:
-      if (weight->numel() == 1 || dim == 1) return ops::prelu(z, weight->reshape({-1}));
-      return at::where(z > 0, z, along(*weight, z, dim) * z);
-  }
-  return z;
-}
-
 at::Tensor forward(const at::Tensor& self, const at::Tensor& bias, const at::Tensor* weight,
                    int64_t dim, Act act, double param) {
-  if (is_half(self)) return half_forward(self + along(bias, self, dim), weight, dim, act, param);
   const auto x = dense(self);
   auto out = at::empty_like(x);
   if (x.numel() == 0) return out;
@@ -406,37 +350,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(const at::Tensor& grad_o
                                                         const at::Tensor& bias,
                                                         const at::Tensor* weight, int64_t dim,
                                                         Act act, double param) {
-  if (is_half(self)) {
-    const auto z = self + along(bias, self, dim);
-    std::vector<int64_t> others;
-    for (int64_t d = 0; d < z.dim(); ++d) {
-      if (d != dim) others.push_back(d);
-    }
-    const auto sum_others = [&](const at::Tensor& t) {
-      return (others.empty() ? t.to(at::kFloat) : t.sum(others, false, at::kFloat))
-          .to(self.scalar_type());
-    };
-    at::Tensor gi, gw;
-    switch (act) {
-      case Act::kRelu: gi = ops::leaky_relu_backward(grad_output, z, 0.0, false); break;
-      case Act::kLeakyRelu: gi = ops::leaky_relu_backward(grad_output, z, param, false); break;
-      case Act::kElu: gi = ops::elu_backward(grad_output, z, param, false); break;
-      case Act::kGelu: gi = ops::gelu_backward(grad_output, z, "none"); break;
-      case Act::kGeluTanh: gi = ops::gelu_backward(grad_output, z, "tanh"); break;
-      case Act::kPrelu: {
-        const auto positive = z > 0;
-        gi = at::where(positive, grad_output,
-                       (weight->numel() == 1 ? weight->reshape({}) : along(*weight, z, dim)) *
-                           grad_output);
-        const auto term = at::where(positive, at::zeros_like(z), z * grad_output);
-        gw = (weight->numel() == 1 ? term.sum(at::kFloat) : sum_others(term).to(at::kFloat))
-                 .to(self.scalar_type())
-                 .reshape(weight->sizes());
-        break;
-      }
-    }
-    return {gi, sum_others(gi).reshape(bias.sizes()), gw};
-  }
   const auto x = dense(self);
   const auto g = like(grad_output, x);
   auto gi = at::empty_like(x);
@@ -508,15 +421,6 @@ std::tuple<at::Tensor, at::Tensor> act_stats_cpu(const at::Tensor& self,
   if (weight) check_prelu_weight(self, *weight, op);
   TORCH_CHECK(!weight || weight->numel() == 1 || dim == 1, op,
               ": PReLU with a weight per channel counts along dim 1 (its channels), got dim ", dim);
-  if (is_half(self)) {  // as half_forward: relu_ext's activation, then ATen's count
-    std::vector<int64_t> others;
-    for (int64_t d = 0; d < self.dim(); ++d) {
-      if (d != dim) others.push_back(d);
-    }
-    const auto positive = self > 0;
-    auto fired = others.empty() ? positive.to(at::kLong) : positive.sum(others, false, at::kLong);
-    return {half_forward(self, weight ? &*weight : nullptr, dim, act, param), fired};
-  }
   const auto x = dense(self);
   auto out = at::empty_like(x);
   std::vector<int64_t> fired(x.size(dim), 0);

@@ -132,6 +132,40 @@ void cpu_elementwise_vec(const at::Tensor& out, const Op& op, const VOp& vop, co
   });
 }
 
+// ------------------------------------------------- vectors in the compute type --
+// For loops that walk the data one Vectorized<opmath_t> at a time, half types widened on load
+// and narrowed on store, and a partial vector for the last n < size() elements (lanes past n
+// load as 0 and are not stored).
+
+template <typename scalar_t>
+inline at::vec::Vectorized<at::opmath_type<scalar_t>> load_wide(const scalar_t* p, int64_t n) {
+  if constexpr (std::is_same_v<scalar_t, at::opmath_type<scalar_t>>) {
+    return at::vec::Vectorized<scalar_t>::loadu(p, n);
+  } else {
+    return std::get<0>(
+        at::vec::convert_to_float<scalar_t>(at::vec::Vectorized<scalar_t>::loadu(p, n)));
+  }
+}
+
+template <typename scalar_t>
+inline void store_narrow(scalar_t* p, const at::vec::Vectorized<at::opmath_type<scalar_t>>& v,
+                         int64_t n) {
+  if constexpr (std::is_same_v<scalar_t, at::opmath_type<scalar_t>>) {
+    v.store(p, n);
+  } else {
+    at::vec::convert_from_float<scalar_t>(v, v).store(p, n);
+  }
+}
+
+// f(i, n) for i = 0, W, 2W, ... below len, n = W but for a partial last step; the full steps
+// pass W as a constant, so their loads and stores compile unmasked.
+template <int64_t W, typename F>
+inline void vec_steps(int64_t len, const F& f) {
+  int64_t i = 0;
+  for (; i + W <= len; i += W) f(i, W);
+  if (i < len) f(i, len - i);
+}
+
 // ------------------------------------------------------------ bit masks --
 // Loops that write or read a 1-bit-per-element mask (../common.h: whole 32-bit words, bit i
 // for memory position i of dense tensors).
