@@ -10,6 +10,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace relu_ext {
@@ -128,6 +129,20 @@ inline void check_dense(const at::Tensor& t, const char* op, const char* arg) {
 // ------------------------------------------------------ bias + activation --
 
 enum class Act { kRelu, kLeakyRelu, kElu, kGelu, kGeluTanh, kPrelu };
+
+// f(std::integral_constant<Act, act>{}): a runtime activation as a template argument.
+template <typename F>
+auto with_activation(Act act, const F& f) {
+  switch (act) {
+    case Act::kRelu: return f(std::integral_constant<Act, Act::kRelu>{});
+    case Act::kLeakyRelu: return f(std::integral_constant<Act, Act::kLeakyRelu>{});
+    case Act::kElu: return f(std::integral_constant<Act, Act::kElu>{});
+    case Act::kGelu: return f(std::integral_constant<Act, Act::kGelu>{});
+    case Act::kGeluTanh: return f(std::integral_constant<Act, Act::kGeluTanh>{});
+    case Act::kPrelu: break;
+  }
+  return f(std::integral_constant<Act, Act::kPrelu>{});
+}
 
 inline Act parse_activation(c10::string_view activation, const char* op) {
   if (activation == "relu") return Act::kRelu;

@@ -302,18 +302,6 @@ void stats_forward(scalar_t* out, const scalar_t* x,
   at::parallel_for(0, geo.n / unit, std::max<int64_t>(1, kGrainSize / unit), task);
 }
 
-template <typename F>
-void with_activation(Act act, const F& f) {
-  switch (act) {
-    case Act::kRelu: return f(std::integral_constant<Act, Act::kRelu>{});
-    case Act::kLeakyRelu: return f(std::integral_constant<Act, Act::kLeakyRelu>{});
-    case Act::kElu: return f(std::integral_constant<Act, Act::kElu>{});
-    case Act::kGelu: return f(std::integral_constant<Act, Act::kGelu>{});
-    case Act::kGeluTanh: return f(std::integral_constant<Act, Act::kGeluTanh>{});
-    case Act::kPrelu: return f(std::integral_constant<Act, Act::kPrelu>{});
-  }
-}
-
 // x in a dense layout (a contiguous copy otherwise), and y / grads in the same one.
 at::Tensor dense(const at::Tensor& t) {
   return t.is_non_overlapping_and_dense() ? t : t.contiguous();

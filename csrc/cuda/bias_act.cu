@@ -25,22 +25,6 @@ __global__ void bias_forward_kernel(int64_t n, const scalar_t* x, const scalar_t
   }
 }
 
-// Sum over the block by a fixed tree (as prelu.cu's); valid in thread 0.
-template <typename acc_t>
-__device__ acc_t block_sum_fixed(acc_t v) {
-  __shared__ acc_t warp_sums[kBlockSize / 32];
-  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(0xffffffffu, v, offset);
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  __syncthreads();  // warp_sums may still be read by a previous call
-  if (lane == 0) warp_sums[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    v = lane < kBlockSize / 32 ? warp_sums[lane] : acc_t(0);
-    for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(0xffffffffu, v, offset);
-  }
-  return v;
-}
-
 // Block b: slice s = b % slices of channel c = b / slices (the channel's elements k in
 // [s * per_slice, (s + 1) * per_slice), at memory position ((k / inner) * C + c) * inner +
 // k % inner). Partial sums of grad_input (and PReLU's weight term) per block.
@@ -67,10 +51,10 @@ __global__ void bias_backward_kernel(const scalar_t* grad, const scalar_t* x, co
     sum_b += static_cast<acc_t>(d);
     if constexpr (A == Act::kPrelu) sum_w += static_cast<acc_t>(prelu_bwd_weight(g, z));
   }
-  sum_b = block_sum_fixed(sum_b);
+  sum_b = block_sum(sum_b);
   if (threadIdx.x == 0) part_b[blockIdx.x] = sum_b;
   if constexpr (A == Act::kPrelu) {
-    sum_w = block_sum_fixed(sum_w);
+    sum_w = block_sum(sum_w);
     if (threadIdx.x == 0) part_w[blockIdx.x] = sum_w;
   }
 }
@@ -113,7 +97,7 @@ __global__ void stats_kernel(const scalar_t* x, const scalar_t* w, int64_t w_per
     out[m] = static_cast<scalar_t>(act_fwd<A>(xv, p));
     count += xv > opmath_t(0) ? 1.0f : 0.0f;
   }
-  count = block_sum_fixed(count);
+  count = block_sum(count);
   if (threadIdx.x == 0) part[blockIdx.x] = count;
 }
 
@@ -225,18 +209,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(const at::Tensor& grad_o
   gb.copy_(gb_c.view(gb.sizes()));
   if (gw.defined()) gw.copy_(gw_c.view(gw.sizes()));
   return {gi, gb, gw};
-}
-
-template <typename F>
-auto with_activation(Act act, const F& f) {
-  switch (act) {
-    case Act::kRelu: return f(std::integral_constant<Act, Act::kRelu>{});
-    case Act::kLeakyRelu: return f(std::integral_constant<Act, Act::kLeakyRelu>{});
-    case Act::kElu: return f(std::integral_constant<Act, Act::kElu>{});
-    case Act::kGelu: return f(std::integral_constant<Act, Act::kGelu>{});
-    case Act::kGeluTanh: return f(std::integral_constant<Act, Act::kGeluTanh>{});
-    default: return f(std::integral_constant<Act, Act::kPrelu>{});
-  }
 }
 
 at::Tensor bias_act_cuda(const at::Tensor& self, const at::Tensor& bias, int64_t dim,

@@ -232,4 +232,21 @@ void cuda_elementwise_bits_in(const at::Tensor& out, const at::Tensor& mask, con
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
+// Sum of `v` over the block (kBlockSize threads), by a fixed tree (warp shuffles, then across
+// warps): the same inputs always give the same bits. Valid in thread 0; every thread must call.
+template <typename acc_t>
+__device__ acc_t block_sum(acc_t v) {
+  __shared__ acc_t warp_sums[kBlockSize / 32];
+  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(0xffffffffu, v, offset);
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  __syncthreads();  // warp_sums may still be read by a previous call
+  if (lane == 0) warp_sums[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    v = lane < kBlockSize / 32 ? warp_sums[lane] : acc_t(0);
+    for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(0xffffffffu, v, offset);
+  }
+  return v;
+}
+
 }  // namespace relu_ext

@@ -81,22 +81,6 @@ at::Tensor prelu_forward_cuda(const at::Tensor& self, const at::Tensor& weight) 
   return out;
 }
 
-// Sum of `v` over the block, by a fixed tree (warp shuffles, then across warps):
-// the same inputs always give the same bits. Valid in thread 0.
-template <typename acc_t>
-__device__ acc_t block_sum(acc_t v) {
-  __shared__ acc_t warp_sums[kBlockSize / 32];
-  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(0xffffffffu, v, offset);
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  if (lane == 0) warp_sums[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    v = lane < kBlockSize / 32 ? warp_sums[lane] : acc_t(0);
-    for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(0xffffffffu, v, offset);
-  }
-  return v;
-}
-
 // Block b takes slice s = b % slices of channel c = b / slices: the channel's
 // elements k in [s * per_slice, (s + 1) * per_slice), at memory position
 // ((k / inner) * C + c) * inner + k % inner.
