@@ -15,20 +15,20 @@ namespace relu_ext {
 // at::vec vectors (expm1 and exp from vec_math.h), branches as blends.
 // max(x, 0) + alpha * expm1(min(x, 0)): no blend (both clamps keep NaN and -0).
 template <typename V>
-V elu_fwd_vec(V x, V alpha) {
+RELU_EXT_VEC_INLINE V elu_fwd_vec(V x, V alpha) {
   using T = typename V::value_type;
   return at::vec::fmadd(alpha, vec_math::expm1(at::vec::clamp_max(x, V(T(0)))),
                         at::vec::clamp_min(x, V(T(0))));
 }
 
 template <typename V>
-V elu_bwd_vec(V g, V x, V alpha) {
+RELU_EXT_VEC_INLINE V elu_bwd_vec(V g, V x, V alpha) {
   using T = typename V::value_type;
   return V::blendv(g * alpha * vec_math::exp(x), g, x > V(T(0)));
 }
 
 template <typename V>
-V elu_bwd_from_result_vec(V g, V y, V alpha) {
+RELU_EXT_VEC_INLINE V elu_bwd_from_result_vec(V g, V y, V alpha) {
   using T = typename V::value_type;
   return V::blendv(g, g * (y + alpha), y <= V(T(0)));
 }
@@ -37,12 +37,12 @@ V elu_bwd_from_result_vec(V g, V y, V alpha) {
 // on at::vec vectors (vec_math.h). Where a formula would give inf * 0 (|x| = inf), x is
 // clamped to the saturation bound first: the factor it multiplies is exactly 0 or 1 there.
 template <typename V>
-V gelu_fwd_vec(V x) {
+RELU_EXT_VEC_INLINE V gelu_fwd_vec(V x) {
   return vec_math::gelu(x);
 }
 
 template <typename V>
-V gelu_bwd_vec(V g, V x) {
+RELU_EXT_VEC_INLINE V gelu_bwd_vec(V g, V x) {
   using T = typename V::value_type;
   const auto n = vec_math::normal(x);
   const V xs = at::vec::clamp(x, V(-gelu_saturation<T>()), V(gelu_saturation<T>()));
@@ -52,7 +52,7 @@ V gelu_bwd_vec(V g, V x) {
 // s = sigmoid(2u) and r = 1 - s = 1 / (1 + e), e = exp(2u) (2u capped at 80: s is 1 in
 // float beyond); s = e * r for u <= 0 and 1 - r for u > 0, so it cancels in neither tail.
 template <typename V>
-V gelu_tanh_sigmoid_vec(V x, V* r) {
+RELU_EXT_VEC_INLINE V gelu_tanh_sigmoid_vec(V x, V* r) {
   using T = typename V::value_type;
   const V u2 = V(T(M_SQRT2 * M_2_SQRTPI)) * at::vec::fmadd(V(T(0.044715)) * x * x, x, x);
   const V e = vec_math::exp(at::vec::clamp_max(u2, V(T(80))));
@@ -61,14 +61,14 @@ V gelu_tanh_sigmoid_vec(V x, V* r) {
 }
 
 template <typename V>
-V gelu_tanh_fwd_vec(V x) {
+RELU_EXT_VEC_INLINE V gelu_tanh_fwd_vec(V x) {
   using T = typename V::value_type;
   V r;
   return at::vec::clamp_min(x, V(-gelu_saturation<T>())) * gelu_tanh_sigmoid_vec(x, &r);
 }
 
 template <typename V>
-V gelu_tanh_bwd_vec(V g, V x) {
+RELU_EXT_VEC_INLINE V gelu_tanh_bwd_vec(V g, V x) {
   using T = typename V::value_type;
   V r;
   const V s = gelu_tanh_sigmoid_vec(x, &r);

@@ -21,7 +21,7 @@ namespace {
 
 // Vector math of activation A on Vectorized<T>: value and g * derivative at z.
 template <Act A, typename V>
-V act_fwd_vec(V z, V p) {
+RELU_EXT_VEC_INLINE V act_fwd_vec(V z, V p) {
   using T = typename V::value_type;
   if constexpr (A == Act::kRelu) return at::vec::clamp_min(z, V(T(0)));
   if constexpr (A == Act::kLeakyRelu || A == Act::kPrelu) return V::blendv(z * p, z, z > V(T(0)));
@@ -30,7 +30,7 @@ V act_fwd_vec(V z, V p) {
   if constexpr (A == Act::kGeluTanh) return gelu_tanh_fwd_vec(z);
 }
 template <Act A, typename V>
-V act_bwd_vec(V g, V z, V p) {
+RELU_EXT_VEC_INLINE V act_bwd_vec(V g, V z, V p) {
   using T = typename V::value_type;
   if constexpr (A == Act::kRelu) return V::blendv(V(T(0)), g, z > V(T(0)));
   if constexpr (A == Act::kLeakyRelu || A == Act::kPrelu) return V::blendv(g * p, g, z > V(T(0)));
@@ -211,7 +211,7 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
 template <typename T>
 using CountVec = at::vec::Vectorized<at::vec::int_same_size_t<T>>;
 template <typename V>
-inline CountVec<typename V::value_type> count_positive(CountVec<typename V::value_type> count,
+RELU_EXT_VEC_INLINE CountVec<typename V::value_type> count_positive(CountVec<typename V::value_type> count,
                                                        V x) {
   using T = typename V::value_type;
 #if defined(CPU_CAPABILITY_AVX512)  // the compare's mask register drives the add directly

@@ -22,10 +22,15 @@ namespace relu_ext {
 
 constexpr int64_t kGrainSize = 32768;
 
+// On the loops below: everything they call (the activation's lambdas, its vector math) is
+// inlined into them. Left to itself the compiler kept some activations' vector lambdas out of
+// line, a call per vector (tanh-GELU's forward: 15% slower).
+#define RELU_EXT_FLATTEN __attribute__((flatten))
+
 namespace detail {
 
 template <typename scalar_t, typename Op, size_t... I>
-inline void strided_loop(char** data, const int64_t* strides, int64_t n, const Op& op,
+RELU_EXT_FLATTEN inline void strided_loop(char** data, const int64_t* strides, int64_t n, const Op& op,
                          std::index_sequence<I...>) {
   using opmath_t = at::opmath_type<scalar_t>;
   const bool contiguous =
@@ -46,7 +51,7 @@ inline void strided_loop(char** data, const int64_t* strides, int64_t n, const O
 }
 
 template <typename scalar_t, typename Op, size_t N, size_t... I>
-inline void flat_loop(scalar_t* o, const std::array<const scalar_t*, N>& in, int64_t begin,
+RELU_EXT_FLATTEN inline void flat_loop(scalar_t* o, const std::array<const scalar_t*, N>& in, int64_t begin,
                       int64_t end, const Op& op, std::index_sequence<I...>) {
   using opmath_t = at::opmath_type<scalar_t>;
   for (int64_t i = begin; i < end; ++i) {
@@ -57,12 +62,19 @@ inline void flat_loop(scalar_t* o, const std::array<const scalar_t*, N>& in, int
 // The dense loop with a vector op: vop takes and returns Vectorized<opmath_t>
 // (half types widened to two float vectors); op finishes the tail.
 template <typename scalar_t, typename Op, typename VOp, size_t N, size_t... I>
-inline void flat_vec_loop(scalar_t* o, const std::array<const scalar_t*, N>& in, int64_t begin,
+RELU_EXT_FLATTEN inline void flat_vec_loop(scalar_t* o, const std::array<const scalar_t*, N>& in, int64_t begin,
                           int64_t end, const Op& op, const VOp& vop, std::index_sequence<I...>) {
   using opmath_t = at::opmath_type<scalar_t>;
   using Vec = at::vec::Vectorized<scalar_t>;
   int64_t i = begin;
   if constexpr (std::is_same_v<scalar_t, opmath_t>) {
+    // Two independent vectors per step (as the half-type path below): their math interleaves.
+    for (; i + 2 * Vec::size() <= end; i += 2 * Vec::size()) {
+      const Vec a = vop(Vec::loadu(in[I] + i)...);
+      const Vec b = vop(Vec::loadu(in[I] + i + Vec::size())...);
+      a.store(o + i);
+      b.store(o + i + Vec::size());
+    }
     for (; i + Vec::size() <= end; i += Vec::size()) {
       vop(Vec::loadu(in[I] + i)...).store(o + i);
     }
@@ -258,7 +270,7 @@ void cpu_elementwise_bits_out(const at::Tensor& out, const at::Tensor& mask, con
   scalar_t* o = out.data_ptr<scalar_t>();
   const scalar_t* in = x.const_data_ptr<scalar_t>();
   uint8_t* m = mask.data_ptr<uint8_t>();
-  detail::for_each_words(n, [&](int64_t w0, int64_t w1) {
+  detail::for_each_words(n, [&](int64_t w0, int64_t w1) RELU_EXT_FLATTEN {
     for (int64_t w = w0; w < w1; ++w) {
       const int64_t base = 32 * w;
       uint32_t word = 0;
@@ -303,7 +315,7 @@ void cpu_elementwise_bits_in(const at::Tensor& out, const at::Tensor& mask, cons
   scalar_t* o = out.data_ptr<scalar_t>();
   const std::array<const scalar_t*, N> in = {ins.template const_data_ptr<scalar_t>()...};
   const uint8_t* m = mask.const_data_ptr<uint8_t>();
-  detail::for_each_words(n, [&](int64_t w0, int64_t w1) {
+  detail::for_each_words(n, [&](int64_t w0, int64_t w1) RELU_EXT_FLATTEN {
     for (int64_t w = w0; w < w1; ++w) {
       const int64_t base = 32 * w;
       const uint32_t word = detail::load_word(m, w);

@@ -11,6 +11,10 @@
 #include <ATen/cpu/vec/functional.h>
 #include <ATen/cpu/vec/vec.h>
 
+// Every function here is forced inline: called once per vector inside the kernels' loops,
+// an out-of-line call (which the compiler chose for the larger ones) costs up to 15%.
+#define RELU_EXT_VEC_INLINE inline __attribute__((always_inline))
+
 namespace relu_ext {
 namespace vec_math {
 
@@ -27,7 +31,7 @@ constexpr int32_t kRoundBits = 0x4b400000;            // the bits of kRound
 // c[0] x^(N-1) + ... + c[N-1] by Horner's rule (coefficients highest degree first, as
 // fit_vec_math.py prints them).
 template <size_t N>
-inline VF horner(VF x, const float (&c)[N]) {
+RELU_EXT_VEC_INLINE VF horner(VF x, const float (&c)[N]) {
   VF p(c[0]);
   for (size_t i = 1; i < N; ++i) p = at::vec::fmadd(p, x, VF(c[i]));
   return p;
@@ -35,22 +39,22 @@ inline VF horner(VF x, const float (&c)[N]) {
 
 // Rounds x * log2(e) to the nearest integer n (|n| < 2^22); returns n as a float and
 // leaves it as an int32 in *n_int (the low mantissa bits of x * log2(e) + kRound).
-inline VF round_log2e(VF x, VI* n_int) {
+RELU_EXT_VEC_INLINE VF round_log2e(VF x, VI* n_int) {
   const VF t = at::vec::fmadd(x, VF(kLog2e), VF(kRound));
   *n_int = at::vec::cast<int32_t>(t) - VI(kRoundBits);
   return t - VF(kRound);
 }
 
 // 2^n for integer n in [-126, 127], built from the exponent bits.
-inline VF pow2(VI n) { return at::vec::cast<float>((n + VI(127)) << VI(23)); }
+RELU_EXT_VEC_INLINE VF pow2(VI n) { return at::vec::cast<float>((n + VI(127)) << VI(23)); }
 
 // x - n ln 2 (Cody-Waite: both products exact or nearly so), |result| <= ln(2)/2.
-inline VF reduce_ln2(VF x, VF n) {
+RELU_EXT_VEC_INLINE VF reduce_ln2(VF x, VF n) {
   return at::vec::fmadd(n, VF(-kLn2Lo), at::vec::fmadd(n, VF(-kLn2Hi), x));
 }
 
 // exp(r) for |r| <= ln(2)/2: a degree-6 polynomial, fit error 2.0e-9 relative.
-inline VF exp_reduced(VF r) {
+RELU_EXT_VEC_INLINE VF exp_reduced(VF r) {
   return horner(r, {1.38436537e-3f, 8.37415550e-3f, 4.16680016e-2f, 1.66664317e-1f,
                     4.99999940e-1f, 1.0f, 1.0f});
 }
@@ -59,7 +63,7 @@ inline VF exp_reduced(VF r) {
 // 2^n is applied as two factors, so results near overflow and in the subnormal range
 // round once. x is clamped to [-104, 88.75] (exp is 0 and inf beyond); NaN propagates
 // (at::vec's clamp_min/clamp_max keep a NaN first operand, on every ISA).
-inline VF exp(VF x) {
+RELU_EXT_VEC_INLINE VF exp(VF x) {
   x = at::vec::clamp_max(at::vec::clamp_min(x, VF(-104.0f)), VF(88.75f));
   VI n;
   const VF p = exp_reduced(reduce_ln2(x, round_log2e(x, &n)));
@@ -70,7 +74,7 @@ inline VF exp(VF x) {
 // 2^40 exp(x) for x in [-113, 0]: 2^(n + 40) is then a normal number, one factor, no
 // clamps; the caller folds 2^-40 into a constant, so results down to the subnormal range
 // still round once.
-inline VF exp_times_2p40(VF x) {
+RELU_EXT_VEC_INLINE VF exp_times_2p40(VF x) {
   VI n;
   const VF p = exp_reduced(reduce_ln2(x, round_log2e(x, &n)));
   return p * pow2(n + VI(40));
@@ -79,7 +83,7 @@ inline VF exp_times_2p40(VF x) {
 // expm1(x) = 2^n (1 + expm1(r)) - 1 = 2^n expm1(r) + (2^n - 1) in one rounding, with
 // expm1(r) = r + r^2 q(r), q of degree 5 (fit error 2.4e-10 relative); exact near 0
 // (n = 0), x clamped to [-88, 88] (expm1 is -1 below, and overflows above). NaN propagates.
-inline VF expm1(VF x) {
+RELU_EXT_VEC_INLINE VF expm1(VF x) {
   x = at::vec::clamp_max(at::vec::clamp_min(x, VF(-88.0f)), VF(88.0f));
   VI n;
   const VF r = reduce_ln2(x, round_log2e(x, &n));
@@ -91,13 +95,13 @@ inline VF expm1(VF x) {
 }
 
 // One Newton step for 1 / d: r (2 - d r), squaring r's relative error.
-inline VF newton_reciprocal(VF d, VF r) {
+RELU_EXT_VEC_INLINE VF newton_reciprocal(VF d, VF r) {
   return at::vec::fmadd(r, at::vec::fnmadd(d, r, VF(1.0f)), r);
 }
 
 // 1 / d for finite d > 0, relative error about 2^-24: the hardware estimate refined by
 // Newton steps (AVX-512: 2^-14, one step; AVX2: 2^-11.4, two); a division costs more.
-inline VF reciprocal(VF d) {
+RELU_EXT_VEC_INLINE VF reciprocal(VF d) {
 #if defined(CPU_CAPABILITY_AVX512)
   return newton_reciprocal(d, _mm512_rcp14_ps(d));
 #elif defined(CPU_CAPABILITY_AVX2)
@@ -120,7 +124,7 @@ struct Normal {
   VF tail;  // Phi(-|x|)
   VF pdf;   // phi(x)
 };
-inline Normal normal(VF x) {
+RELU_EXT_VEC_INLINE Normal normal(VF x) {
   constexpr float k = 0x1p-40f;
   const VF ax = at::vec::clamp_max(x.abs(), VF(15.0f));
   const VF neg_half_ax = ax * VF(-0.5f);
@@ -137,33 +141,33 @@ inline Normal normal(VF x) {
 }
 
 // Phi(x) from the tail: Phi(x) = tail for x <= 0, 1 - tail for x > 0.
-inline VF normal_cdf(VF x, VF tail) {
+RELU_EXT_VEC_INLINE VF normal_cdf(VF x, VF tail) {
   return VF::blendv(tail, VF(1.0f) - tail, x > VF(0.0f));
 }
 
 // gelu(x) = x Phi(x) = max(x, 0) - |x| Phi(-|x|), without a blend; |x| clamped at 15,
 // where the tail is 0 (so -inf gives 0, not inf * 0).
-inline VF gelu(VF x) {
+RELU_EXT_VEC_INLINE VF gelu(VF x) {
   const Normal n = normal(x);
   return at::vec::fnmadd(n.ax, n.tail, at::vec::clamp_min(x, VF(0.0f)));
 }
 
 // The double versions: at::vec's functions (SLEEF, 1 ulp).
-inline VD exp(VD x) { return x.exp(); }
-inline VD expm1(VD x) { return x.expm1(); }
+RELU_EXT_VEC_INLINE VD exp(VD x) { return x.exp(); }
+RELU_EXT_VEC_INLINE VD expm1(VD x) { return x.expm1(); }
 struct NormalD {
   VD tail;
   VD pdf;
 };
-inline NormalD normal(VD x) {
+RELU_EXT_VEC_INLINE NormalD normal(VD x) {
   return {VD(0.5) * (x.abs() * VD(M_SQRT1_2)).erfc(),
           (VD(-0.5) * x * x).exp() * VD(M_2_SQRTPI * M_SQRT1_2 * 0.5)};
 }
-inline VD normal_cdf(VD x, VD tail) { return VD::blendv(tail, VD(1.0) - tail, x > VD(0.0)); }
-inline VD gelu(VD x) {
+RELU_EXT_VEC_INLINE VD normal_cdf(VD x, VD tail) { return VD::blendv(tail, VD(1.0) - tail, x > VD(0.0)); }
+RELU_EXT_VEC_INLINE VD gelu(VD x) {
   return VD::blendv(x * normal_cdf(x, normal(x).tail), VD(0.0), x < VD(-100.0));
 }
-inline VD reciprocal(VD d) { return VD(1.0) / d; }
+RELU_EXT_VEC_INLINE VD reciprocal(VD d) { return VD(1.0) / d; }
 
 }  // namespace vec_math
 }  // namespace relu_ext
