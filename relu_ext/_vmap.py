@@ -5,6 +5,8 @@ under vmap; eager calls never reach this file.
 The elementwise ops take the batch as a leading dimension (an unbatched operand is expanded
 to it). PReLU's channel dimension is dim 1 of each sample, so the batch is folded into dim 0
 when the weight is shared, and its weight gradient (per sample) is summed per sample.
+bias_act, bias_prelu and act_stats merge the batch into the channel dim when a bias, weight
+or count is per sample (below).
 """
 import torch
 from torch import Tensor
@@ -115,3 +117,102 @@ def _leaky_relu_mask_backward_rule(info, in_dims, grad, mask, negative_slope):
 
 torch.library.register_vmap("relu_ext::leaky_relu_mask", _leaky_relu_mask_rule)
 torch.library.register_vmap("relu_ext::leaky_relu_mask_backward", _leaky_relu_mask_backward_rule)
+
+
+# Fused bias + activation and act_stats: the bias (and PReLU's weight, and act_stats's counts)
+# run along the sample's channel dim d. An unbatched bias broadcasts over the batch as over
+# any other dim (the op at dim d + 1); otherwise the batch is merged into the channel dim:
+# moved next to it, (B, C) -> B * C channels, each sample's own bias, weight and counts.
+def _channel_dim(dim, sample_ndim, op):
+    if sample_ndim == 0:
+        raise RuntimeError(f"{op}: expected self to have at least 1 dimension, but got a "
+                           "0-dim tensor")
+    if not -sample_ndim <= dim < sample_ndim:
+        raise IndexError(f"Dimension out of range (expected to be in range of "
+                         f"[{-sample_ndim}, {sample_ndim - 1}], but got {dim})")
+    return dim % sample_ndim
+
+
+def _merge(xb, d):
+    """xb (B, *sample) -> (sample[:d], B * C, sample[d+1:]) and the inverse for results."""
+    moved = xb.movedim(0, d)
+    shape = moved.shape
+    merged = moved.reshape(*shape[:d], shape[d] * shape[d + 1], *shape[d + 2:])
+    return merged, lambda t: t.reshape(shape).movedim(d, 0)
+
+
+def _per_sample(info, t, t_dim, channels):
+    """A per-channel tensor (C or 1 values a sample), as B * C values in merged order."""
+    tb = t.reshape(1, -1) if t_dim is None else _front(info, t, t_dim).reshape(info.batch_size, -1)
+    return tb.expand(info.batch_size, channels).reshape(-1)
+
+
+def _bias_act_rule(info, in_dims, x, bias, dim, activation, param):
+    xb = _front(info, x, in_dims[0])
+    d = _channel_dim(dim, xb.dim() - 1, "relu_ext::bias_act")
+    if in_dims[1] is None:
+        return _ops.bias_act(xb, bias, d + 1, activation, param), 0
+    merged, unmerge = _merge(xb, d)
+    b = _per_sample(info, bias, in_dims[1], xb.shape[d + 1])
+    return unmerge(_ops.bias_act(merged, b, d, activation, param)), 0
+
+
+def _bias_act_backward_rule(info, in_dims, grad, x, bias, dim, activation, param):
+    gb, xb = _front(info, grad, in_dims[0]), _front(info, x, in_dims[1])
+    d = _channel_dim(dim, xb.dim() - 1, "relu_ext::bias_act_backward")
+    C = xb.shape[d + 1]
+    (gm, unmerge), (xm, _) = _merge(gb, d), _merge(xb, d)
+    gi, gbias = _ops.bias_act_backward(gm, xm, _per_sample(info, bias, in_dims[2], C), d,
+                                       activation, param)
+    return (unmerge(gi), gbias.reshape(info.batch_size, C)), (0, 0)
+
+
+def _bias_prelu_rule(info, in_dims, x, bias, weight, dim):
+    xb = _front(info, x, in_dims[0])
+    d = _channel_dim(dim, xb.dim() - 1, "relu_ext::bias_prelu")
+    if in_dims[1] is None and in_dims[2] is None:
+        return _ops.bias_prelu(xb, bias, weight, d + 1), 0
+    C = xb.shape[d + 1]
+    merged, unmerge = _merge(xb, d)
+    return unmerge(_ops.bias_prelu(merged, _per_sample(info, bias, in_dims[1], C),
+                                   _per_sample(info, weight, in_dims[2], C), d)), 0
+
+
+def _bias_prelu_backward_rule(info, in_dims, grad, x, bias, weight, dim):
+    gb, xb = _front(info, grad, in_dims[0]), _front(info, x, in_dims[1])
+    d = _channel_dim(dim, xb.dim() - 1, "relu_ext::bias_prelu_backward")
+    C = xb.shape[d + 1]
+    (gm, unmerge), (xm, _) = _merge(gb, d), _merge(xb, d)
+    gi, gbias, gw = _ops.bias_prelu_backward(gm, xm, _per_sample(info, bias, in_dims[2], C),
+                                             _per_sample(info, weight, in_dims[3], C), d)
+    sample_w = weight.shape if in_dims[3] is None else weight.movedim(in_dims[3], 0).shape[1:]
+    gw = gw.reshape(info.batch_size, C)
+    if sample_w.numel() == 1:  # one weight a sample: the sum over its channels
+        gw = gw.sum(1)
+    return ((unmerge(gi), gbias.reshape(info.batch_size, C),
+             gw.reshape(info.batch_size, *sample_w)), (0, 0, 0))
+
+
+def _act_stats_rule(info, in_dims, x, weight, dim, activation, param):
+    xb = _front(info, x, in_dims[0])
+    d = _channel_dim(dim, xb.dim() - 1, "relu_ext::act_stats")
+    C = xb.shape[d + 1]
+    w = weight
+    if weight is not None and (in_dims[1] is not None or weight.numel() > 1):
+        sample_w = weight if in_dims[1] is None else weight.movedim(in_dims[1], 0)[0]
+        if sample_w.numel() == 1 and d != 1:  # one weight a sample, counted along dim d
+            wb = _front(info, weight, in_dims[1]).reshape(info.batch_size, *[1] * (xb.dim() - 1))
+            positive = xb > 0
+            fired = positive.movedim(d + 1, -1).reshape(info.batch_size, -1, C).sum(1)
+            return (torch.where(positive, xb, wb * xb), fired), (0, 0)
+        w = _per_sample(info, weight, in_dims[1], C)
+    merged, unmerge = _merge(xb, d)
+    y, fired = _ops.act_stats(merged, w, d, activation, param)
+    return (unmerge(y), fired.reshape(info.batch_size, C)), (0, 0)
+
+
+torch.library.register_vmap("relu_ext::bias_act", _bias_act_rule)
+torch.library.register_vmap("relu_ext::bias_act_backward", _bias_act_backward_rule)
+torch.library.register_vmap("relu_ext::bias_prelu", _bias_prelu_rule)
+torch.library.register_vmap("relu_ext::bias_prelu_backward", _bias_prelu_backward_rule)
+torch.library.register_vmap("relu_ext::act_stats", _act_stats_rule)

@@ -220,3 +220,37 @@ def test_convert_fuse_bias_respects_types():
     model = nn.Sequential(nn.Linear(4, 4), nn.GELU(), nn.Linear(4, 4), nn.ReLU())
     relu_ext.convert(model, types=["relu"], fuse_bias=True)
     assert [type(m).__name__ for m in model] == ["Linear", "GELU", "LinearAct", "FusedAway"]
+
+
+@pytest.fixture
+def no_vmap_fallback():
+    """vmap without PyTorch's per-sample fallback: an op with no batching rule raises."""
+    enabled = torch._C._functorch._is_vmap_fallback_enabled()
+    torch._C._functorch._set_vmap_fallback_enabled(False)
+    yield
+    torch._C._functorch._set_vmap_fallback_enabled(enabled)
+
+
+@pytest.mark.parametrize("layout", ["linear3d", "nchw", "1d"])
+@pytest.mark.parametrize("case", ["relu", "elu", "gelu", "prelu", "prelu_shared"])
+def test_vmap_batching_rules(case, layout, device, no_vmap_fallback):
+    """torch.func.vmap over bias_act: batched input with a shared bias, per-sample biases
+    (and PReLU weights), a shared input with per-sample biases; values and per-sample
+    gradients of every argument (through bias_act_backward / bias_prelu_backward's rules)."""
+    activation, kw, dim, x, b, w, reference = make(case, layout, torch.float64, device)
+    xs = torch.stack([x, x * 0.5 - 0.3, x.flip(0)])
+    bs = torch.stack([b, -b, b * 2])
+    ws = None if w is None else torch.stack([w, w * 0.5, w + 0.1])
+    ours = lambda *a: call(activation, kw, dim, *(list(a) + [None] * (3 - len(a))))  # noqa: E731
+    ref = lambda *a: reference(*(list(a) + [None] * (3 - len(a))))  # noqa: E731
+    combos = [((xs, b), (0, None)), ((xs, bs), (0, 0)), ((x, bs), (None, 0))]
+    if w is not None:
+        combos = [((xs, b, w), (0, None, None)), ((xs, bs, ws), (0, 0, 0)),
+                  ((x, b, ws), (None, None, 0))]
+    for args, in_dims in combos:
+        got = torch.func.vmap(ours, in_dims=in_dims)(*args)
+        torch.testing.assert_close(got, torch.func.vmap(ref, in_dims=in_dims)(*args))
+        argnums = tuple(range(len(args)))
+        grad = lambda f: torch.func.grad(lambda *a: f(*a).pow(2).sum(), argnums=argnums)  # noqa: E731
+        torch.testing.assert_close(torch.func.vmap(grad(ours), in_dims=in_dims)(*args),
+                                   torch.func.vmap(grad(ref), in_dims=in_dims)(*args))

@@ -154,3 +154,35 @@ def test_monitor_inplace_channel_dim_and_accumulation(tmp_path):
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     mon.reset()
     assert mon.dead_units() == {}
+
+
+@pytest.mark.parametrize("weight", [None, "shared", "per_channel", "per_sample_shared",
+                                    "per_sample_channel"])
+@pytest.mark.parametrize("shape,dim", [((4, 6, 5), 1), ((4, 6, 5), -1), ((6, 5), 0)],
+                         ids=["dim1", "last", "2d"])
+def test_act_stats_vmap(weight, shape, dim):
+    """vmap over act_stats (its own batching rule, no per-sample fallback): per-sample
+    activations and per-sample counts."""
+    B = 3
+    x = torch.randn(B, *shape, dtype=torch.float64)
+    d = dim % len(shape)
+    C = shape[d]
+    if weight in ("per_channel", "per_sample_channel") and d != 1:
+        pytest.skip("a weight per channel runs along dim 1 (tested: that raises, as in torch)")
+    w, in_w = {None: (None, None), "shared": (torch.rand(1, dtype=x.dtype), None),
+               "per_channel": (torch.rand(C, dtype=x.dtype), None),
+               "per_sample_shared": (torch.rand(B, 1, dtype=x.dtype), 0),
+               "per_sample_channel": (torch.rand(B, C, dtype=x.dtype), 0)}[weight]
+    act = "relu" if w is None else "prelu"
+    enabled = torch._C._functorch._is_vmap_fallback_enabled()
+    torch._C._functorch._set_vmap_fallback_enabled(False)
+    try:
+        y, fired = torch.func.vmap(lambda t, v: ops.act_stats(t, v, dim, act, 0.0),
+                                   in_dims=(0, in_w))(x, w)
+    finally:
+        torch._C._functorch._set_vmap_fallback_enabled(enabled)
+    for i in range(B):
+        wi = None if w is None else (w[i] if in_w == 0 else w)
+        want = TF.relu(x[i]) if wi is None else TF.prelu(x[i], wi.reshape(-1))
+        torch.testing.assert_close(y[i], want)
+        assert torch.equal(fired[i], reference_fired(x[i], d))
