@@ -43,6 +43,28 @@ for dtype in (torch.float32, torch.float64, torch.bfloat16, torch.float16):
         (ga,) = torch.autograd.grad(ya, xa, g)
         (gb,) = torch.autograd.grad(yb, xb, g)
         torch.testing.assert_close(ga[finite], gb[finite], equal_nan=True)
+    # The fused loops (rows and runs, partial vectors: 1031 = 64 * 16 + 7): bias_act with its
+    # bias and input gradients, act_stats's counts.
+    for dim in (-1, 1):
+        C = x.shape[dim]
+        view = [1, 1, 1]
+        view[dim] = C
+        b = torch.randn(C, dtype=torch.float64).to(dtype)
+        for act, ref in (("relu", TF.relu), ("elu", TF.elu), ("gelu", TF.gelu)):
+            xa, ba = x.clone().requires_grad_(), b.clone().requires_grad_()
+            xb, bb = x.double().requires_grad_(), b.double().requires_grad_()
+            ya, yb = F.bias_act(xa, ba, act, dim=dim), ref(xb + bb.reshape(view))
+            torch.testing.assert_close(ya[finite].double(), yb[finite], rtol=1e-2, atol=1e-2)
+            fin = finite.all(dim=[d for d in range(3) if d != dim % 3])
+            gd = torch.where(finite, g, 0)
+            (gxa, gba), (gxb, gbb) = (torch.autograd.grad(ya, (xa, ba), gd),
+                                      torch.autograd.grad(yb, (xb, bb), gd.double()))
+            torch.testing.assert_close(gxa[finite].double(), gxb[finite], rtol=1e-2, atol=1e-2)
+            torch.testing.assert_close(gba[fin].double(), gbb[fin], rtol=2e-2, atol=2e-1)
+        y, fired = torch.ops.relu_ext.act_stats(x, None, dim, "leaky_relu", 0.2)
+        torch.testing.assert_close(y[finite], TF.leaky_relu(x, 0.2)[finite])
+        want = (x > 0).movedim(dim, -1).reshape(-1, C).sum(0)
+        assert torch.equal(fired, want), (dim, dtype)
 print("ok", sys.argv[1])
 """
 

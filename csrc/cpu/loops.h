@@ -159,13 +159,32 @@ inline at::vec::Vectorized<at::opmath_type<scalar_t>> load_wide(const scalar_t* 
   }
 }
 
+// Half types narrowed one float vector at a time (at::vec's convert_from_float takes two).
 template <typename scalar_t>
 inline void store_narrow(scalar_t* p, const at::vec::Vectorized<at::opmath_type<scalar_t>>& v,
                          int64_t n) {
   if constexpr (std::is_same_v<scalar_t, at::opmath_type<scalar_t>>) {
     v.store(p, n);
   } else {
+#if defined(CPU_CAPABILITY_AVX512)
+    __m256i h;
+    if constexpr (std::is_same_v<scalar_t, at::BFloat16>) h = at::vec::cvtfp32_bf16(v);
+    else h = at::vec::cvtfp32_fp16(v);
+    _mm256_mask_storeu_epi16(p, static_cast<__mmask16>((1u << n) - 1), h);
+#elif defined(CPU_CAPABILITY_AVX2)
+    __m128i h;
+    if constexpr (std::is_same_v<scalar_t, at::BFloat16>) h = at::vec::cvtfp32_bf16(v);
+    else h = at::vec::cvtfp32_fp16(v);
+    if (n == 8) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(p), h);
+    } else {
+      alignas(16) uint16_t lanes[8];
+      _mm_store_si128(reinterpret_cast<__m128i*>(lanes), h);
+      std::memcpy(p, lanes, n * sizeof(scalar_t));
+    }
+#else
     at::vec::convert_from_float<scalar_t>(v, v).store(p, n);
+#endif
   }
 }
 
