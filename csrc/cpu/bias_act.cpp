@@ -24,7 +24,7 @@ template <Act A, typename V>
 RELU_EXT_VEC_INLINE V act_fwd_vec(V z, V p) {
   using T = typename V::value_type;
   if constexpr (A == Act::kRelu) return at::vec::clamp_min(z, V(T(0)));
-  if constexpr (A == Act::kLeakyRelu || A == Act::kPrelu) return V::blendv(z * p, z, z > V(T(0)));
+  if constexpr (A == Act::kLeakyRelu || A == Act::kPrelu) return where_positive(z, z, z * p);
   if constexpr (A == Act::kElu) return elu_fwd_vec(z, p);
   if constexpr (A == Act::kGelu) return gelu_fwd_vec(z);
   if constexpr (A == Act::kGeluTanh) return gelu_tanh_fwd_vec(z);
@@ -32,8 +32,8 @@ RELU_EXT_VEC_INLINE V act_fwd_vec(V z, V p) {
 template <Act A, typename V>
 RELU_EXT_VEC_INLINE V act_bwd_vec(V g, V z, V p) {
   using T = typename V::value_type;
-  if constexpr (A == Act::kRelu) return V::blendv(V(T(0)), g, z > V(T(0)));
-  if constexpr (A == Act::kLeakyRelu || A == Act::kPrelu) return V::blendv(g * p, g, z > V(T(0)));
+  if constexpr (A == Act::kRelu) return where_positive(z, g, V(T(0)));
+  if constexpr (A == Act::kLeakyRelu || A == Act::kPrelu) return where_positive(z, g, g * p);
   if constexpr (A == Act::kElu) return elu_bwd_vec(g, z, p);
   if constexpr (A == Act::kGelu) return gelu_bwd_vec(g, z);
   if constexpr (A == Act::kGeluTanh) return gelu_tanh_bwd_vec(g, z);
@@ -136,7 +136,7 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
   const bool per_c = p.size() > 1;
   const int64_t Cw = static_cast<int64_t>(p.size());
   // Lanes past a partial vector's end load g = 0, x = b = 0: they add 0 to every sum.
-  const auto weight_term = [](V gv, V z) { return V::blendv(gv * z, V(T(0)), z > V(T(0))); };
+  const auto weight_term = [](V gv, V z) { return where_positive(z, V(T(0)), gv * z); };
   const auto lane_sum = [](V v) {
     T lanes[V::size()];
     v.store(lanes);
