@@ -2,17 +2,17 @@
 // backward: grad_input = g * act'(x + b[c]) and grad_bias[c] = sum of grad_input over the
 // other dims in the same pass (PReLU: also grad_weight[c] = sum of g * min(z, 0)-part).
 // The activation's math and derivative are its own (../common.h act_fwd/act_bwd, vectors in
-// act_vec.h). Sums: fixed chunks of the data (never the thread count) give partial sums,
-// added in chunk order in double: bitwise the same at any thread count.
+// act_vec.h); float16 / bfloat16 are computed in float in the same loops. Sums: fixed chunks
+// of the data (never the thread count) give partial sums, added in chunk order in double:
+// bitwise the same at any thread count.
 // Also act_stats: the activation alone, counting per channel the inputs with x > 0 in the same
-// pass (relu_ext.DeadUnitMonitor).
+// pass (relu_ext.DeadUnitMonitor); integer counts, exact in any order.
 #include <torch/library.h>
 
 #include <algorithm>
 #include <mutex>
 #include <vector>
 
-#include "../ops.h"
 #include "act_vec.h"
 #include "loops.h"
 
