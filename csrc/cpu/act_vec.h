@@ -11,22 +11,7 @@
 
 namespace relu_ext {
 
-// yes where z > 0, else no (NaN: no). On AVX-512 the compare's mask register drives the
-// blend directly; at::vec's blendv would first widen it to a vector mask and compare that
-// again (five instructions for three).
-template <typename V>
-RELU_EXT_VEC_INLINE V where_positive(V z, V yes, V no) {
-  using T = typename V::value_type;
-#if defined(CPU_CAPABILITY_AVX512)
-  if constexpr (std::is_same_v<T, float>) {
-    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_GT_OQ), no, yes);
-  } else {
-    return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(z, _mm512_setzero_pd(), _CMP_GT_OQ), no, yes);
-  }
-#else
-  return V::blendv(no, yes, z > V(T(0)));
-#endif
-}
+using vec_math::where_positive;
 
 // The same formulas as elu_fwd/elu_bwd/elu_bwd_from_result in ../common.h, on
 // at::vec vectors (expm1 and exp from vec_math.h), branches as blends.
@@ -41,7 +26,7 @@ RELU_EXT_VEC_INLINE V elu_fwd_vec(V x, V alpha) {
 template <typename V>
 RELU_EXT_VEC_INLINE V elu_bwd_vec(V g, V x, V alpha) {
   using T = typename V::value_type;
-  return V::blendv(g * alpha * vec_math::exp(x), g, x > V(T(0)));
+  return where_positive(x, g, g * alpha * vec_math::exp(x));
 }
 
 template <typename V>
@@ -74,7 +59,7 @@ RELU_EXT_VEC_INLINE V gelu_tanh_sigmoid_vec(V x, V* r) {
   const V u2 = V(T(M_SQRT2 * M_2_SQRTPI)) * at::vec::fmadd(V(T(0.044715)) * x * x, x, x);
   const V e = vec_math::exp(at::vec::clamp_max(u2, V(T(80))));
   *r = vec_math::reciprocal(V(T(1)) + e);
-  return V::blendv(e * *r, V(T(1)) - *r, u2 > V(T(0)));
+  return where_positive(u2, V(T(1)) - *r, e * *r);
 }
 
 template <typename V>

@@ -56,6 +56,16 @@ std::vector<opmath_t> per_channel(const at::Tensor& t) {
   return std::vector<opmath_t>(data, data + c.numel());
 }
 
+// The sum of v's lanes, in lane order.
+template <typename V>
+typename V::value_type lane_sum(const V& v) {
+  typename V::value_type lanes[V::size()];
+  v.store(lanes);
+  typename V::value_type s = 0;
+  for (int j = 0; j < V::size(); ++j) s += lanes[j];
+  return s;
+}
+
 // Every loop below walks the data one Vectorized<opmath_t> at a time (loops.h: half types
 // widened on load, narrowed on store; the last piece of a row or run a partial vector).
 template <typename scalar_t>
@@ -96,7 +106,6 @@ void bias_forward(scalar_t* out, const scalar_t* x, const std::vector<at::opmath
 
 // Elements per chunk of the reductions: fixed (never the thread count), large enough that
 // the per-chunk partials stay small next to the data, small enough to spread over threads.
-// (A channel's count within a chunk stays exact in float up to 2^24 units per chunk.)
 constexpr int64_t kChunkElements = 65536;
 
 // Units (rows or runs) per chunk: about kChunkElements elements, fewer chunks when there are
@@ -137,13 +146,6 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
   const int64_t Cw = static_cast<int64_t>(p.size());
   // Lanes past a partial vector's end load g = 0, x = b = 0: they add 0 to every sum.
   const auto weight_term = [](V gv, V z) { return where_positive(z, V(T(0)), gv * z); };
-  const auto lane_sum = [](V v) {
-    T lanes[V::size()];
-    v.store(lanes);
-    T s = 0;
-    for (int j = 0; j < V::size(); ++j) s += lanes[j];
-    return s;
-  };
   // Fixed chunks of whole rows / runs.
   const int64_t unit = geo.inner == 1 ? C : geo.inner;  // elements per row / run
   const int64_t units = geo.n / unit;
@@ -211,8 +213,8 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
 template <typename T>
 using CountVec = at::vec::Vectorized<at::vec::int_same_size_t<T>>;
 template <typename V>
-RELU_EXT_VEC_INLINE CountVec<typename V::value_type> count_positive(CountVec<typename V::value_type> count,
-                                                       V x) {
+RELU_EXT_VEC_INLINE CountVec<typename V::value_type> count_positive(
+    CountVec<typename V::value_type> count, V x) {
   using T = typename V::value_type;
 #if defined(CPU_CAPABILITY_AVX512)  // the compare's mask register drives the add directly
   if constexpr (std::is_same_v<T, float>) {
@@ -290,9 +292,7 @@ void stats_forward(scalar_t* out, const scalar_t* x,
             store_narrow(ys + i, act_fwd_vec<A>(xv, pc), n);
             count = count_positive(count, xv);
           });
-          I lanes[VI::size()];
-          count.store(lanes);
-          for (int l = 0; l < VI::size(); ++l) mine[j] += static_cast<int64_t>(lanes[l]);
+          mine[j] += lane_sum(count);  // at most kFlush: no int32 overflow
         }
       }
     }

@@ -30,8 +30,8 @@ constexpr int64_t kGrainSize = 32768;
 namespace detail {
 
 template <typename scalar_t, typename Op, size_t... I>
-RELU_EXT_FLATTEN inline void strided_loop(char** data, const int64_t* strides, int64_t n, const Op& op,
-                         std::index_sequence<I...>) {
+RELU_EXT_FLATTEN inline void strided_loop(char** data, const int64_t* strides, int64_t n,
+                                          const Op& op, std::index_sequence<I...>) {
   using opmath_t = at::opmath_type<scalar_t>;
   const bool contiguous =
       strides[0] == sizeof(scalar_t) && ((strides[I + 1] == sizeof(scalar_t)) && ...);
@@ -51,8 +51,9 @@ RELU_EXT_FLATTEN inline void strided_loop(char** data, const int64_t* strides, i
 }
 
 template <typename scalar_t, typename Op, size_t N, size_t... I>
-RELU_EXT_FLATTEN inline void flat_loop(scalar_t* o, const std::array<const scalar_t*, N>& in, int64_t begin,
-                      int64_t end, const Op& op, std::index_sequence<I...>) {
+RELU_EXT_FLATTEN inline void flat_loop(scalar_t* o, const std::array<const scalar_t*, N>& in,
+                                       int64_t begin, int64_t end, const Op& op,
+                                       std::index_sequence<I...>) {
   using opmath_t = at::opmath_type<scalar_t>;
   for (int64_t i = begin; i < end; ++i) {
     o[i] = static_cast<scalar_t>(op(static_cast<opmath_t>(in[I][i])...));
@@ -62,8 +63,9 @@ RELU_EXT_FLATTEN inline void flat_loop(scalar_t* o, const std::array<const scala
 // The dense loop with a vector op: vop takes and returns Vectorized<opmath_t>
 // (half types widened to two float vectors); op finishes the tail.
 template <typename scalar_t, typename Op, typename VOp, size_t N, size_t... I>
-RELU_EXT_FLATTEN inline void flat_vec_loop(scalar_t* o, const std::array<const scalar_t*, N>& in, int64_t begin,
-                          int64_t end, const Op& op, const VOp& vop, std::index_sequence<I...>) {
+RELU_EXT_FLATTEN inline void flat_vec_loop(scalar_t* o, const std::array<const scalar_t*, N>& in,
+                                           int64_t begin, int64_t end, const Op& op,
+                                           const VOp& vop, std::index_sequence<I...>) {
   using opmath_t = at::opmath_type<scalar_t>;
   using Vec = at::vec::Vectorized<scalar_t>;
   int64_t i = begin;

@@ -140,9 +140,26 @@ RELU_EXT_VEC_INLINE Normal normal(VF x) {
   return {ax, q * t * e, e * VF(0.398942280f * k)};
 }
 
+// yes where z > 0, else no (NaN: no). On AVX-512 the compare's mask register drives the
+// blend directly; at::vec's blendv would first widen it to a vector mask and compare that
+// again (five instructions for three).
+template <typename V>
+RELU_EXT_VEC_INLINE V where_positive(V z, V yes, V no) {
+  using T = typename V::value_type;
+#if defined(CPU_CAPABILITY_AVX512)
+  if constexpr (std::is_same_v<T, float>) {
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_GT_OQ), no, yes);
+  } else {
+    return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(z, _mm512_setzero_pd(), _CMP_GT_OQ), no, yes);
+  }
+#else
+  return V::blendv(no, yes, z > V(T(0)));
+#endif
+}
+
 // Phi(x) from the tail: Phi(x) = tail for x <= 0, 1 - tail for x > 0.
 RELU_EXT_VEC_INLINE VF normal_cdf(VF x, VF tail) {
-  return VF::blendv(tail, VF(1.0f) - tail, x > VF(0.0f));
+  return where_positive(x, VF(1.0f) - tail, tail);
 }
 
 // gelu(x) = x Phi(x) = max(x, 0) - |x| Phi(-|x|), without a blend; |x| clamped at 15,
@@ -163,7 +180,9 @@ RELU_EXT_VEC_INLINE NormalD normal(VD x) {
   return {VD(0.5) * (x.abs() * VD(M_SQRT1_2)).erfc(),
           (VD(-0.5) * x * x).exp() * VD(M_2_SQRTPI * M_SQRT1_2 * 0.5)};
 }
-RELU_EXT_VEC_INLINE VD normal_cdf(VD x, VD tail) { return VD::blendv(tail, VD(1.0) - tail, x > VD(0.0)); }
+RELU_EXT_VEC_INLINE VD normal_cdf(VD x, VD tail) {
+  return where_positive(x, VD(1.0) - tail, tail);
+}
 RELU_EXT_VEC_INLINE VD gelu(VD x) {
   return VD::blendv(x * normal_cdf(x, normal(x).tail), VD(0.0), x < VD(-100.0));
 }
