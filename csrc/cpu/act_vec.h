@@ -13,19 +13,25 @@ namespace relu_ext {
 
 using vec_math::where_positive;
 
+// kHalf (vec_math.h): the results are rounded to bfloat16 / float16, so the vector math may
+// use its shorter polynomials: the forwards take it first, f<kHalfMath<scalar_t>>(...). The
+// derivatives keep the float math for every dtype: they scale an incoming gradient, and
+// GELU's cross zero at its minimum (x = -0.75), where a relative error grows without bound.
+template <typename scalar_t>
+constexpr bool kHalfMath = !std::is_same_v<scalar_t, at::opmath_type<scalar_t>>;
+
 // The same formulas as elu_fwd/elu_bwd/elu_bwd_from_result in ../common.h, on
 // at::vec vectors (expm1 and exp from vec_math.h), branches as blends.
 // max(x, 0) + alpha * expm1(min(x, 0)): no blend (both clamps keep NaN and -0).
-template <typename V>
+template <bool kHalf, typename V>
 RELU_EXT_VEC_INLINE V elu_fwd_vec(V x, V alpha) {
   using T = typename V::value_type;
-  return at::vec::fmadd(alpha, vec_math::expm1(at::vec::clamp_max(x, V(T(0)))),
+  return at::vec::fmadd(alpha, vec_math::expm1<kHalf>(at::vec::clamp_max(x, V(T(0)))),
                         at::vec::clamp_min(x, V(T(0))));
 }
 
 template <typename V>
 RELU_EXT_VEC_INLINE V elu_bwd_vec(V g, V x, V alpha) {
-  using T = typename V::value_type;
   return where_positive(x, g, g * alpha * vec_math::exp(x));
 }
 
@@ -38,9 +44,9 @@ RELU_EXT_VEC_INLINE V elu_bwd_from_result_vec(V g, V y, V alpha) {
 // The same formulas as gelu_fwd/gelu_bwd/gelu_tanh_fwd/gelu_tanh_bwd in ../common.h,
 // on at::vec vectors (vec_math.h). Where a formula would give inf * 0 (|x| = inf), x is
 // clamped to the saturation bound first: the factor it multiplies is exactly 0 or 1 there.
-template <typename V>
+template <bool kHalf, typename V>
 RELU_EXT_VEC_INLINE V gelu_fwd_vec(V x) {
-  return vec_math::gelu(x);
+  return vec_math::gelu<kHalf>(x);
 }
 
 template <typename V>
@@ -48,34 +54,35 @@ RELU_EXT_VEC_INLINE V gelu_bwd_vec(V g, V x) {
   using T = typename V::value_type;
   const auto n = vec_math::normal(x);
   const V xs = at::vec::clamp(x, V(-gelu_saturation<T>()), V(gelu_saturation<T>()));
-  return g * at::vec::fmadd(xs, n.pdf, vec_math::normal_cdf(x, n.tail));
+  return g * at::vec::fmadd(xs, n.pdf(), vec_math::normal_cdf(x, n.tail()));
 }
 
 // s = sigmoid(2u) and r = 1 - s = 1 / (1 + e), e = exp(2u) (2u capped at 80: s is 1 in
 // float beyond); s = e * r for u <= 0 and 1 - r for u > 0, so it cancels in neither tail.
-template <typename V>
+template <bool kHalf, typename V>
 RELU_EXT_VEC_INLINE V gelu_tanh_sigmoid_vec(V x, V* r) {
   using T = typename V::value_type;
   const V u2 = V(T(M_SQRT2 * M_2_SQRTPI)) * at::vec::fmadd(V(T(0.044715)) * x * x, x, x);
-  const V e = vec_math::exp(at::vec::clamp_max(u2, V(T(80))));
+  const V e = vec_math::exp<kHalf>(at::vec::clamp_max(u2, V(T(80))));
   *r = vec_math::reciprocal(V(T(1)) + e);
   return where_positive(u2, V(T(1)) - *r, e * *r);
 }
 
-template <typename V>
+template <bool kHalf, typename V>
 RELU_EXT_VEC_INLINE V gelu_tanh_fwd_vec(V x) {
   using T = typename V::value_type;
   V r;
-  return at::vec::clamp_min(x, V(-gelu_saturation<T>())) * gelu_tanh_sigmoid_vec(x, &r);
+  return at::vec::clamp_min(x, V(-gelu_saturation<T>())) * gelu_tanh_sigmoid_vec<kHalf>(x, &r);
 }
 
 template <typename V>
 RELU_EXT_VEC_INLINE V gelu_tanh_bwd_vec(V g, V x) {
   using T = typename V::value_type;
   V r;
-  const V s = gelu_tanh_sigmoid_vec(x, &r);
+  const V s = gelu_tanh_sigmoid_vec<false>(x, &r);
   const V xs = at::vec::clamp(x, V(-gelu_saturation<T>()), V(gelu_saturation<T>()));
-  const V du = V(T(M_SQRT2 * M_2_SQRTPI * 0.5)) * at::vec::fmadd(V(T(3 * 0.044715)), xs * xs, V(T(1)));
+  const V du =
+      V(T(M_SQRT2 * M_2_SQRTPI * 0.5)) * at::vec::fmadd(V(T(3 * 0.044715)), xs * xs, V(T(1)));
   return g * (s * at::vec::fmadd(V(T(2)) * xs * r, du, V(T(1))));
 }
 

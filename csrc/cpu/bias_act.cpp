@@ -19,15 +19,17 @@
 namespace relu_ext {
 namespace {
 
-// Vector math of activation A on Vectorized<T>: value and g * derivative at z.
-template <Act A, typename V>
+// Vector math of activation A on Vectorized<T>: value (for results stored as scalar_t:
+// act_vec.h's kHalfMath) and g * derivative at z.
+template <Act A, typename scalar_t, typename V>
 RELU_EXT_VEC_INLINE V act_fwd_vec(V z, V p) {
   using T = typename V::value_type;
+  constexpr bool kHalf = kHalfMath<scalar_t>;
   if constexpr (A == Act::kRelu) return at::vec::clamp_min(z, V(T(0)));
   if constexpr (A == Act::kLeakyRelu || A == Act::kPrelu) return where_positive(z, z, z * p);
-  if constexpr (A == Act::kElu) return elu_fwd_vec(z, p);
-  if constexpr (A == Act::kGelu) return gelu_fwd_vec(z);
-  if constexpr (A == Act::kGeluTanh) return gelu_tanh_fwd_vec(z);
+  if constexpr (A == Act::kElu) return elu_fwd_vec<kHalf>(z, p);
+  if constexpr (A == Act::kGelu) return gelu_fwd_vec<kHalf>(z);
+  if constexpr (A == Act::kGeluTanh) return gelu_tanh_fwd_vec<kHalf>(z);
 }
 template <Act A, typename V>
 RELU_EXT_VEC_INLINE V act_bwd_vec(V g, V z, V p) {
@@ -71,6 +73,9 @@ typename V::value_type lane_sum(const V& v) {
 template <typename scalar_t>
 using VecOf = at::vec::Vectorized<at::opmath_type<scalar_t>>;
 
+// The loops below copy the pointers they use into locals first: read through the task's
+// closure, every store (which may alias anything under -fno-strict-aliasing) would make the
+// compiler load them again.
 template <Act A, typename scalar_t>
 void bias_forward(scalar_t* out, const scalar_t* x, const std::vector<at::opmath_type<scalar_t>>& b,
                   const std::vector<at::opmath_type<scalar_t>>& p, Geometry geo) {
@@ -80,11 +85,16 @@ void bias_forward(scalar_t* out, const scalar_t* x, const std::vector<at::opmath
   if (geo.inner == 1) {  // channels are the fastest dim: rows of C
     const int64_t grain = std::max<int64_t>(1, kGrainSize / C);
     at::parallel_for(0, geo.n / C, grain, [&](int64_t r0, int64_t r1) {
+      scalar_t* const y = out;
+      const scalar_t* const xs = x;
+      const auto* const bs = b.data();
+      const auto* const ps = p.data();
+      const bool pc_each = per_c;
       for (int64_t r = r0; r < r1; ++r) {
         vec_steps<V::size()>(C, [&](int64_t c, int64_t n) {
-          const V pc = per_c ? V::loadu(p.data() + c, n) : V(p[0]);
-          const V z = load_wide(x + r * C + c, n) + V::loadu(b.data() + c, n);
-          store_narrow(out + r * C + c, act_fwd_vec<A>(z, pc), n);
+          const V pc = pc_each ? V::loadu(ps + c, n) : V(ps[0]);
+          const V z = load_wide(xs + r * C + c, n) + V::loadu(bs + c, n);
+          store_narrow(y + r * C + c, act_fwd_vec<A, scalar_t>(z, pc), n);
         });
       }
     });
@@ -93,12 +103,14 @@ void bias_forward(scalar_t* out, const scalar_t* x, const std::vector<at::opmath
   const int64_t inner = geo.inner;  // runs of `inner` elements share a channel
   const int64_t grain = std::max<int64_t>(1, kGrainSize / inner);
   at::parallel_for(0, geo.n / inner, grain, [&](int64_t q0, int64_t q1) {
+    scalar_t* const y = out;
+    const scalar_t* const xs = x;
     for (int64_t q = q0; q < q1; ++q) {
       const int64_t c = q % C;
       const V bc(b[c]), pc(p[per_c ? c : 0]);
       vec_steps<V::size()>(inner, [&](int64_t i, int64_t n) {
-        store_narrow(out + q * inner + i, act_fwd_vec<A>(load_wide(x + q * inner + i, n) + bc, pc),
-                     n);
+        const V z = load_wide(xs + q * inner + i, n) + bc;
+        store_narrow(y + q * inner + i, act_fwd_vec<A, scalar_t>(z, pc), n);
       });
     }
   });
@@ -153,6 +165,11 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
   const int64_t chunks = (units + per_chunk - 1) / per_chunk;
   std::vector<T> part_b(chunks * C, T(0)), part_w(kWeight ? chunks * Cw : 0, T(0));
   at::parallel_for(0, chunks, 1, [&](int64_t k0, int64_t k1) {
+    scalar_t* const gis = gi;
+    const scalar_t* const gs = g;
+    const scalar_t* const xs = x;
+    const T* const bs = b.data();
+    const T* const ps = p.data();
     for (int64_t k = k0; k < k1; ++k) {
       T* pb = part_b.data() + k * C;
       T* pw = kWeight ? part_w.data() + k * Cw : nullptr;
@@ -162,16 +179,16 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
         for (int64_t u = k * per_chunk; u < u1; u += 4) {
           const int64_t rows = std::min<int64_t>(4, u1 - u);
           vec_steps<V::size()>(C, [&](int64_t c, int64_t n) {
-            const V bv = V::loadu(b.data() + c, n);
-            const V pc = per_c ? V::loadu(p.data() + c, n) : V(p[0]);
+            const V bv = V::loadu(bs + c, n);
+            const V pc = per_c ? V::loadu(ps + c, n) : V(ps[0]);
             V sb = V::loadu(pb + c, n);
             V sw = kWeight && per_c ? V::loadu(pw + c, n) : V(T(0));
             for (int64_t r = 0; r < rows; ++r) {
               const int64_t m = (u + r) * C + c;
-              const V z = load_wide(x + m, n) + bv;
-              const V gv = load_wide(g + m, n);
+              const V z = load_wide(xs + m, n) + bv;
+              const V gv = load_wide(gs + m, n);
               const V d = act_bwd_vec<A>(gv, z, pc);
-              store_narrow(gi + m, d, n);
+              store_narrow(gis + m, d, n);
               sb = sb + d;
               if constexpr (kWeight) sw = sw + weight_term(gv, z);
             }
@@ -189,13 +206,13 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
       }
       for (int64_t u = k * per_chunk; u < u1; ++u) {  // runs of `inner` elements of channel c
         const int64_t c = u % C, base = u * unit;
-        const V bc(b[c]), pc(p[per_c ? c : 0]);
+        const V bc(bs[c]), pc(ps[per_c ? c : 0]);
         V acc_b(T(0)), acc_w(T(0));
         vec_steps<V::size()>(geo.inner, [&](int64_t i, int64_t n) {
-          const V z = load_wide(x + base + i, n) + bc;
-          const V gv = load_wide(g + base + i, n);
+          const V z = load_wide(xs + base + i, n) + bc;
+          const V gv = load_wide(gs + base + i, n);
           const V d = act_bwd_vec<A>(gv, z, pc);
-          store_narrow(gi + base + i, d, n);
+          store_narrow(gis + base + i, d, n);
           acc_b = acc_b + d;
           if constexpr (kWeight) acc_w = acc_w + weight_term(gv, z);
         });
@@ -267,7 +284,7 @@ void stats_forward(scalar_t* out, const scalar_t* x,
           VI count = VI::loadu(cu + c, n);
           for (int64_t r = 0; r < rows; ++r) {
             const V xv = load_wide(xu + r * C + c, n);
-            store_narrow(yu + r * C + c, act_fwd_vec<A>(xv, pv), n);
+            store_narrow(yu + r * C + c, act_fwd_vec<A, scalar_t>(xv, pv), n);
             count = count_positive(count, xv);
           }
           count.store(cu + c, n);
@@ -289,7 +306,7 @@ void stats_forward(scalar_t* out, const scalar_t* x,
           scalar_t* const ys = out + base + s;
           vec_steps<V::size()>(std::min(kFlush, geo.inner - s), [&](int64_t i, int64_t n) {
             const V xv = load_wide(xs + i, n);
-            store_narrow(ys + i, act_fwd_vec<A>(xv, pc), n);
+            store_narrow(ys + i, act_fwd_vec<A, scalar_t>(xv, pc), n);
             count = count_positive(count, xv);
           });
           mine[j] += lane_sum(count);  // at most kFlush: no int32 overflow

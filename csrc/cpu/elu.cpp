@@ -19,7 +19,7 @@ at::Tensor elu_forward_cpu(const at::Tensor& self, double alpha, bool memory_eff
     const auto a = static_cast<opmath_t>(alpha);
     cpu_elementwise_vec<scalar_t>(
         out, [a](opmath_t x) { return elu_fwd(x, a); },
-        [a](auto x) { return elu_fwd_vec(x, decltype(x)(a)); }, self);
+        [a](auto x) { return elu_fwd_vec<kHalfMath<scalar_t>>(x, decltype(x)(a)); }, self);
   });
   return out;
 }
@@ -31,7 +31,7 @@ void elu_inplace_cpu(at::Tensor& self, double alpha) {
     const auto a = static_cast<opmath_t>(alpha);
     cpu_elementwise_vec<scalar_t>(
         self, [a](opmath_t x) { return elu_fwd(x, a); },
-        [a](auto x) { return elu_fwd_vec(x, decltype(x)(a)); }, self);
+        [a](auto x) { return elu_fwd_vec<kHalfMath<scalar_t>>(x, decltype(x)(a)); }, self);
   });
 }
 

@@ -33,13 +33,13 @@ struct VecGeluPolicy {
   template <bool kTanh>
   static void value_slope(V x, V* f, V* df) {
     if constexpr (kTanh) {
-      *f = gelu_tanh_fwd_vec(x);
+      *f = gelu_tanh_fwd_vec<false>(x);
       *df = gelu_tanh_bwd_vec(V(T(1)), x);
     } else {  // one normal() for both (x stays within [-40, 100] here)
       const auto n = vec_math::normal(x);
-      const V cdf = vec_math::normal_cdf(x, n.tail);
+      const V cdf = vec_math::normal_cdf(x, n.tail());
       *f = x * cdf;
-      *df = at::vec::fmadd(x, n.pdf, cdf);
+      *df = at::vec::fmadd(x, n.pdf(), cdf);
     }
   }
 };
@@ -71,9 +71,15 @@ std::tuple<at::Tensor, at::Tensor> gelu_mask_cpu(const at::Tensor& self,
       cpu_elementwise_bits_out<scalar_t>(
           out, mask,
           [](opmath_t v) { return kTanh ? gelu_tanh_fwd(v) : gelu_fwd(v); },
-          [](V v) { return kTanh ? gelu_tanh_fwd_vec(v) : gelu_fwd_vec(v); },
+          [](V v) {
+            constexpr bool kHalf = kHalfMath<scalar_t>;
+            return kTanh ? gelu_tanh_fwd_vec<kHalf>(v) : gelu_fwd_vec<kHalf>(v);
+          },
           [](opmath_t v) { return gelu_right_branch<opmath_t, kTanh>(v); },
-          [](V v) { return v >= V(opmath_t(GeluInverseFit<kTanh>::x_min)); }, x);
+          [](V v) {
+            return detail::bits_compare<true>(v, V(opmath_t(GeluInverseFit<kTanh>::x_min)));
+          },
+          x);
     });
   });
   return {out, mask};
@@ -152,11 +158,11 @@ at::Tensor gelu_forward_cpu(const at::Tensor& self, c10::string_view approximate
     if (use_tanh) {
       cpu_elementwise_vec<scalar_t>(
           out, [](opmath_t x) { return gelu_tanh_fwd(x); },
-          [](auto x) { return gelu_tanh_fwd_vec(x); }, self);
+          [](auto x) { return gelu_tanh_fwd_vec<kHalfMath<scalar_t>>(x); }, self);
     } else {
       cpu_elementwise_vec<scalar_t>(
-          out, [](opmath_t x) { return gelu_fwd(x); }, [](auto x) { return gelu_fwd_vec(x); },
-          self);
+          out, [](opmath_t x) { return gelu_fwd(x); },
+          [](auto x) { return gelu_fwd_vec<kHalfMath<scalar_t>>(x); }, self);
     }
   });
   return out;

@@ -3,6 +3,7 @@
 #include <torch/library.h>
 
 #include "loops.h"
+#include "vec_math.h"
 
 namespace relu_ext {
 namespace {
@@ -58,8 +59,9 @@ std::tuple<at::Tensor, at::Tensor> leaky_relu_mask_cpu(const at::Tensor& self,
     const auto slope = static_cast<opmath_t>(negative_slope);
     cpu_elementwise_bits_out<scalar_t>(
         out, mask, [slope](opmath_t v) { return leaky_relu_fwd(v, slope); },
-        [slope](V v) { return V::blendv(v * V(slope), v, v > V(0)); },
-        [](opmath_t v) { return v > opmath_t(0); }, [](V v) { return v > V(0); }, x);
+        [slope](V v) { return vec_math::where_positive(v, v, v * V(slope)); },
+        [](opmath_t v) { return v > opmath_t(0); },
+        [](V v) { return detail::bits_compare<false>(v, V(0)); }, x);
   });
   return {out, mask};
 }

@@ -50,9 +50,12 @@ RELU_EXT_FLATTEN inline void strided_loop(char** data, const int64_t* strides, i
   }
 }
 
+// The pointers and the ops' closures are taken by value, so they live in registers: read
+// through a reference, every store to the output (which may alias anything under
+// -fno-strict-aliasing) would make the compiler load them again.
 template <typename scalar_t, typename Op, size_t N, size_t... I>
-RELU_EXT_FLATTEN inline void flat_loop(scalar_t* o, const std::array<const scalar_t*, N>& in,
-                                       int64_t begin, int64_t end, const Op& op,
+RELU_EXT_FLATTEN inline void flat_loop(scalar_t* o, const std::array<const scalar_t*, N> in,
+                                       int64_t begin, int64_t end, const Op op,
                                        std::index_sequence<I...>) {
   using opmath_t = at::opmath_type<scalar_t>;
   for (int64_t i = begin; i < end; ++i) {
@@ -63,9 +66,9 @@ RELU_EXT_FLATTEN inline void flat_loop(scalar_t* o, const std::array<const scala
 // The dense loop with a vector op: vop takes and returns Vectorized<opmath_t>
 // (half types widened to two float vectors); op finishes the tail.
 template <typename scalar_t, typename Op, typename VOp, size_t N, size_t... I>
-RELU_EXT_FLATTEN inline void flat_vec_loop(scalar_t* o, const std::array<const scalar_t*, N>& in,
-                                           int64_t begin, int64_t end, const Op& op,
-                                           const VOp& vop, std::index_sequence<I...>) {
+RELU_EXT_FLATTEN inline void flat_vec_loop(scalar_t* o, const std::array<const scalar_t*, N> in,
+                                           int64_t begin, int64_t end, const Op op,
+                                           const VOp vop, std::index_sequence<I...>) {
   using opmath_t = at::opmath_type<scalar_t>;
   using Vec = at::vec::Vectorized<scalar_t>;
   int64_t i = begin;
@@ -119,7 +122,8 @@ void cpu_elementwise(const at::Tensor& out, const Op& op, const Ts&... ins) {
   if (numel == 0) return;
   if (same_dense_layout(out, ins...)) {
     scalar_t* o = out.data_ptr<scalar_t>();
-    const std::array<const scalar_t*, sizeof...(Ts)> in = {ins.template const_data_ptr<scalar_t>()...};
+    const std::array<const scalar_t*, sizeof...(Ts)> in = {
+      ins.template const_data_ptr<scalar_t>()...};
     at::parallel_for(0, numel, kGrainSize, [&](int64_t begin, int64_t end) {
       detail::flat_loop<scalar_t>(o, in, begin, end, op, std::index_sequence_for<Ts...>{});
     });
@@ -140,7 +144,8 @@ void cpu_elementwise_vec(const at::Tensor& out, const Op& op, const VOp& vop, co
     return;
   }
   scalar_t* o = out.data_ptr<scalar_t>();
-  const std::array<const scalar_t*, sizeof...(Ts)> in = {ins.template const_data_ptr<scalar_t>()...};
+  const std::array<const scalar_t*, sizeof...(Ts)> in = {
+      ins.template const_data_ptr<scalar_t>()...};
   at::parallel_for(0, numel, kGrainSize, [&](int64_t begin, int64_t end) {
     detail::flat_vec_loop<scalar_t>(o, in, begin, end, op, vop, std::index_sequence_for<Ts...>{});
   });
@@ -227,6 +232,19 @@ inline uint32_t bits_from_lanes(const at::vec::Vectorized<T>& m) {
 #endif
 }
 
+// Bit j of the result is set where lane j of v >= c (ge) or v > c (!ge); NaN lanes clear.
+// AVX-512: the compare's own mask register.
+template <bool ge, typename T>
+inline uint32_t bits_compare(const at::vec::Vectorized<T>& v, const at::vec::Vectorized<T>& c) {
+#if defined(CPU_CAPABILITY_AVX512)
+  constexpr int kCmp = ge ? _CMP_GE_OQ : _CMP_GT_OQ;
+  if constexpr (std::is_same_v<T, float>) return _mm512_cmp_ps_mask(v, c, kCmp);
+  else return _mm512_cmp_pd_mask(v, c, kCmp);
+#else
+  return bits_from_lanes<T>(ge ? v >= c : v > c);
+#endif
+}
+
 // The mask whose lane j is all-ones where bit j of bits is set (for blendv).
 template <typename T>
 inline at::vec::Vectorized<T> lanes_from_bits(uint32_t bits) {
@@ -274,101 +292,127 @@ inline void for_each_words(int64_t n, const F& f) {
 
 }  // namespace detail
 
+namespace detail {
+// cpu_elementwise_bits_out's loop over words [w0, w1); pointers and closures by value (see
+// flat_loop).
+template <typename scalar_t, typename Op, typename VOp, typename Pred, typename VPred>
+RELU_EXT_FLATTEN inline void bits_out_loop(scalar_t* const o, const scalar_t* const in,
+                                           uint8_t* const m, const int64_t n, int64_t w0,
+                                           int64_t w1, const Op op, const VOp vop,
+                                           const Pred pred, const VPred vpred) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  using Vec = at::vec::Vectorized<scalar_t>;
+  using VecO = at::vec::Vectorized<opmath_t>;
+  for (int64_t w = w0; w < w1; ++w) {
+    const int64_t base = 32 * w;
+    uint32_t word = 0;
+    if (base + 32 <= n) {
+      for (int k = 0; k < 32; k += Vec::size()) {
+        const Vec v = Vec::loadu(in + base + k);
+        if constexpr (std::is_same_v<scalar_t, opmath_t>) {
+          vop(v).store(o + base + k);
+          word |= vpred(v) << k;
+        } else {
+          const auto [lo, hi] = at::vec::convert_to_float<scalar_t>(v);
+          at::vec::convert_from_float<scalar_t>(vop(lo), vop(hi)).store(o + base + k);
+          word |= vpred(lo) << k;
+          word |= vpred(hi) << (k + VecO::size());
+        }
+      }
+    } else {
+      for (int64_t i = base; i < n; ++i) {
+        const auto v = static_cast<opmath_t>(in[i]);
+        o[i] = static_cast<scalar_t>(op(v));
+        word |= uint32_t(pred(v) ? 1 : 0) << (i - base);
+      }
+    }
+    store_word(m, w, word);
+  }
+}
+}  // namespace detail
+
 // out[i] = op(x[i]), and bit i of mask = pred(x[i]); out and x share one dense layout, mask
-// is bitmask_bytes(n) bytes. vop/vpred: the same on Vectorized<opmath_t> (vpred returning a
-// lane mask). In place when out is x.
+// is bitmask_bytes(n) bytes. vop/vpred: the same on Vectorized<opmath_t> (vpred returning
+// the bits for its lanes, e.g. by detail::bits_compare). In place when out is x.
 template <typename scalar_t, typename Op, typename VOp, typename Pred, typename VPred>
 void cpu_elementwise_bits_out(const at::Tensor& out, const at::Tensor& mask, const Op& op,
                               const VOp& vop, const Pred& pred, const VPred& vpred,
                               const at::Tensor& x) {
-  using opmath_t = at::opmath_type<scalar_t>;
-  using Vec = at::vec::Vectorized<scalar_t>;
-  using VecO = at::vec::Vectorized<opmath_t>;
-  static_assert(32 % Vec::size() == 0, "a 32-bit word must hold whole vectors");
+  static_assert(32 % at::vec::Vectorized<scalar_t>::size() == 0,
+                "a 32-bit word must hold whole vectors");
   const int64_t n = out.numel();
   if (n == 0) return;
   TORCH_INTERNAL_ASSERT(same_dense_layout(out, x));
-  scalar_t* o = out.data_ptr<scalar_t>();
-  const scalar_t* in = x.const_data_ptr<scalar_t>();
-  uint8_t* m = mask.data_ptr<uint8_t>();
+  scalar_t* const o = out.data_ptr<scalar_t>();
+  const scalar_t* const in = x.const_data_ptr<scalar_t>();
+  uint8_t* const m = mask.data_ptr<uint8_t>();
   detail::for_each_words(n, [&](int64_t w0, int64_t w1) RELU_EXT_FLATTEN {
-    for (int64_t w = w0; w < w1; ++w) {
-      const int64_t base = 32 * w;
-      uint32_t word = 0;
-      if (base + 32 <= n) {
-        for (int k = 0; k < 32; k += Vec::size()) {
-          const Vec v = Vec::loadu(in + base + k);
-          if constexpr (std::is_same_v<scalar_t, opmath_t>) {
-            vop(v).store(o + base + k);
-            word |= detail::bits_from_lanes<opmath_t>(vpred(v)) << k;
-          } else {
-            const auto [lo, hi] = at::vec::convert_to_float<scalar_t>(v);
-            at::vec::convert_from_float<scalar_t>(vop(lo), vop(hi)).store(o + base + k);
-            word |= detail::bits_from_lanes<opmath_t>(vpred(lo)) << k;
-            word |= detail::bits_from_lanes<opmath_t>(vpred(hi)) << (k + VecO::size());
-          }
-        }
-      } else {
-        for (int64_t i = base; i < n; ++i) {
-          const auto v = static_cast<opmath_t>(in[i]);
-          o[i] = static_cast<scalar_t>(op(v));
-          word |= uint32_t(pred(v) ? 1 : 0) << (i - base);
-        }
-      }
-      detail::store_word(m, w, word);
-    }
+    detail::bits_out_loop<scalar_t>(o, in, m, n, w0, w1, op, vop, pred, vpred);
   });
 }
+
+namespace detail {
+// cpu_elementwise_bits_in's loop over words [w0, w1); pointers and closures by value (see
+// flat_loop).
+template <typename scalar_t, typename Op, typename VOp, size_t N>
+RELU_EXT_FLATTEN inline void bits_in_loop(scalar_t* const o,
+                                          const std::array<const scalar_t*, N> in,
+                                          const uint8_t* const m, const int64_t n, int64_t w0,
+                                          int64_t w1, const Op op, const VOp vop) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  using Vec = at::vec::Vectorized<scalar_t>;
+  using VecO = at::vec::Vectorized<opmath_t>;
+  for (int64_t w = w0; w < w1; ++w) {
+    const int64_t base = 32 * w;
+    const uint32_t word = load_word(m, w);
+    if (base + 32 <= n) {
+      for (int k = 0; k < 32; k += Vec::size()) {
+        std::array<Vec, N> v;
+        for (size_t a = 0; a < N; ++a) v[a] = Vec::loadu(in[a] + base + k);
+        if constexpr (std::is_same_v<scalar_t, opmath_t>) {
+          const VecO lanes = lanes_from_bits<opmath_t>(word >> k);
+          std::apply([&](const auto&... vs) { return vop(lanes, vs...); }, v).store(o + base + k);
+        } else {
+          std::array<VecO, N> lo, hi;
+          for (size_t a = 0; a < N; ++a) {
+            std::tie(lo[a], hi[a]) = at::vec::convert_to_float<scalar_t>(v[a]);
+          }
+          const VecO lanes_lo = lanes_from_bits<opmath_t>(word >> k);
+          const VecO lanes_hi = lanes_from_bits<opmath_t>(word >> (k + VecO::size()));
+          at::vec::convert_from_float<scalar_t>(
+              std::apply([&](const auto&... vs) { return vop(lanes_lo, vs...); }, lo),
+              std::apply([&](const auto&... vs) { return vop(lanes_hi, vs...); }, hi))
+              .store(o + base + k);
+        }
+      }
+    } else {
+      for (int64_t i = base; i < n; ++i) {
+        const bool bit = (word >> (i - base)) & 1;
+        o[i] = static_cast<scalar_t>(
+            std::apply([&](const auto*... p) { return op(bit, static_cast<opmath_t>(p[i])...); },
+                       in));
+      }
+    }
+  }
+}
+}  // namespace detail
 
 // out[i] = op(bit i of mask, ins[i]...); out and ins share one dense layout. vop takes a lane
 // mask (Vectorized<opmath_t>, all-ones where the bit is set) and Vectorized<opmath_t> inputs.
 template <typename scalar_t, typename Op, typename VOp, typename... Ts>
 void cpu_elementwise_bits_in(const at::Tensor& out, const at::Tensor& mask, const Op& op,
                              const VOp& vop, const Ts&... ins) {
-  using opmath_t = at::opmath_type<scalar_t>;
-  using Vec = at::vec::Vectorized<scalar_t>;
-  using VecO = at::vec::Vectorized<opmath_t>;
-  static_assert(32 % Vec::size() == 0, "a 32-bit word must hold whole vectors");
-  constexpr size_t N = sizeof...(Ts);
+  static_assert(32 % at::vec::Vectorized<scalar_t>::size() == 0,
+                "a 32-bit word must hold whole vectors");
   const int64_t n = out.numel();
   if (n == 0) return;
   TORCH_INTERNAL_ASSERT(same_dense_layout(out, ins...));
-  scalar_t* o = out.data_ptr<scalar_t>();
-  const std::array<const scalar_t*, N> in = {ins.template const_data_ptr<scalar_t>()...};
-  const uint8_t* m = mask.const_data_ptr<uint8_t>();
+  scalar_t* const o = out.data_ptr<scalar_t>();
+  const std::array<const scalar_t*, sizeof...(Ts)> in = {
+      ins.template const_data_ptr<scalar_t>()...};
+  const uint8_t* const m = mask.const_data_ptr<uint8_t>();
   detail::for_each_words(n, [&](int64_t w0, int64_t w1) RELU_EXT_FLATTEN {
-    for (int64_t w = w0; w < w1; ++w) {
-      const int64_t base = 32 * w;
-      const uint32_t word = detail::load_word(m, w);
-      if (base + 32 <= n) {
-        for (int k = 0; k < 32; k += Vec::size()) {
-          std::array<Vec, N> v;
-          for (size_t a = 0; a < N; ++a) v[a] = Vec::loadu(in[a] + base + k);
-          if constexpr (std::is_same_v<scalar_t, opmath_t>) {
-            const VecO lanes = detail::lanes_from_bits<opmath_t>(word >> k);
-            std::apply([&](const auto&... vs) { return vop(lanes, vs...); }, v).store(o + base + k);
-          } else {
-            std::array<VecO, N> lo, hi;
-            for (size_t a = 0; a < N; ++a) {
-              std::tie(lo[a], hi[a]) = at::vec::convert_to_float<scalar_t>(v[a]);
-            }
-            const VecO lanes_lo = detail::lanes_from_bits<opmath_t>(word >> k);
-            const VecO lanes_hi = detail::lanes_from_bits<opmath_t>(word >> (k + VecO::size()));
-            at::vec::convert_from_float<scalar_t>(
-                std::apply([&](const auto&... vs) { return vop(lanes_lo, vs...); }, lo),
-                std::apply([&](const auto&... vs) { return vop(lanes_hi, vs...); }, hi))
-                .store(o + base + k);
-          }
-        }
-      } else {
-        for (int64_t i = base; i < n; ++i) {
-          const bool bit = (word >> (i - base)) & 1;
-          o[i] = static_cast<scalar_t>(
-              std::apply([&](const auto*... p) { return op(bit, static_cast<opmath_t>(p[i])...); },
-                         in));
-        }
-      }
-    }
+    detail::bits_in_loop<scalar_t>(o, in, m, n, w0, w1, op, vop);
   });
 }
 

@@ -25,8 +25,7 @@ using VI = at::vec::Vectorized<int32_t>;
 constexpr float kLog2e = 1.44269504088896341f;
 constexpr float kLn2Hi = 0.693145751953125f;          // ln 2, upper 16 bits: n * kLn2Hi is exact
 constexpr float kLn2Lo = 1.42860682030941723212e-6f;  // ln 2 - kLn2Hi
-constexpr float kRound = 12582912.0f;                 // 1.5 * 2^23: x + kRound rounds x to an integer
-constexpr int32_t kRoundBits = 0x4b400000;            // the bits of kRound
+constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: x + kRound rounds x to an integer
 
 // c[0] x^(N-1) + ... + c[N-1] by Horner's rule (coefficients highest degree first, as
 // fit_vec_math.py prints them).
@@ -37,60 +36,76 @@ RELU_EXT_VEC_INLINE VF horner(VF x, const float (&c)[N]) {
   return p;
 }
 
-// Rounds x * log2(e) to the nearest integer n (|n| < 2^22); returns n as a float and
-// leaves it as an int32 in *n_int (the low mantissa bits of x * log2(e) + kRound).
-RELU_EXT_VEC_INLINE VF round_log2e(VF x, VI* n_int) {
-  const VF t = at::vec::fmadd(x, VF(kLog2e), VF(kRound));
-  *n_int = at::vec::cast<int32_t>(t) - VI(kRoundBits);
-  return t - VF(kRound);
+// Each function comes in two precisions: kHalf = false for float results (about 1 ulp),
+// kHalf = true for results that are rounded to bfloat16 or float16 afterwards: shorter
+// polynomials, relative error under 1e-5 (under 1/100 of their half ulp), fewer instructions.
+
+// n = round(x log2 e), an integer-valued float (|x log2 e| < 2^22).
+RELU_EXT_VEC_INLINE VF round_log2e(VF x) {
+  return at::vec::fmadd(x, VF(kLog2e), VF(kRound)) - VF(kRound);
 }
 
-// 2^n for integer n in [-126, 127], built from the exponent bits.
-RELU_EXT_VEC_INLINE VF pow2(VI n) { return at::vec::cast<float>((n + VI(127)) << VI(23)); }
+// 2^k for integer k in [-126, 127], built from the exponent bits.
+RELU_EXT_VEC_INLINE VF pow2(VI k) { return at::vec::cast<float>((k + VI(127)) << VI(23)); }
 
-// x - n ln 2 (Cody-Waite: both products exact or nearly so), |result| <= ln(2)/2.
+// p 2^n for an integer-valued float n in [-252, 254], rounded once (subnormal results too).
+// AVX-512: vscalefps; otherwise 2^n as two exact factors built from the exponent bits.
+RELU_EXT_VEC_INLINE VF times_pow2(VF p, VF n) {
+#if defined(CPU_CAPABILITY_AVX512)
+  return _mm512_scalef_ps(p, n);
+#else
+  const VI k = at::vec::convert_to_int_of_same_size(n);
+  const VI half = k >> VI(1);  // k = half + (k - half), both in [-126, 127]
+  return p * pow2(half) * pow2(k - half);
+#endif
+}
+
+// x - n ln 2, |result| <= ln(2)/2. Float: Cody-Waite (n kLn2Hi is exact); kHalf: one fma
+// (absolute error n * 2.4e-8 <= 4e-6).
+template <bool kHalf>
 RELU_EXT_VEC_INLINE VF reduce_ln2(VF x, VF n) {
+  if constexpr (kHalf) return at::vec::fmadd(n, VF(-0.693147182f), x);
   return at::vec::fmadd(n, VF(-kLn2Lo), at::vec::fmadd(n, VF(-kLn2Hi), x));
 }
 
-// exp(r) for |r| <= ln(2)/2: a degree-6 polynomial, fit error 2.0e-9 relative.
+// exp(r) for |r| <= ln(2)/2: degree 6, fit error 2.0e-9 relative (kHalf: degree 4, 2.8e-6).
+template <bool kHalf>
 RELU_EXT_VEC_INLINE VF exp_reduced(VF r) {
+  if constexpr (kHalf) {
+    return horner(r, {4.15138490e-02f, 1.67874739e-01f, 5.00030160e-01f, 9.99966860e-01f, 1.0f});
+  }
   return horner(r, {1.38436537e-3f, 8.37415550e-3f, 4.16680016e-2f, 1.66664317e-1f,
                     4.99999940e-1f, 1.0f, 1.0f});
 }
 
-// exp(x), relative error under 1 ulp down to the subnormal range; exp(x) = 2^n exp(r).
-// 2^n is applied as two factors, so results near overflow and in the subnormal range
-// round once. x is clamped to [-104, 88.75] (exp is 0 and inf beyond); NaN propagates
-// (at::vec's clamp_min/clamp_max keep a NaN first operand, on every ISA).
+// exp(x), relative error under 1 ulp down to the subnormal range (kHalf: under 7e-6);
+// exp(x) = 2^n exp(r). x is clamped to [-104, 88.75] (exp is 0 and inf beyond); NaN
+// propagates (at::vec's clamp_min/clamp_max keep a NaN first operand, on every ISA).
+template <bool kHalf = false>
 RELU_EXT_VEC_INLINE VF exp(VF x) {
   x = at::vec::clamp_max(at::vec::clamp_min(x, VF(-104.0f)), VF(88.75f));
-  VI n;
-  const VF p = exp_reduced(reduce_ln2(x, round_log2e(x, &n)));
-  const VI half = n >> VI(1);  // n = half + (n - half), both in [-75, 64]
-  return p * pow2(half) * pow2(n - half);
-}
-
-// 2^40 exp(x) for x in [-113, 0]: 2^(n + 40) is then a normal number, one factor, no
-// clamps; the caller folds 2^-40 into a constant, so results down to the subnormal range
-// still round once.
-RELU_EXT_VEC_INLINE VF exp_times_2p40(VF x) {
-  VI n;
-  const VF p = exp_reduced(reduce_ln2(x, round_log2e(x, &n)));
-  return p * pow2(n + VI(40));
+  const VF n = round_log2e(x);
+  return times_pow2(exp_reduced<kHalf>(reduce_ln2<kHalf>(x, n)), n);
 }
 
 // expm1(x) = 2^n (1 + expm1(r)) - 1 = 2^n expm1(r) + (2^n - 1) in one rounding, with
-// expm1(r) = r + r^2 q(r), q of degree 5 (fit error 2.4e-10 relative); exact near 0
-// (n = 0), x clamped to [-88, 88] (expm1 is -1 below, and overflows above). NaN propagates.
+// expm1(r) = r + r^2 q(r), q of degree 5 (fit error 2.4e-10 relative; kHalf: degree 3,
+// 4.5e-7); exact near 0 (n = 0), x clamped to [-88, 88] (expm1 is -1 below, and overflows
+// above). NaN propagates.
+template <bool kHalf = false>
 RELU_EXT_VEC_INLINE VF expm1(VF x) {
   x = at::vec::clamp_max(at::vec::clamp_min(x, VF(-88.0f)), VF(88.0f));
-  VI n;
-  const VF r = reduce_ln2(x, round_log2e(x, &n));
-  const VF q = horner(r, {1.98458773e-4f, 1.39406172e-3f, 8.33338965e-3f, 4.16663624e-2f,
-                          1.66666657e-1f, 5.00000000e-1f});
+  const VF n = round_log2e(x);
+  const VF r = reduce_ln2<kHalf>(x, n);
+  VF q;
+  if constexpr (kHalf) {
+    q = horner(r, {8.33807234e-03f, 4.18725684e-02f, 1.66668311e-01f, 4.99994040e-01f});
+  } else {
+    q = horner(r, {1.98458773e-4f, 1.39406172e-3f, 8.33338965e-3f, 4.16663624e-2f,
+                   1.66666657e-1f, 5.00000000e-1f});
+  }
   const VF p = at::vec::fmadd(r * r, q, r);
-  const VF s = pow2(n);
+  const VF s = times_pow2(VF(1.0f), n);  // 2^n, n in [-127, 127]
   return at::vec::fmadd(s, p, s - VF(1.0f));
 }
 
@@ -111,33 +126,50 @@ RELU_EXT_VEC_INLINE VF reciprocal(VF d) {
 #endif
 }
 
-// The standard normal distribution at x, from one exponential:
-//   e = exp(-x^2/2), x^2/2 carried exactly (hi + lo by fma) -> pdf = e / sqrt(2 pi);
-//   Phi(-|x|) = erfc(|x|/sqrt 2)/2 = t Q(t) e, t = 1 / (1 + |x|/sqrt(8)), Q a degree-8
+// The standard normal distribution at x, from one exponential, each value scaled by 2^n
+// only at the end (so results in the subnormal range round once):
+//   exp(-x^2/2) = e 2^n, n = round(-x^2/2 log2 e), e = exp(r), r = -x^2/2 - n ln 2 with
+//   x^2/2 exact inside an fma (kHalf: x^2/2 rounded, relative error 7e-6 at |x| = 15);
+//   pdf = e 2^n / sqrt(2 pi);
+//   Phi(-|x|) = erfc(|x|/sqrt 2)/2 = t Q(t) e 2^n, t = 1 / (1 + |x|/sqrt(8)), Q a degree-8
 //   polynomial in s = 2.377 t - 1.377 (t from [0.1586, 1] onto [-1, 1]) fit to
-//   erfc(a) exp(a^2) / (2t) with relative error 4.4e-8 for a = |x|/sqrt 2 in [0, 10.61].
+//   erfc(a) exp(a^2) / (2t) with relative error 4.4e-8 for a = |x|/sqrt 2 in [0, 10.61]
+//   (kHalf: degree 6, 1.6e-6).
 // The tail keeps its relative accuracy for every x (1 + erf(x/sqrt 2) would cancel for
-// x < 0). |x| is clamped at 15, beyond which both underflow float; e carries a factor 2^40
-// (exp_times_2p40) that the constants below take out.
+// x < 0). |x| is clamped at 15, beyond which both underflow float.
 struct Normal {
-  VF ax;    // min(|x|, 15)
-  VF tail;  // Phi(-|x|)
-  VF pdf;   // phi(x)
+  VF ax;  // min(|x|, 15)
+  VF n;   // the power of two
+  VF e;   // exp(-x^2/2) / 2^n
+  VF m;   // Phi(-|x|) / 2^n
+  RELU_EXT_VEC_INLINE VF tail() const { return times_pow2(m, n); }  // Phi(-|x|)
+  RELU_EXT_VEC_INLINE VF pdf() const { return times_pow2(e * VF(0.398942280f), n); }  // phi(x)
 };
+template <bool kHalf = false>
 RELU_EXT_VEC_INLINE Normal normal(VF x) {
-  constexpr float k = 0x1p-40f;
   const VF ax = at::vec::clamp_max(x.abs(), VF(15.0f));
   const VF neg_half_ax = ax * VF(-0.5f);
-  const VF hi = ax * neg_half_ax;                      // -x^2/2 = hi + lo
-  const VF lo = at::vec::fmsub(ax, neg_half_ax, hi);
-  const VF e0 = exp_times_2p40(hi);
-  const VF e = at::vec::fmadd(e0, lo, e0);  // exp(hi + lo) = exp(hi) (1 + lo)
+  const VF z = ax * neg_half_ax;  // -x^2/2, rounded
+  const VF n = round_log2e(z);
+  VF r;
+  if constexpr (kHalf) {
+    r = reduce_ln2<true>(z, n);
+  } else {  // ax * neg_half_ax - n kLn2Hi exactly, then rounded once
+    r = at::vec::fmadd(n, VF(-kLn2Lo), at::vec::fmadd(ax, neg_half_ax, n * VF(-kLn2Hi)));
+  }
+  const VF e = exp_reduced<kHalf>(r);
   const VF t = reciprocal(at::vec::fmadd(ax, VF(0.353553391f), VF(1.0f)));
   const VF s = at::vec::fmadd(t, VF(2.37700272f), VF(-1.37700284f));
-  const VF q = horner(s, {-2.90511198e-5f * k, 1.26664481e-5f * k, 3.09857365e-4f * k,
-                          -3.48675530e-4f * k, -3.18003027e-3f * k, 3.19250207e-3f * k,
-                          5.19166179e-2f * k, 1.63693413e-1f * k, 2.84432679e-1f * k});
-  return {ax, q * t * e, e * VF(0.398942280f * k)};
+  VF q;
+  if constexpr (kHalf) {
+    q = horner(s, {2.41535003e-04f, -3.30260169e-04f, -3.12940544e-03f, 3.18586687e-03f,
+                   5.19045703e-02f, 1.63693786e-01f, 2.84433126e-01f});
+  } else {
+    q = horner(s, {-2.90511198e-5f, 1.26664481e-5f, 3.09857365e-4f, -3.48675530e-4f,
+                   -3.18003027e-3f, 3.19250207e-3f, 5.19166179e-2f, 1.63693413e-1f,
+                   2.84432679e-1f});
+  }
+  return {ax, n, e, q * t * e};
 }
 
 // yes where z > 0, else no (NaN: no). On AVX-512 the compare's mask register drives the
@@ -164,27 +196,36 @@ RELU_EXT_VEC_INLINE VF normal_cdf(VF x, VF tail) {
 
 // gelu(x) = x Phi(x) = max(x, 0) - |x| Phi(-|x|), without a blend; |x| clamped at 15,
 // where the tail is 0 (so -inf gives 0, not inf * 0).
+template <bool kHalf = false>
 RELU_EXT_VEC_INLINE VF gelu(VF x) {
-  const Normal n = normal(x);
-  return at::vec::fnmadd(n.ax, n.tail, at::vec::clamp_min(x, VF(0.0f)));
+  const Normal n = normal<kHalf>(x);
+  return at::vec::clamp_min(x, VF(0.0f)) - times_pow2(n.ax * n.m, n.n);
 }
 
-// The double versions: at::vec's functions (SLEEF, 1 ulp).
-RELU_EXT_VEC_INLINE VD exp(VD x) { return x.exp(); }
-RELU_EXT_VEC_INLINE VD expm1(VD x) { return x.expm1(); }
+// The double versions: at::vec's functions (SLEEF, 1 ulp); kHalf does not apply.
+template <bool kHalf = false>
+RELU_EXT_VEC_INLINE VD exp(VD x) {
+  return x.exp();
+}
+template <bool kHalf = false>
+RELU_EXT_VEC_INLINE VD expm1(VD x) {
+  return x.expm1();
+}
 struct NormalD {
-  VD tail;
-  VD pdf;
+  VD x;
+  VD tail() const { return VD(0.5) * (x.abs() * VD(M_SQRT1_2)).erfc(); }
+  VD pdf() const { return (VD(-0.5) * x * x).exp() * VD(M_2_SQRTPI * M_SQRT1_2 * 0.5); }
 };
+template <bool kHalf = false>
 RELU_EXT_VEC_INLINE NormalD normal(VD x) {
-  return {VD(0.5) * (x.abs() * VD(M_SQRT1_2)).erfc(),
-          (VD(-0.5) * x * x).exp() * VD(M_2_SQRTPI * M_SQRT1_2 * 0.5)};
+  return {x};
 }
 RELU_EXT_VEC_INLINE VD normal_cdf(VD x, VD tail) {
   return where_positive(x, VD(1.0) - tail, tail);
 }
+template <bool kHalf = false>
 RELU_EXT_VEC_INLINE VD gelu(VD x) {
-  return VD::blendv(x * normal_cdf(x, normal(x).tail), VD(0.0), x < VD(-100.0));
+  return VD::blendv(x * normal_cdf(x, normal(x).tail()), VD(0.0), x < VD(-100.0));
 }
 RELU_EXT_VEC_INLINE VD reciprocal(VD d) { return VD(1.0) / d; }
 
