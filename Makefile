@@ -55,7 +55,8 @@ cuda-build: $(CUDA_VENV)/.deps
 		--build-lib $(CUDA_LIB) --build-temp build-cuda/temp
 
 # AddressSanitizer + UndefinedBehaviorSanitizer: the CPU libraries built with them in
-# build-asan/lib (the in-place build stays as it is), and the CPU suite run on them with
+# build-asan/lib (the in-place build stays as it is; only the instruction set this CPU
+# loads), and the CPU suite run on them with
 # libasan preloaded (torch itself is not instrumented; leak checks off: the interpreter's own
 # allocations would drown them). SANITIZE_TESTS: which tests (default: all but the slow ones
 # and the resident-memory test, which ASan's quarantine of freed memory defeats).
@@ -64,8 +65,9 @@ SANITIZE_TESTS ?= -m "not slow" --deselect test_reliability.py::test_no_leak_ove
 sanitize-build: deps
 	mkdir -p $(ASAN_LIB)/relu_ext
 	cp $(filter-out relu_ext/_build_info.py,$(wildcard relu_ext/*.py)) $(ASAN_LIB)/relu_ext/
-	RELU_EXT_SANITIZE=1 RELU_EXT_CUDA=0 MAX_JOBS=$(JOBS) $(PY) setup.py -q build_ext \
-		--build-lib $(ASAN_LIB) --build-temp build-asan/temp
+	RELU_EXT_SANITIZE=1 RELU_EXT_CUDA=0 MAX_JOBS=$(JOBS) \
+		RELU_EXT_CPU_ISAS=$$($(PY) -c "import torch; print(torch.backends.cpu.get_cpu_capability())") \
+		$(PY) setup.py -q build_ext --build-lib $(ASAN_LIB) --build-temp build-asan/temp
 
 sanitize-test: sanitize-build
 	cd tests && PYTHONPATH=$(CURDIR)/$(ASAN_LIB) \

@@ -160,6 +160,11 @@ if platform.machine() in ("x86_64", "AMD64"):
     ISA_FLAGS["avx2"] = ["-mavx2", "-mfma", "-mf16c", "-mbmi", "-mbmi2"]
     ISA_FLAGS["avx512"] = ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma",
                            "-mf16c", "-mbmi", "-mbmi2"]
+# RELU_EXT_CPU_ISAS=avx512,... builds only those (e.g. the sanitizer build: only the one this
+# CPU loads); the baseline when none of them applies here.
+if os.environ.get("RELU_EXT_CPU_ISAS"):
+    _wanted = os.environ["RELU_EXT_CPU_ISAS"].lower().split(",")
+    ISA_FLAGS = {isa: f for isa, f in ISA_FLAGS.items() if isa in _wanted} or {"default": []}
 
 
 def isa_sources(isa):
