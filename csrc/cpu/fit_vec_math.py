@@ -38,7 +38,7 @@ def main():
     half_ln2 = math.log(2) / 2
     # exp(r) on |r| <= ln(2)/2, degree 6, c0 = 1.
     # Each function twice: for float results (about 1 ulp) and for bfloat16 / float16
-    # results (kHalf: relative error well under 1e-5, a small fraction of their half ulp).
+    # results (kHalf: a few 1e-6 each, a small fraction of their half ulp).
     show("exp", *lawson(np.exp, -half_ln2, half_ln2, 6, fixed=(1.0,)))
     show("exp (kHalf)", *lawson(np.exp, -half_ln2, half_ln2, 4, fixed=(1.0,)))
     # expm1(r) = r + r^2 q(r) on |r| <= ln(2)/2, degree 7 (c0 = 0, c1 = 1); q = c[2:].
