@@ -73,6 +73,21 @@ typename V::value_type lane_sum(const V& v) {
 template <typename scalar_t>
 using VecOf = at::vec::Vectorized<at::opmath_type<scalar_t>>;
 
+// The rows-of-C loops below take kRows rows at a time: f(std::integral_constant<R>) for
+// R = min(kRows, rows). A compile-time count lets the compiler interleave the rows' vectors,
+// independent work that hides the activations' long dependency chains (bfloat16 GELU with
+// the dead-unit count: +18% over the plain forward with a runtime count, -3% with this).
+constexpr int64_t kRows = 4;
+template <typename F>
+RELU_EXT_VEC_INLINE void with_rows(int64_t rows, const F& f) {
+  switch (rows >= kRows ? kRows : rows) {
+    case 4: f(std::integral_constant<int64_t, 4>{}); break;
+    case 3: f(std::integral_constant<int64_t, 3>{}); break;
+    case 2: f(std::integral_constant<int64_t, 2>{}); break;
+    default: f(std::integral_constant<int64_t, 1>{});
+  }
+}
+
 // The loops below copy the pointers they use into locals first: read through the task's
 // closure, every store (which may alias anything under -fno-strict-aliasing) would make the
 // compiler load them again.
@@ -85,16 +100,23 @@ void bias_forward(scalar_t* out, const scalar_t* x, const std::vector<at::opmath
   if (geo.inner == 1) {  // channels are the fastest dim: rows of C
     const int64_t grain = std::max<int64_t>(1, kGrainSize / C);
     at::parallel_for(0, geo.n / C, grain, [&](int64_t r0, int64_t r1) {
-      scalar_t* const y = out;
-      const scalar_t* const xs = x;
       const auto* const bs = b.data();
       const auto* const ps = p.data();
       const bool pc_each = per_c;
-      for (int64_t r = r0; r < r1; ++r) {
-        vec_steps<V::size()>(C, [&](int64_t c, int64_t n) {
-          const V pc = pc_each ? V::loadu(ps + c, n) : V(ps[0]);
-          const V z = load_wide(xs + r * C + c, n) + V::loadu(bs + c, n);
-          store_narrow(y + r * C + c, act_fwd_vec<A, scalar_t>(z, pc), n);
+      for (int64_t r = r0; r < r1; r += kRows) {
+        scalar_t* const y = out + r * C;
+        const scalar_t* const xs = x + r * C;
+        with_rows(r1 - r, [&](auto rows) {
+          constexpr int64_t R = decltype(rows)::value;
+          vec_steps<V::size()>(C, [&](int64_t c, int64_t n) {
+            const V pc = pc_each ? V::loadu(ps + c, n) : V(ps[0]);
+            const V bv = V::loadu(bs + c, n);
+            V z[R];
+            for (int64_t i = 0; i < R; ++i) z[i] = load_wide(xs + i * C + c, n) + bv;
+            for (int64_t i = 0; i < R; ++i) {
+              store_narrow(y + i * C + c, act_fwd_vec<A, scalar_t>(z[i], pc), n);
+            }
+          });
         });
       }
     });
@@ -174,32 +196,39 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
       T* pb = part_b.data() + k * C;
       T* pw = kWeight ? part_w.data() + k * Cw : nullptr;
       const int64_t u1 = std::min(units, (k + 1) * per_chunk);
-      if (geo.inner == 1) {  // rows of C (element c has channel c), four at a time: one
-                             // update of the partial sums for four rows
-        for (int64_t u = k * per_chunk; u < u1; u += 4) {
-          const int64_t rows = std::min<int64_t>(4, u1 - u);
-          vec_steps<V::size()>(C, [&](int64_t c, int64_t n) {
-            const V bv = V::loadu(bs + c, n);
-            const V pc = per_c ? V::loadu(ps + c, n) : V(ps[0]);
-            V sb = V::loadu(pb + c, n);
-            V sw = kWeight && per_c ? V::loadu(pw + c, n) : V(T(0));
-            for (int64_t r = 0; r < rows; ++r) {
-              const int64_t m = (u + r) * C + c;
-              const V z = load_wide(xs + m, n) + bv;
-              const V gv = load_wide(gs + m, n);
-              const V d = act_bwd_vec<A>(gv, z, pc);
-              store_narrow(gis + m, d, n);
-              sb = sb + d;
-              if constexpr (kWeight) sw = sw + weight_term(gv, z);
-            }
-            sb.store(pb + c, n);
-            if constexpr (kWeight) {
-              if (per_c) {
-                sw.store(pw + c, n);
-              } else {
-                pw[0] += lane_sum(sw);
+      if (geo.inner == 1) {  // rows of C (element c has channel c), kRows at a time: one
+                             // update of the partial sums for kRows rows
+        for (int64_t u = k * per_chunk; u < u1; u += kRows) {
+          with_rows(u1 - u, [&](auto rows) {
+            constexpr int64_t R = decltype(rows)::value;
+            vec_steps<V::size()>(C, [&](int64_t c, int64_t n) {
+              const V bv = V::loadu(bs + c, n);
+              const V pc = per_c ? V::loadu(ps + c, n) : V(ps[0]);
+              V sb = V::loadu(pb + c, n);
+              V sw = kWeight && per_c ? V::loadu(pw + c, n) : V(T(0));
+              V z[R], gv[R], d[R];
+              for (int64_t r = 0; r < R; ++r) {
+                const int64_t m = (u + r) * C + c;
+                z[r] = load_wide(xs + m, n) + bv;
+                gv[r] = load_wide(gs + m, n);
               }
-            }
+              for (int64_t r = 0; r < R; ++r) {
+                d[r] = act_bwd_vec<A>(gv[r], z[r], pc);
+                store_narrow(gis + (u + r) * C + c, d[r], n);
+              }
+              for (int64_t r = 0; r < R; ++r) {  // in row order, as before: the same sums
+                sb = sb + d[r];
+                if constexpr (kWeight) sw = sw + weight_term(gv[r], z[r]);
+              }
+              sb.store(pb + c, n);
+              if constexpr (kWeight) {
+                if (per_c) {
+                  sw.store(pw + c, n);
+                } else {
+                  pw[0] += lane_sum(sw);
+                }
+              }
+            });
           });
         }
         continue;
@@ -269,25 +298,29 @@ void stats_forward(scalar_t* out, const scalar_t* x,
     // dim it barely touches).
     const int64_t held = geo.inner == 1 ? C : std::min(C, u1 - u0);
     std::vector<int64_t> mine(held, 0);
-    if (geo.inner == 1) {  // rows of C, four at a time (one update of the counts for four)
+    if (geo.inner == 1) {  // rows of C, kRows at a time (one update of the counts for kRows)
       std::vector<I> counts(C, I(0));
       int64_t pending = 0;  // rows counted in `counts`
-      for (int64_t u = u0; u < u1; u += 4) {
-        const int64_t rows = std::min<int64_t>(4, u1 - u);
+      for (int64_t u = u0; u < u1; u += kRows) {
+        const int64_t rows = std::min(kRows, u1 - u);
         // Pointers as locals of this loop (not captures): the stores may not alias them.
         const scalar_t* const xu = x + u * C;
         scalar_t* const yu = out + u * C;
         const T* const pp = p.data();
         I* const cu = counts.data();
-        vec_steps<V::size()>(C, [&](int64_t c, int64_t n) {
-          const V pv = per_c ? V::loadu(pp + c, n) : V(pp[0]);
-          VI count = VI::loadu(cu + c, n);
-          for (int64_t r = 0; r < rows; ++r) {
-            const V xv = load_wide(xu + r * C + c, n);
-            store_narrow(yu + r * C + c, act_fwd_vec<A, scalar_t>(xv, pv), n);
-            count = count_positive(count, xv);
-          }
-          count.store(cu + c, n);
+        with_rows(rows, [&](auto rows_c) {
+          constexpr int64_t R = decltype(rows_c)::value;
+          vec_steps<V::size()>(C, [&](int64_t c, int64_t n) {
+            const V pv = per_c ? V::loadu(pp + c, n) : V(pp[0]);
+            VI count = VI::loadu(cu + c, n);
+            V xv[R];
+            for (int64_t r = 0; r < R; ++r) xv[r] = load_wide(xu + r * C + c, n);
+            for (int64_t r = 0; r < R; ++r) {
+              store_narrow(yu + r * C + c, act_fwd_vec<A, scalar_t>(xv[r], pv), n);
+              count = count_positive(count, xv[r]);
+            }
+            count.store(cu + c, n);
+          });
         });
         pending += rows;
         if (pending >= kFlush || u + rows >= u1) {

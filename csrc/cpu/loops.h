@@ -73,22 +73,35 @@ RELU_EXT_FLATTEN inline void flat_vec_loop(scalar_t* o, const std::array<const s
   using Vec = at::vec::Vectorized<scalar_t>;
   int64_t i = begin;
   if constexpr (std::is_same_v<scalar_t, opmath_t>) {
-    // Two independent vectors per step (as the half-type path below): their math interleaves.
-    for (; i + 2 * Vec::size() <= end; i += 2 * Vec::size()) {
+    // Four independent vectors per step (as the half-type path below): their math
+    // interleaves, which the long dependency chains of exp and the normal tail need.
+    for (; i + 4 * Vec::size() <= end; i += 4 * Vec::size()) {
       const Vec a = vop(Vec::loadu(in[I] + i)...);
       const Vec b = vop(Vec::loadu(in[I] + i + Vec::size())...);
+      const Vec c = vop(Vec::loadu(in[I] + i + 2 * Vec::size())...);
+      const Vec d = vop(Vec::loadu(in[I] + i + 3 * Vec::size())...);
       a.store(o + i);
       b.store(o + i + Vec::size());
+      c.store(o + i + 2 * Vec::size());
+      d.store(o + i + 3 * Vec::size());
     }
     for (; i + Vec::size() <= end; i += Vec::size()) {
       vop(Vec::loadu(in[I] + i)...).store(o + i);
     }
   } else {
+    using Wide = std::array<std::tuple<at::vec::Vectorized<float>, at::vec::Vectorized<float>>, N>;
+    // Two half vectors (four float vectors) per step: independent work to interleave.
+    for (; i + 2 * Vec::size() <= end; i += 2 * Vec::size()) {
+      const Wide a = {at::vec::convert_to_float<scalar_t>(Vec::loadu(in[I] + i))...};
+      const Wide b = {at::vec::convert_to_float<scalar_t>(Vec::loadu(in[I] + i + Vec::size()))...};
+      at::vec::convert_from_float<scalar_t>(vop(std::get<0>(a[I])...), vop(std::get<1>(a[I])...))
+          .store(o + i);
+      at::vec::convert_from_float<scalar_t>(vop(std::get<0>(b[I])...), vop(std::get<1>(b[I])...))
+          .store(o + i + Vec::size());
+    }
     for (; i + Vec::size() <= end; i += Vec::size()) {
-      const std::array<std::tuple<at::vec::Vectorized<float>, at::vec::Vectorized<float>>, N>
-          wide = {at::vec::convert_to_float<scalar_t>(Vec::loadu(in[I] + i))...};
-      at::vec::convert_from_float<scalar_t>(vop(std::get<0>(wide[I])...),
-                                            vop(std::get<1>(wide[I])...))
+      const Wide a = {at::vec::convert_to_float<scalar_t>(Vec::loadu(in[I] + i))...};
+      at::vec::convert_from_float<scalar_t>(vop(std::get<0>(a[I])...), vop(std::get<1>(a[I])...))
           .store(o + i);
     }
   }
