@@ -80,6 +80,7 @@ using VecOf = at::vec::Vectorized<at::opmath_type<scalar_t>>;
 constexpr int64_t kRows = 4;
 template <typename F>
 RELU_EXT_VEC_INLINE void with_rows(int64_t rows, const F& f) {
+  static_assert(kRows == 4, "with_rows has a case for each count up to kRows");
   switch (rows >= kRows ? kRows : rows) {
     case 4: f(std::integral_constant<int64_t, 4>{}); break;
     case 3: f(std::integral_constant<int64_t, 3>{}); break;

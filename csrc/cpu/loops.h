@@ -136,7 +136,7 @@ void cpu_elementwise(const at::Tensor& out, const Op& op, const Ts&... ins) {
   if (same_dense_layout(out, ins...)) {
     scalar_t* o = out.data_ptr<scalar_t>();
     const std::array<const scalar_t*, sizeof...(Ts)> in = {
-      ins.template const_data_ptr<scalar_t>()...};
+        ins.template const_data_ptr<scalar_t>()...};
     at::parallel_for(0, numel, kGrainSize, [&](int64_t begin, int64_t end) {
       detail::flat_loop<scalar_t>(o, in, begin, end, op, std::index_sequence_for<Ts...>{});
     });
