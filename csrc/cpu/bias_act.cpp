@@ -358,7 +358,7 @@ at::Tensor dense(const at::Tensor& t) {
   return t.is_non_overlapping_and_dense() ? t : t.contiguous();
 }
 at::Tensor like(const at::Tensor& t, const at::Tensor& ref) {
-  return same_dense_layout(ref, t) ? t : at::empty_like(ref).copy_(t);
+  return same_dense_layout(ref, t) ? t : empty_like_cpu(ref).copy_(t);
 }
 at::Tensor to_tensor(const std::vector<double>& v, const at::Tensor& like_t) {
   return at::tensor(v, at::TensorOptions().dtype(at::kDouble))
@@ -369,7 +369,7 @@ at::Tensor to_tensor(const std::vector<double>& v, const at::Tensor& like_t) {
 at::Tensor forward(const at::Tensor& self, const at::Tensor& bias, const at::Tensor* weight,
                    int64_t dim, Act act, double param) {
   const auto x = dense(self);
-  auto out = at::empty_like(x);
+  auto out = empty_like_cpu(x);
   if (x.numel() == 0) return out;
   const auto geo = geometry(x, dim);
   RELU_EXT_DISPATCH(x.scalar_type(), "bias_act_cpu", [&] {
@@ -391,7 +391,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(const at::Tensor& grad_o
                                                         Act act, double param) {
   const auto x = dense(self);
   const auto g = like(grad_output, x);
-  auto gi = at::empty_like(x);
+  auto gi = empty_like_cpu(x);
   std::vector<double> gb(bias.numel(), 0.0), gw(weight ? weight->numel() : 0, 0.0);
   if (x.numel() > 0) {
     const auto geo = geometry(x, dim);
@@ -461,7 +461,7 @@ std::tuple<at::Tensor, at::Tensor> act_stats_cpu(const at::Tensor& self,
   TORCH_CHECK(!weight || weight->numel() == 1 || dim == 1, op,
               ": PReLU with a weight per channel counts along dim 1 (its channels), got dim ", dim);
   const auto x = dense(self);
-  auto out = at::empty_like(x);
+  auto out = empty_like_cpu(x);
   std::vector<int64_t> fired(x.size(dim), 0);
   if (x.numel() > 0) {
     const auto geo = geometry(x, dim);

@@ -13,7 +13,7 @@ namespace {
 at::Tensor elu_forward_cpu(const at::Tensor& self, double alpha, bool memory_efficient) {
   check_input(self, "relu_ext::elu", "self");
   check_elu_memory_efficient(memory_efficient, alpha, "relu_ext::elu");
-  auto out = at::empty_like(self);
+  auto out = empty_like_cpu(self);
   RELU_EXT_DISPATCH(self.scalar_type(), "elu_forward_cpu", [&] {
     using opmath_t = at::opmath_type<scalar_t>;
     const auto a = static_cast<opmath_t>(alpha);
@@ -41,7 +41,7 @@ at::Tensor elu_backward_cpu(const at::Tensor& grad_output, const at::Tensor& sel
   check_like(grad_output, self_or_result, "relu_ext::elu_backward", "grad_output",
              "self_or_result");
   check_inplace_backward(is_result, alpha, "relu_ext::elu_backward", "elu", "alpha");
-  auto grad_input = at::empty_like(self_or_result);
+  auto grad_input = empty_like_cpu(self_or_result);
   RELU_EXT_DISPATCH(self_or_result.scalar_type(), "elu_backward_cpu", [&] {
     using opmath_t = at::opmath_type<scalar_t>;
     const auto a = static_cast<opmath_t>(alpha);

@@ -61,8 +61,8 @@ std::tuple<at::Tensor, at::Tensor> gelu_mask_cpu(const at::Tensor& self,
   const bool use_tanh = gelu_is_tanh(approximate, "relu_ext::gelu_mask");
   check_input(self, "relu_ext::gelu_mask", "self");
   const auto x = self.is_non_overlapping_and_dense() ? self : self.contiguous();
-  auto out = at::empty_like(x);
-  auto mask = empty_bitmask(x);
+  auto out = empty_like_cpu(x);
+  auto mask = empty_bitmask_cpu(x);
   RELU_EXT_DISPATCH(x.scalar_type(), "gelu_mask_cpu", [&] {
     using opmath_t = at::opmath_type<scalar_t>;
     using V = at::vec::Vectorized<opmath_t>;
@@ -88,7 +88,7 @@ std::tuple<at::Tensor, at::Tensor> gelu_mask_cpu(const at::Tensor& self,
 // grad_output in result's layout (a copy only when it has another one).
 at::Tensor like_result(const at::Tensor& grad_output, const at::Tensor& result) {
   return same_dense_layout(result, grad_output) ? grad_output
-                                                : at::empty_like(result).copy_(grad_output);
+                                                : empty_like_cpu(result).copy_(grad_output);
 }
 
 // grad_input = grad_output * gelu'(x), x recovered from (result, mask).
@@ -101,7 +101,7 @@ at::Tensor gelu_backward_from_result_cpu(const at::Tensor& grad_output, const at
   check_dense(result, op, "result");
   check_bitmask(mask, result, op, "result");
   const auto grad = like_result(grad_output, result);
-  auto grad_input = at::empty_like(result);
+  auto grad_input = empty_like_cpu(result);
   RELU_EXT_DISPATCH(result.scalar_type(), "gelu_backward_from_result_cpu", [&] {
     using opmath_t = at::opmath_type<scalar_t>;
     using V = at::vec::Vectorized<opmath_t>;
@@ -130,7 +130,7 @@ at::Tensor gelu_inverse_cpu(const at::Tensor& result, const at::Tensor& mask,
   check_input(result, op, "result");
   check_dense(result, op, "result");
   check_bitmask(mask, result, op, "result");
-  auto x = at::empty_like(result);
+  auto x = empty_like_cpu(result);
   RELU_EXT_DISPATCH(result.scalar_type(), "gelu_inverse_cpu", [&] {
     using opmath_t = at::opmath_type<scalar_t>;
     using V = at::vec::Vectorized<opmath_t>;
@@ -152,7 +152,7 @@ at::Tensor gelu_forward_cpu(const at::Tensor& self, c10::string_view approximate
                             bool /*memory_efficient*/) {
   const bool use_tanh = gelu_is_tanh(approximate, "relu_ext::gelu");
   check_input(self, "relu_ext::gelu", "self");
-  auto out = at::empty_like(self);
+  auto out = empty_like_cpu(self);
   RELU_EXT_DISPATCH(self.scalar_type(), "gelu_forward_cpu", [&] {
     using opmath_t = at::opmath_type<scalar_t>;
     if (use_tanh) {
@@ -173,7 +173,7 @@ at::Tensor gelu_backward_cpu(const at::Tensor& grad_output, const at::Tensor& se
   const bool use_tanh = gelu_is_tanh(approximate, "relu_ext::gelu_backward");
   check_input(self, "relu_ext::gelu_backward", "self");
   check_like(grad_output, self, "relu_ext::gelu_backward", "grad_output", "self");
-  auto grad_input = at::empty_like(self);
+  auto grad_input = empty_like_cpu(self);
   RELU_EXT_DISPATCH(self.scalar_type(), "gelu_backward_cpu", [&] {
     using opmath_t = at::opmath_type<scalar_t>;
     if (use_tanh) {

@@ -10,7 +10,7 @@ namespace {
 
 at::Tensor leaky_relu_forward_cpu(const at::Tensor& self, double negative_slope) {
   check_input(self, "relu_ext::leaky_relu", "self");
-  auto out = at::empty_like(self);
+  auto out = empty_like_cpu(self);
   RELU_EXT_DISPATCH(self.scalar_type(), "leaky_relu_forward_cpu", [&] {
     using opmath_t = at::opmath_type<scalar_t>;
     const auto slope = static_cast<opmath_t>(negative_slope);
@@ -34,7 +34,7 @@ at::Tensor leaky_relu_backward_cpu(const at::Tensor& grad_output, const at::Tens
   check_like(grad_output, self, "relu_ext::leaky_relu_backward", "grad_output", "self");
   check_inplace_backward(self_is_result, negative_slope, "relu_ext::leaky_relu_backward",
                          "leaky_relu", "slope");
-  auto grad_input = at::empty_like(self);
+  auto grad_input = empty_like_cpu(self);
   RELU_EXT_DISPATCH(self.scalar_type(), "leaky_relu_backward_cpu", [&] {
     using opmath_t = at::opmath_type<scalar_t>;
     const auto slope = static_cast<opmath_t>(negative_slope);
@@ -51,8 +51,8 @@ std::tuple<at::Tensor, at::Tensor> leaky_relu_mask_cpu(const at::Tensor& self,
                                                        double negative_slope) {
   check_input(self, "relu_ext::leaky_relu_mask", "self");
   const auto x = self.is_non_overlapping_and_dense() ? self : self.contiguous();
-  auto out = at::empty_like(x);
-  auto mask = empty_bitmask(x);
+  auto out = empty_like_cpu(x);
+  auto mask = empty_bitmask_cpu(x);
   RELU_EXT_DISPATCH(x.scalar_type(), "leaky_relu_mask_cpu", [&] {
     using opmath_t = at::opmath_type<scalar_t>;
     using V = at::vec::Vectorized<opmath_t>;
@@ -74,7 +74,7 @@ at::Tensor leaky_relu_mask_backward_cpu(const at::Tensor& grad_output, const at:
   check_input(grad_output, op, "grad_output");
   check_dense(grad_output, op, "grad_output");
   check_bitmask(mask, grad_output, op, "grad_output");
-  auto grad_input = at::empty_like(grad_output);
+  auto grad_input = empty_like_cpu(grad_output);
   RELU_EXT_DISPATCH(grad_output.scalar_type(), "leaky_relu_mask_backward_cpu", [&] {
     using opmath_t = at::opmath_type<scalar_t>;
     using V = at::vec::Vectorized<opmath_t>;

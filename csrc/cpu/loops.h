@@ -4,11 +4,13 @@
 // DEFAULT, AVX2, AVX512), so at::vec::Vectorized is that ISA's vector.
 #pragma once
 
+#include <ATen/EmptyTensor.h>
 #include <ATen/Parallel.h>
 #include <ATen/TensorIterator.h>
 #include <ATen/cpu/vec/functional.h>
 #include <ATen/cpu/vec/vec.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -21,6 +23,20 @@
 namespace relu_ext {
 
 constexpr int64_t kGrainSize = 32768;
+
+// at::empty_like(t) as ATen's own CPU kernels allocate their outputs: straight from the CPU
+// allocator, in t's strides when t is non-overlapping and dense. at::empty_like goes through
+// the dispatcher twice (empty_like, empty_strided), which costs more than the kernel itself
+// at small sizes.
+inline at::Tensor empty_like_cpu(const at::Tensor& t) {
+  if (!t.is_non_overlapping_and_dense()) return at::empty_like(t);
+  return at::detail::empty_strided_cpu(t.sizes(), t.strides(), t.scalar_type());
+}
+
+// empty_bitmask (common.h) on the CPU, allocated as empty_like_cpu.
+inline at::Tensor empty_bitmask_cpu(const at::Tensor& like) {
+  return at::detail::empty_cpu({bitmask_bytes(like.numel())}, at::kByte);
+}
 
 // On the loops below: everything they call (the activation's lambdas, its vector math) is
 // inlined into them. Left to itself the compiler kept some activations' vector lambdas out of
@@ -306,38 +322,56 @@ inline void for_each_words(int64_t n, const F& f) {
 }  // namespace detail
 
 namespace detail {
-// cpu_elementwise_bits_out's loop over words [w0, w1); pointers and closures by value (see
-// flat_loop).
+// out[base, base + 32) = vop(in[...]) and the word of their pred bits (all 32 inside n).
+template <typename scalar_t, typename VOp, typename VPred>
+inline uint32_t bits_out_word(scalar_t* const o, const scalar_t* const in, const int64_t base,
+                              const VOp& vop, const VPred& vpred) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  using Vec = at::vec::Vectorized<scalar_t>;
+  using VecO = at::vec::Vectorized<opmath_t>;
+  uint32_t word = 0;
+  for (int k = 0; k < 32; k += Vec::size()) {
+    const Vec v = Vec::loadu(in + base + k);
+    if constexpr (std::is_same_v<scalar_t, opmath_t>) {
+      vop(v).store(o + base + k);
+      word |= vpred(v) << k;
+    } else {
+      const auto [lo, hi] = at::vec::convert_to_float<scalar_t>(v);
+      at::vec::convert_from_float<scalar_t>(vop(lo), vop(hi)).store(o + base + k);
+      word |= vpred(lo) << k;
+      word |= vpred(hi) << (k + VecO::size());
+    }
+  }
+  return word;
+}
+
+// cpu_elementwise_bits_out's loop over words [w0, w1), two words (64 elements) per step;
+// pointers and closures by value (see flat_loop).
 template <typename scalar_t, typename Op, typename VOp, typename Pred, typename VPred>
 RELU_EXT_FLATTEN inline void bits_out_loop(scalar_t* const o, const scalar_t* const in,
                                            uint8_t* const m, const int64_t n, int64_t w0,
                                            int64_t w1, const Op op, const VOp vop,
                                            const Pred pred, const VPred vpred) {
   using opmath_t = at::opmath_type<scalar_t>;
-  using Vec = at::vec::Vectorized<scalar_t>;
-  using VecO = at::vec::Vectorized<opmath_t>;
-  for (int64_t w = w0; w < w1; ++w) {
+  const int64_t full = std::min(w1, n / 32);  // words whose 32 elements are all inside n
+  int64_t w = w0;
+  for (; w + 2 <= full; w += 2) {
+    const uint32_t a = bits_out_word(o, in, 32 * w, vop, vpred);
+    const uint32_t b = bits_out_word(o, in, 32 * w + 32, vop, vpred);
+    store_word(m, w, a);
+    store_word(m, w + 1, b);
+  }
+  if (w < full) {
+    store_word(m, w, bits_out_word(o, in, 32 * w, vop, vpred));
+    ++w;
+  }
+  if (w < w1) {  // the last, partial word
     const int64_t base = 32 * w;
     uint32_t word = 0;
-    if (base + 32 <= n) {
-      for (int k = 0; k < 32; k += Vec::size()) {
-        const Vec v = Vec::loadu(in + base + k);
-        if constexpr (std::is_same_v<scalar_t, opmath_t>) {
-          vop(v).store(o + base + k);
-          word |= vpred(v) << k;
-        } else {
-          const auto [lo, hi] = at::vec::convert_to_float<scalar_t>(v);
-          at::vec::convert_from_float<scalar_t>(vop(lo), vop(hi)).store(o + base + k);
-          word |= vpred(lo) << k;
-          word |= vpred(hi) << (k + VecO::size());
-        }
-      }
-    } else {
-      for (int64_t i = base; i < n; ++i) {
-        const auto v = static_cast<opmath_t>(in[i]);
-        o[i] = static_cast<scalar_t>(op(v));
-        word |= uint32_t(pred(v) ? 1 : 0) << (i - base);
-      }
+    for (int64_t i = base; i < n; ++i) {
+      const auto v = static_cast<opmath_t>(in[i]);
+      o[i] = static_cast<scalar_t>(op(v));
+      word |= uint32_t(pred(v) ? 1 : 0) << (i - base);
     }
     store_word(m, w, word);
   }

@@ -56,7 +56,7 @@ void prelu_forward_dense(scalar_t* out, const scalar_t* x, const scalar_t* w, in
 at::Tensor prelu_forward_cpu(const at::Tensor& self, const at::Tensor& weight) {
   check_input(self, "relu_ext::prelu", "self");
   check_prelu_weight(self, weight, "relu_ext::prelu");
-  auto out = at::empty_like(self);
+  auto out = empty_like_cpu(self);
   const auto w = weight.contiguous();
   if (self.numel() == 0) return out;
   RELU_EXT_DISPATCH(self.scalar_type(), "prelu_forward_cpu", [&] {
@@ -258,8 +258,8 @@ std::tuple<at::Tensor, at::Tensor> prelu_backward_cpu(const at::Tensor& grad_out
   check_input(self, "relu_ext::prelu_backward", "self");
   check_like(grad_output, self, "relu_ext::prelu_backward", "grad_output", "self");
   check_prelu_weight(self, weight, "relu_ext::prelu_backward");
-  auto grad_input = at::empty_like(self);
-  auto grad_weight = at::empty_like(weight);
+  auto grad_input = empty_like_cpu(self);
+  auto grad_weight = empty_like_cpu(weight);
   const auto w = weight.contiguous();
   const int64_t channels = w.numel();
   if (self.numel() == 0) {

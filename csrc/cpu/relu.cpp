@@ -9,7 +9,7 @@ namespace {
 at::Tensor relu_forward_cpu(const at::Tensor& self) {
   if (relu_integer_input(self, "relu_ext::relu")) return at::relu(self);
   check_input(self, "relu_ext::relu", "self");
-  auto out = at::empty_like(self);
+  auto out = empty_like_cpu(self);
   RELU_EXT_DISPATCH(self.scalar_type(), "relu_forward_cpu", [&] {
     cpu_elementwise<scalar_t>(out, [](auto x) { return relu_fwd(x); }, self);
   });
@@ -30,7 +30,7 @@ void relu_inplace_cpu(at::Tensor& self) {
 at::Tensor relu_backward_cpu(const at::Tensor& grad_output, const at::Tensor& result) {
   check_input(result, "relu_ext::relu_backward", "result");
   check_like(grad_output, result, "relu_ext::relu_backward", "grad_output", "result");
-  auto grad_input = at::empty_like(result);
+  auto grad_input = empty_like_cpu(result);
   RELU_EXT_DISPATCH(result.scalar_type(), "relu_backward_cpu", [&] {
     cpu_elementwise<scalar_t>(
         grad_input, [](auto g, auto y) { return relu_bwd(g, y); }, grad_output, result);
