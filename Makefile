@@ -46,12 +46,20 @@ $(CUDA_VENV)/.deps: Makefile
 	$(CUDA_PY) -m pip install --upgrade "setuptools>=64" ninja pytest hypothesis numpy matplotlib
 	touch $@
 
+# The CPU library this machine loads (relu_ext/_library.py's choice, read without importing
+# the package, which needs the built libraries).
+BEST_ISA = $$($(1) -c "import importlib.util as u; s = u.spec_from_file_location('l', \
+	'relu_ext/_library.py'); m = u.module_from_spec(s); s.loader.exec_module(m); \
+	print(m.runnable_isas()[-1])")
+
 # The package's Python files plus both libraries, in build-cuda/lib (the in-place CPU build
-# stays as it is). RELU_EXT_CUDA=1: a CUDA library that cannot be built fails the build.
+# stays as it is; of the CPU libraries, the baseline and the one this machine loads: `make
+# build` compiles them all). RELU_EXT_CUDA=1: a CUDA library that cannot be built fails.
 cuda-build: $(CUDA_VENV)/.deps
 	mkdir -p $(CUDA_LIB)/relu_ext
 	cp $(filter-out relu_ext/_build_info.py,$(wildcard relu_ext/*.py)) $(CUDA_LIB)/relu_ext/
-	RELU_EXT_CUDA=1 MAX_JOBS=$(JOBS) $(CUDA_PY) setup.py -q build_ext \
+	RELU_EXT_CUDA=1 MAX_JOBS=$(JOBS) RELU_EXT_CPU_ISAS=default,$(call BEST_ISA,$(CUDA_PY)) \
+		$(CUDA_PY) setup.py -q build_ext \
 		--build-lib $(CUDA_LIB) --build-temp build-cuda/temp
 
 # AddressSanitizer + UndefinedBehaviorSanitizer: the CPU libraries built with them in
@@ -66,7 +74,7 @@ sanitize-build: deps
 	mkdir -p $(ASAN_LIB)/relu_ext
 	cp $(filter-out relu_ext/_build_info.py,$(wildcard relu_ext/*.py)) $(ASAN_LIB)/relu_ext/
 	RELU_EXT_SANITIZE=1 RELU_EXT_CUDA=0 MAX_JOBS=$(JOBS) \
-		RELU_EXT_CPU_ISAS=$$($(PY) -c "import torch; print(torch.backends.cpu.get_cpu_capability())") \
+		RELU_EXT_CPU_ISAS=$(call BEST_ISA,$(PY)) \
 		$(PY) setup.py -q build_ext --build-lib $(ASAN_LIB) --build-temp build-asan/temp
 
 sanitize-test: sanitize-build

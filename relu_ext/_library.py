@@ -24,6 +24,27 @@ def _find(name):
     return None
 
 
+def _cpu_has_avx512_bf16():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return any(line.startswith("flags") and "avx512_bf16" in line.split()
+                       for line in f)
+    except OSError:  # not Linux: the plain AVX-512 library
+        return False
+
+
+def runnable_isas():
+    """The CPU libraries this CPU can run, lowest first: torch's CPU capability
+    (ATEN_CPU_CAPABILITY lowers it) and the ones below it; avx512_bf16 where the CPU also
+    has the AVX512-BF16 conversions."""
+    capability = torch.backends.cpu.get_cpu_capability().lower()
+    isas = {"avx512": ["default", "avx2", "avx512"], "avx2": ["default", "avx2"]}.get(
+        capability, ["default"])
+    if capability == "avx512" and _cpu_has_avx512_bf16():
+        isas.append("avx512_bf16")
+    return isas
+
+
 def load():
     """Load _C (schemas, CPU and autograd kernels) and, when built, _C_cuda.
 
@@ -50,10 +71,17 @@ def load():
     torch.ops.load_library(path)
     _info["libraries"].append(path)
     # The CPU kernels, built once per instruction set: the best one this CPU runs, as torch
-    # itself chooses (ATEN_CPU_CAPABILITY=default|avx2|avx512 overrides, for both).
-    capability = torch.backends.cpu.get_cpu_capability().lower()
-    order = {"avx512": ["avx512", "avx2", "default"], "avx2": ["avx2", "default"]}
-    for isa in order.get(capability, ["default"]):
+    # itself chooses (ATEN_CPU_CAPABILITY=default|avx2|avx512 overrides, for both), and on an
+    # AVX-512 CPU with the bfloat16 conversions, the library that uses them.
+    # RELU_EXT_CPU_ISA=<isa> starts the search there instead (one this CPU runs).
+    order = runnable_isas()[::-1]
+    wanted = os.environ.get("RELU_EXT_CPU_ISA", "").lower()
+    if wanted:
+        if wanted not in order:
+            raise ImportError(f"relu_ext: RELU_EXT_CPU_ISA={wanted} is not one this CPU runs "
+                              f"(it runs {', '.join(order)})")
+        order = order[order.index(wanted):]
+    for isa in order:
         cpu_path = _find(f"_C_cpu_{isa}")
         if cpu_path is not None:
             break
@@ -87,7 +115,8 @@ def backend_info():
     """What relu_ext loaded, for which torch (and CUDA), and why a backend is unavailable.
 
     Returns a dict: ``torch`` (running version), ``built_with_torch``, ``cpu`` (bool),
-    ``cpu_isa`` (the instruction set of the CPU kernels loaded: default, avx2 or avx512),
+    ``cpu_isa`` (the instruction set of the CPU kernels loaded: default, avx2, avx512 or
+    avx512_bf16),
     ``cuda`` (bool: CUDA kernels loaded and a GPU usable), ``cuda_built``, ``cuda_version``
     (CUDA the kernels were compiled with, or None), ``cuda_reason`` (None when ``cuda``,
     otherwise why not), ``libraries`` (paths loaded).

@@ -1,20 +1,18 @@
 """The CPU kernels are built once per instruction set; each library this CPU can run must
 give torch's values and gradients (checked in a subprocess per ISA, selected the way torch
-selects its own kernels: ATEN_CPU_CAPABILITY)."""
+selects its own kernels: ATEN_CPU_CAPABILITY; and RELU_EXT_CPU_ISA, which also picks the plain
+AVX-512 library on a CPU with the AVX512-BF16 conversions)."""
 import glob
 import os
 import subprocess
 import sys
 
 import pytest
-import torch
 
 import relu_ext
 
 PKG = os.path.dirname(relu_ext.__file__)
-RUNNABLE = {"default": ["default"], "avx2": ["default", "avx2"],
-            "avx512": ["default", "avx2", "avx512"]}.get(
-    torch.backends.cpu.get_cpu_capability().lower(), ["default"])
+RUNNABLE = relu_ext._library.runnable_isas()
 BUILT = [isa for isa in RUNNABLE if glob.glob(os.path.join(PKG, f"_C_cpu_{isa}.*so"))]
 
 CHECK = r"""
@@ -40,6 +38,7 @@ for dtype in (torch.float32, torch.float64, torch.bfloat16, torch.float16):
         xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
         ya, yb = ours(xa), ref(xb)
         torch.testing.assert_close(ya[finite], yb[finite], equal_nan=True)
+        assert ya[x.isnan()].isnan().all(), dtype  # NaN in, NaN out
         (ga,) = torch.autograd.grad(ya, xa, g)
         (gb,) = torch.autograd.grad(yb, xb, g)
         torch.testing.assert_close(ga[finite], gb[finite], equal_nan=True)
@@ -65,13 +64,25 @@ for dtype in (torch.float32, torch.float64, torch.bfloat16, torch.float16):
         torch.testing.assert_close(y[finite], TF.leaky_relu(x, 0.2)[finite])
         want = (x > 0).movedim(dim, -1).reshape(-1, C).sum(0)
         assert torch.equal(fired, want), (dim, dtype)
+# Subnormal results survive the narrowing to the half types (the AVX512-BF16 instruction
+# alone would flush them to zero), at both ends of the vector loops.
+for dtype in (torch.bfloat16, torch.float16):
+    tiny = torch.finfo(dtype).tiny
+    x = torch.linspace(-4 * tiny, 4 * tiny, 1031, dtype=torch.float64).to(dtype)
+    # (slopes that make every product exact: one rounding, whatever the path)
+    for ours, ref in ((F.relu, TF.relu),
+                      (lambda t: F.leaky_relu(t, 0.25), lambda t: TF.leaky_relu(t, 0.25)),
+                      (lambda t: F.elu(t, 0.5), lambda t: TF.elu(t, 0.5))):
+        want = ref(x.double()).to(dtype)
+        assert (want.abs() < tiny).any() and (want != 0).any()
+        torch.testing.assert_close(ours(x), want, atol=0, rtol=0)
 print("ok", sys.argv[1])
 """
 
 
 @pytest.mark.parametrize("isa", BUILT)
 def test_cpu_library_per_isa(isa):
-    env = {**os.environ, "ATEN_CPU_CAPABILITY": isa}
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": isa.split("_")[0], "RELU_EXT_CPU_ISA": isa}
     r = subprocess.run([sys.executable, "-c", CHECK, isa], capture_output=True, text=True,
                        env=env, cwd=os.path.dirname(PKG))
     assert r.returncode == 0, r.stderr[-3000:]

@@ -43,6 +43,27 @@ inline at::Tensor empty_bitmask_cpu(const at::Tensor& like) {
 // line, a call per vector (tanh-GELU's forward: 15% slower).
 #define RELU_EXT_FLATTEN __attribute__((flatten))
 
+// Two float vectors narrowed to one half-type vector (lo in the low lanes), rounded to
+// nearest even. The AVX512-BF16 library (setup.py: avx512_bf16) narrows to bfloat16 in one
+// instruction, which flushes subnormal floats to zero: a pair holding one (rare) takes
+// at::vec's conversion instead, which keeps them.
+#if defined(__AVX512BF16__)
+constexpr int kFpclassSubnormal = 0x20;  // vfpclassps's category bit for subnormal inputs
+#endif
+template <typename scalar_t>
+inline at::vec::Vectorized<scalar_t> narrow(const at::vec::Vectorized<float>& lo,
+                                            const at::vec::Vectorized<float>& hi) {
+#if defined(__AVX512BF16__)
+  if constexpr (std::is_same_v<scalar_t, c10::BFloat16>) {
+    if (C10_LIKELY((_mm512_fpclass_ps_mask(lo, kFpclassSubnormal) |
+                    _mm512_fpclass_ps_mask(hi, kFpclassSubnormal)) == 0)) {
+      return at::vec::Vectorized<scalar_t>((__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+    }
+  }
+#endif
+  return at::vec::convert_from_float<scalar_t>(lo, hi);
+}
+
 namespace detail {
 
 template <typename scalar_t, typename Op, size_t... I>
@@ -110,14 +131,14 @@ RELU_EXT_FLATTEN inline void flat_vec_loop(scalar_t* o, const std::array<const s
     for (; i + 2 * Vec::size() <= end; i += 2 * Vec::size()) {
       const Wide a = {at::vec::convert_to_float<scalar_t>(Vec::loadu(in[I] + i))...};
       const Wide b = {at::vec::convert_to_float<scalar_t>(Vec::loadu(in[I] + i + Vec::size()))...};
-      at::vec::convert_from_float<scalar_t>(vop(std::get<0>(a[I])...), vop(std::get<1>(a[I])...))
+      narrow<scalar_t>(vop(std::get<0>(a[I])...), vop(std::get<1>(a[I])...))
           .store(o + i);
-      at::vec::convert_from_float<scalar_t>(vop(std::get<0>(b[I])...), vop(std::get<1>(b[I])...))
+      narrow<scalar_t>(vop(std::get<0>(b[I])...), vop(std::get<1>(b[I])...))
           .store(o + i + Vec::size());
     }
     for (; i + Vec::size() <= end; i += Vec::size()) {
       const Wide a = {at::vec::convert_to_float<scalar_t>(Vec::loadu(in[I] + i))...};
-      at::vec::convert_from_float<scalar_t>(vop(std::get<0>(a[I])...), vop(std::get<1>(a[I])...))
+      narrow<scalar_t>(vop(std::get<0>(a[I])...), vop(std::get<1>(a[I])...))
           .store(o + i);
     }
   }
@@ -195,7 +216,7 @@ inline at::vec::Vectorized<at::opmath_type<scalar_t>> load_wide(const scalar_t* 
   }
 }
 
-// Half types narrowed one float vector at a time (at::vec's convert_from_float takes two).
+// Half types narrowed one float vector at a time (narrow takes two).
 template <typename scalar_t>
 inline void store_narrow(scalar_t* p, const at::vec::Vectorized<at::opmath_type<scalar_t>>& v,
                          int64_t n) {
@@ -204,8 +225,17 @@ inline void store_narrow(scalar_t* p, const at::vec::Vectorized<at::opmath_type<
   } else {
 #if defined(CPU_CAPABILITY_AVX512)
     __m256i h;
-    if constexpr (std::is_same_v<scalar_t, at::BFloat16>) h = at::vec::cvtfp32_bf16(v);
-    else h = at::vec::cvtfp32_fp16(v);
+    if constexpr (std::is_same_v<scalar_t, at::BFloat16>) {
+#if defined(__AVX512BF16__)
+      h = C10_LIKELY(_mm512_fpclass_ps_mask(v, kFpclassSubnormal) == 0)
+              ? (__m256i)_mm512_cvtneps_pbh(v)
+              : at::vec::cvtfp32_bf16(v);
+#else
+      h = at::vec::cvtfp32_bf16(v);
+#endif
+    } else {
+      h = at::vec::cvtfp32_fp16(v);
+    }
     _mm256_mask_storeu_epi16(p, static_cast<__mmask16>((1u << n) - 1), h);
 #elif defined(CPU_CAPABILITY_AVX2)
     __m128i h;
@@ -219,7 +249,7 @@ inline void store_narrow(scalar_t* p, const at::vec::Vectorized<at::opmath_type<
       std::memcpy(p, lanes, n * sizeof(scalar_t));
     }
 #else
-    at::vec::convert_from_float<scalar_t>(v, v).store(p, n);
+    narrow<scalar_t>(v, v).store(p, n);
 #endif
   }
 }
@@ -337,7 +367,7 @@ inline uint32_t bits_out_word(scalar_t* const o, const scalar_t* const in, const
       word |= vpred(v) << k;
     } else {
       const auto [lo, hi] = at::vec::convert_to_float<scalar_t>(v);
-      at::vec::convert_from_float<scalar_t>(vop(lo), vop(hi)).store(o + base + k);
+      narrow<scalar_t>(vop(lo), vop(hi)).store(o + base + k);
       word |= vpred(lo) << k;
       word |= vpred(hi) << (k + VecO::size());
     }
@@ -426,7 +456,7 @@ RELU_EXT_FLATTEN inline void bits_in_loop(scalar_t* const o,
           }
           const VecO lanes_lo = lanes_from_bits<opmath_t>(word >> k);
           const VecO lanes_hi = lanes_from_bits<opmath_t>(word >> (k + VecO::size()));
-          at::vec::convert_from_float<scalar_t>(
+          narrow<scalar_t>(
               std::apply([&](const auto&... vs) { return vop(lanes_lo, vs...); }, lo),
               std::apply([&](const auto&... vs) { return vop(lanes_hi, vs...); }, hi))
               .store(o + base + k);
