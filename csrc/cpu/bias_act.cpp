@@ -89,6 +89,17 @@ RELU_EXT_VEC_INLINE void with_rows(int64_t rows, const F& f) {
   }
 }
 
+// The runs loops (a run: `inner` elements of one channel) likewise take kRows vectors of a
+// run at a time: f(i, std::integral_constant<R>, n) for the R vectors at i, i + W, ... (each
+// n = W lanes), then single vectors, the last one partial (n < W).
+template <int64_t W, typename F>
+RELU_EXT_VEC_INLINE void run_steps(int64_t len, const F& f) {
+  int64_t i = 0;
+  for (; i + kRows * W <= len; i += kRows * W) f(i, std::integral_constant<int64_t, kRows>{}, W);
+  for (; i + W <= len; i += W) f(i, std::integral_constant<int64_t, 1>{}, W);
+  if (i < len) f(i, std::integral_constant<int64_t, 1>{}, len - i);
+}
+
 // The loops below copy the pointers they use into locals first: read through the task's
 // closure, every store (which may alias anything under -fno-strict-aliasing) would make the
 // compiler load them again.
@@ -131,9 +142,14 @@ void bias_forward(scalar_t* out, const scalar_t* x, const std::vector<at::opmath
     for (int64_t q = q0; q < q1; ++q) {
       const int64_t c = q % C;
       const V bc(b[c]), pc(p[per_c ? c : 0]);
-      vec_steps<V::size()>(inner, [&](int64_t i, int64_t n) {
-        const V z = load_wide(xs + q * inner + i, n) + bc;
-        store_narrow(y + q * inner + i, act_fwd_vec<A, scalar_t>(z, pc), n);
+      run_steps<V::size()>(inner, [&](int64_t i, auto vecs, int64_t n) {
+        constexpr int64_t R = decltype(vecs)::value;
+        const int64_t m = q * inner + i;
+        V z[R];
+        for (int64_t k = 0; k < R; ++k) z[k] = load_wide(xs + m + k * V::size(), n) + bc;
+        for (int64_t k = 0; k < R; ++k) {
+          store_narrow(y + m + k * V::size(), act_fwd_vec<A, scalar_t>(z[k], pc), n);
+        }
       });
     }
   });
@@ -238,13 +254,22 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
         const int64_t c = u % C, base = u * unit;
         const V bc(bs[c]), pc(ps[per_c ? c : 0]);
         V acc_b(T(0)), acc_w(T(0));
-        vec_steps<V::size()>(geo.inner, [&](int64_t i, int64_t n) {
-          const V z = load_wide(xs + base + i, n) + bc;
-          const V gv = load_wide(gs + base + i, n);
-          const V d = act_bwd_vec<A>(gv, z, pc);
-          store_narrow(gis + base + i, d, n);
-          acc_b = acc_b + d;
-          if constexpr (kWeight) acc_w = acc_w + weight_term(gv, z);
+        run_steps<V::size()>(geo.inner, [&](int64_t i, auto vecs, int64_t n) {
+          constexpr int64_t R = decltype(vecs)::value;
+          const int64_t m = base + i;
+          V z[R], gv[R], d[R];
+          for (int64_t k = 0; k < R; ++k) {
+            z[k] = load_wide(xs + m + k * V::size(), n) + bc;
+            gv[k] = load_wide(gs + m + k * V::size(), n);
+          }
+          for (int64_t k = 0; k < R; ++k) {
+            d[k] = act_bwd_vec<A>(gv[k], z[k], pc);
+            store_narrow(gis + m + k * V::size(), d[k], n);
+          }
+          for (int64_t k = 0; k < R; ++k) {  // in memory order: a function of the shape alone
+            acc_b = acc_b + d[k];
+            if constexpr (kWeight) acc_w = acc_w + weight_term(gv[k], z[k]);
+          }
         });
         pb[c] += lane_sum(acc_b);
         if constexpr (kWeight) pw[per_c ? c : 0] += lane_sum(acc_w);
@@ -338,10 +363,15 @@ void stats_forward(scalar_t* out, const scalar_t* x,
           VI count(I(0));
           const scalar_t* const xs = x + base + s;
           scalar_t* const ys = out + base + s;
-          vec_steps<V::size()>(std::min(kFlush, geo.inner - s), [&](int64_t i, int64_t n) {
-            const V xv = load_wide(xs + i, n);
-            store_narrow(ys + i, act_fwd_vec<A, scalar_t>(xv, pc), n);
-            count = count_positive(count, xv);
+          run_steps<V::size()>(std::min(kFlush, geo.inner - s), [&](int64_t i, auto vecs,
+                                                                     int64_t n) {
+            constexpr int64_t R = decltype(vecs)::value;
+            V xv[R];
+            for (int64_t k = 0; k < R; ++k) xv[k] = load_wide(xs + i + k * V::size(), n);
+            for (int64_t k = 0; k < R; ++k) {
+              store_narrow(ys + i + k * V::size(), act_fwd_vec<A, scalar_t>(xv[k], pc), n);
+              count = count_positive(count, xv[k]);
+            }
           });
           mine[j] += lane_sum(count);  // at most kFlush: no int32 overflow
         }
