@@ -127,6 +127,17 @@ RELU_EXT_VEC_INLINE VF reciprocal(VF d) {
 #endif
 }
 
+// min(|x|, c) for c > 0 (NaN: NaN). AVX-512: one vrangeps (the smaller magnitude, sign
+// cleared).
+RELU_EXT_VEC_INLINE VF abs_clamp_max(VF x, VF c) {
+#if defined(CPU_CAPABILITY_AVX512)
+  constexpr int kMinMagnitude = 0x2, kClearSign = 0x8;
+  return _mm512_range_ps(x, c, kMinMagnitude | kClearSign);
+#else
+  return at::vec::clamp_max(x.abs(), c);
+#endif
+}
+
 // The standard normal distribution at x, from one exponential, each value scaled by 2^n
 // only at the end (so results in the subnormal range round once):
 //   exp(-x^2/2) = e 2^n, n = round(-x^2/2 log2 e), e = exp(r), r = -x^2/2 - n ln 2 with
@@ -148,7 +159,7 @@ struct Normal {
 };
 template <bool kHalf = false>
 RELU_EXT_VEC_INLINE Normal normal(VF x) {
-  const VF ax = at::vec::clamp_max(x.abs(), VF(15.0f));
+  const VF ax = abs_clamp_max(x, VF(15.0f));
   const VF neg_half_ax = ax * VF(-0.5f);
   const VF z = ax * neg_half_ax;  // -x^2/2, rounded
   const VF n = round_log2e(z);
