@@ -211,8 +211,17 @@ inline at::vec::Vectorized<at::opmath_type<scalar_t>> load_wide(const scalar_t* 
   if constexpr (std::is_same_v<scalar_t, at::opmath_type<scalar_t>>) {
     return at::vec::Vectorized<scalar_t>::loadu(p, n);
   } else {
+#if defined(CPU_CAPABILITY_AVX512)  // only the half vector it widens (at::vec widens two)
+    const __m256i h = _mm256_maskz_loadu_epi16(static_cast<__mmask16>((1u << n) - 1), p);
+    if constexpr (std::is_same_v<scalar_t, at::BFloat16>) {
+      return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    } else {
+      return _mm512_cvtph_ps(h);
+    }
+#else
     return std::get<0>(
         at::vec::convert_to_float<scalar_t>(at::vec::Vectorized<scalar_t>::loadu(p, n)));
+#endif
   }
 }
 
