@@ -1,7 +1,8 @@
 // The CPU elementwise driver shared by every activation: one pass over the
 // data, threaded with at::parallel_for, any strides through TensorIterator.
 // This file is compiled once per instruction set (setup.py: CPU_CAPABILITY =
-// DEFAULT, AVX2, AVX512), so at::vec::Vectorized is that ISA's vector.
+// DEFAULT, AVX2, AVX512, and AVX512 again with -mavx512bf16 for the avx512_bf16 library),
+// so at::vec::Vectorized is that ISA's vector.
 #pragma once
 
 #include <ATen/EmptyTensor.h>
