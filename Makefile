@@ -53,12 +53,14 @@ BEST_ISA = $$($(1) -c "import importlib.util as u; s = u.spec_from_file_location
 	print(m.runnable_isas()[-1])")
 
 # The package's Python files plus both libraries, in build-cuda/lib (the in-place CPU build
-# stays as it is; of the CPU libraries, the baseline and the one this machine loads: `make
-# build` compiles them all). RELU_EXT_CUDA=1: a CUDA library that cannot be built fails.
+# stays as it is). Of the CPU libraries only the baseline (default): the suite run on this
+# build is then the whole suite on it, as `make test` runs it on the one this CPU loads.
+# RELU_EXT_CUDA=1: a CUDA library that cannot be built fails.
 cuda-build: $(CUDA_VENV)/.deps
 	mkdir -p $(CUDA_LIB)/relu_ext
 	cp $(filter-out relu_ext/_build_info.py,$(wildcard relu_ext/*.py)) $(CUDA_LIB)/relu_ext/
-	RELU_EXT_CUDA=1 MAX_JOBS=$(JOBS) RELU_EXT_CPU_ISAS=default,$(call BEST_ISA,$(CUDA_PY)) \
+	rm -f $(CUDA_LIB)/relu_ext/_C_cpu_avx*.so
+	RELU_EXT_CUDA=1 MAX_JOBS=$(JOBS) RELU_EXT_CPU_ISAS=default \
 		$(CUDA_PY) setup.py -q build_ext \
 		--build-lib $(CUDA_LIB) --build-temp build-cuda/temp
 

@@ -11,10 +11,11 @@
 // there, gelu' being 0). Far left (x < -1.5) the output decays like exp(-x^2/2); Newton
 // runs on log(gelu(x)) there. Starting guesses are polynomial fits (fit_gelu_inverse.py).
 //
-// Accuracy: y carries gelu(x) rounded to its dtype, so x is only known to about
-// ulp(y) / (2 |gelu'(x)|), and near the minimum to about sqrt(ulp(y_min) / gelu''(x_min)):
-// the recovered gradient gelu'(x) is then off by up to about sqrt(gelu''(x_min) ulp(y_min))
-// (8e-5 in float32). benchmarks/accuracy.py and tests/test_memory.py measure it.
+// Accuracy: y carries gelu(x) with an error d (rounded to its dtype, after the forward's own
+// few ulp), so x is only known to about d / |gelu'(x)|, and near the minimum to about
+// sqrt(2 d / gelu''(x_min)): the recovered gradient gelu'(x) is then off by up to about
+// sqrt(2 gelu''(x_min) d) (2e-4 in float32). benchmarks/gelu_inverse_error.py and
+// tests/test_memory.py measure it.
 #pragma once
 
 #include "common.h"

@@ -13,15 +13,18 @@
 namespace relu_ext {
 namespace {
 
-// Calls f(begin, end, c) for the pieces of [begin, end) that lie in one channel.
+// Calls f(begin, end, c) for the pieces of [begin, end) that lie in one channel (two
+// divisions in all, not two per piece: pieces are often short, e.g. 64 elements).
 template <typename F>
 inline void for_each_channel_piece(int64_t begin, int64_t end, int64_t inner, int64_t channels,
                                    const F& f) {
+  int64_t stop = (begin / inner + 1) * inner;
+  int64_t c = begin / inner % channels;
   while (begin < end) {
-    const int64_t run = begin / inner;
-    const int64_t stop = std::min(end, (run + 1) * inner);
-    f(begin, stop, run % channels);
+    f(begin, std::min(end, stop), c);
     begin = stop;
+    stop += inner;
+    if (++c == channels) c = 0;
   }
 }
 

@@ -149,6 +149,24 @@ RELU_EXT_VEC_INLINE VF abs_clamp_max(VF x, VF c) {
 //   (kHalf: degree 6, 1.6e-6).
 // The tail keeps its relative accuracy for every x (1 + erf(x/sqrt 2) would cancel for
 // x < 0). |x| is clamped at 15, beyond which both underflow float.
+// -ax^2/2 + c for the reduction above: exactly, then rounded once, in one fma. Without a
+// hardware fma (the baseline x86-64 build, where at::vec's fmadd rounds the product), x^2/2
+// rounded first would cost exp(-x^2/2) up to 60 ulp at |x| = 13: ax = hi + lo with 12-bit
+// halves instead, so hi^2/2 + c is exact (c = -n ln2_hi is within a factor 2 of it, or 0)
+// and the small terms hi lo and lo^2/2 are each rounded once.
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA) || defined(CPU_CAPABILITY_AVX2) || \
+    defined(CPU_CAPABILITY_AVX512)
+RELU_EXT_VEC_INLINE VF minus_half_square_minus(VF ax, VF neg_half_ax, VF c) {
+  return at::vec::fmadd(ax, neg_half_ax, c);
+}
+#else
+RELU_EXT_VEC_INLINE VF minus_half_square_minus(VF ax, VF, VF c) {
+  const VF hi = ax & VF(c10::bit_cast<float>(0xfffff000u));
+  const VF lo = ax - hi;
+  return (hi * hi * VF(-0.5f) + c) - (hi * lo + lo * lo * VF(0.5f));
+}
+#endif
+
 struct Normal {
   VF ax;  // min(|x|, 15)
   VF n;   // the power of two
@@ -167,7 +185,7 @@ RELU_EXT_VEC_INLINE Normal normal(VF x) {
   if constexpr (kHalf) {
     r = reduce_ln2<true>(z, n);
   } else {  // ax * neg_half_ax - n kLn2Hi exactly, then rounded once
-    r = at::vec::fmadd(n, VF(-kLn2Lo), at::vec::fmadd(ax, neg_half_ax, n * VF(-kLn2Hi)));
+    r = at::vec::fmadd(n, VF(-kLn2Lo), minus_half_square_minus(ax, neg_half_ax, n * VF(-kLn2Hi)));
   }
   const VF e = exp_reduced<kHalf>(r);
   const VF t = reciprocal(at::vec::fmadd(ax, VF(0.353553391f), VF(1.0f)));
