@@ -138,21 +138,10 @@ RELU_EXT_VEC_INLINE VF abs_clamp_max(VF x, VF c) {
 #endif
 }
 
-// The standard normal distribution at x, from one exponential, each value scaled by 2^n
-// only at the end (so results in the subnormal range round once):
-//   exp(-x^2/2) = e 2^n, n = round(-x^2/2 log2 e), e = exp(r), r = -x^2/2 - n ln 2 with
-//   x^2/2 exact inside an fma (kHalf: x^2/2 rounded, relative error 7e-6 at |x| = 15);
-//   pdf = e 2^n / sqrt(2 pi);
-//   Phi(-|x|) = erfc(|x|/sqrt 2)/2 = t Q(t) e 2^n, t = 1 / (1 + |x|/sqrt(8)), Q a degree-8
-//   polynomial in s = 2.377 t - 1.377 (t from [0.1586, 1] onto [-1, 1]) fit to
-//   erfc(a) exp(a^2) / (2t) with relative error 4.4e-8 for a = |x|/sqrt 2 in [0, 10.61]
-//   (kHalf: degree 6, 1.6e-6).
-// The tail keeps its relative accuracy for every x (1 + erf(x/sqrt 2) would cancel for
-// x < 0). |x| is clamped at 15, beyond which both underflow float.
-// -ax^2/2 + c for the reduction above: exactly, then rounded once, in one fma. Without a
-// hardware fma (the baseline x86-64 build, where at::vec's fmadd rounds the product), x^2/2
-// rounded first would cost exp(-x^2/2) up to 60 ulp at |x| = 13: ax = hi + lo with 12-bit
-// halves instead, so hi^2/2 + c is exact (c = -n ln2_hi is within a factor 2 of it, or 0)
+// -ax^2/2 + c for normal()'s reduction below: exactly, then rounded once (one fma). Without
+// a hardware fma (the baseline x86-64 build, where at::vec's fmadd rounds the product),
+// rounding x^2/2 first would cost exp(-x^2/2) up to 60 ulp at |x| = 13: there ax = hi + lo,
+// 12-bit halves, so hi^2/2 + c is exact (c = -n ln2_hi is within a factor 2 of it, or 0)
 // and the small terms hi lo and lo^2/2 are each rounded once.
 #if defined(__FMA__) || defined(__ARM_FEATURE_FMA) || defined(CPU_CAPABILITY_AVX2) || \
     defined(CPU_CAPABILITY_AVX512)
@@ -167,6 +156,18 @@ RELU_EXT_VEC_INLINE VF minus_half_square_minus(VF ax, VF, VF c) {
 }
 #endif
 
+// The standard normal distribution at x, from one exponential, each value scaled by 2^n
+// only at the end (so results in the subnormal range round once):
+//   exp(-x^2/2) = e 2^n, n = round(-x^2/2 log2 e), e = exp(r), r = -x^2/2 - n ln 2 with
+//   x^2/2 exact (minus_half_square_minus; kHalf: x^2/2 rounded, relative error 7e-6 at
+//   |x| = 15);
+//   pdf = e 2^n / sqrt(2 pi);
+//   Phi(-|x|) = erfc(|x|/sqrt 2)/2 = t Q(t) e 2^n, t = 1 / (1 + |x|/sqrt(8)), Q a degree-8
+//   polynomial in s = 2.377 t - 1.377 (t from [0.1586, 1] onto [-1, 1]) fit to
+//   erfc(a) exp(a^2) / (2t) with relative error 4.4e-8 for a = |x|/sqrt 2 in [0, 10.61]
+//   (kHalf: degree 6, 1.6e-6).
+// The tail keeps its relative accuracy for every x (1 + erf(x/sqrt 2) would cancel for
+// x < 0). |x| is clamped at 15, beyond which both underflow float.
 struct Normal {
   VF ax;  // min(|x|, 15)
   VF n;   // the power of two
@@ -185,7 +186,8 @@ RELU_EXT_VEC_INLINE Normal normal(VF x) {
   if constexpr (kHalf) {
     r = reduce_ln2<true>(z, n);
   } else {  // ax * neg_half_ax - n kLn2Hi exactly, then rounded once
-    r = at::vec::fmadd(n, VF(-kLn2Lo), minus_half_square_minus(ax, neg_half_ax, n * VF(-kLn2Hi)));
+    r = at::vec::fmadd(n, VF(-kLn2Lo),
+                       minus_half_square_minus(ax, neg_half_ax, n * VF(-kLn2Hi)));
   }
   const VF e = exp_reduced<kHalf>(r);
   const VF t = reciprocal(at::vec::fmadd(ax, VF(0.353553391f), VF(1.0f)));
