@@ -52,10 +52,10 @@ BEST_ISA = $$($(1) -c "import importlib.util as u; s = u.spec_from_file_location
 	'relu_ext/_library.py'); m = u.module_from_spec(s); s.loader.exec_module(m); \
 	print(m.runnable_isas()[-1])")
 
-# The package's Python files plus the CUDA and a CPU library, in build-cuda/lib (the in-place CPU build
-# stays as it is). Of the CPU libraries only the baseline (default): the suite run on this
-# build is then the whole suite on it, as `make test` runs it on the one this CPU loads.
-# RELU_EXT_CUDA=1: a CUDA library that cannot be built fails.
+# The package's Python files plus the CUDA library and one CPU library, in build-cuda/lib
+# (the in-place CPU build stays as it is). Of the CPU libraries only the baseline (default):
+# the suite run on this build is then the whole suite on it, as `make test` runs it on the
+# one this CPU loads. RELU_EXT_CUDA=1: a CUDA library that cannot be built fails.
 cuda-build: $(CUDA_VENV)/.deps
 	mkdir -p $(CUDA_LIB)/relu_ext
 	cp $(filter-out relu_ext/_build_info.py,$(wildcard relu_ext/*.py)) $(CUDA_LIB)/relu_ext/
