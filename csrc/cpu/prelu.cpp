@@ -119,8 +119,7 @@ int64_t prelu_backward_piece_vec(scalar_t* __restrict__ grad_input,
       auto [g0, g1] = at::vec::convert_to_float<scalar_t>(Vec::loadu(grad + i));
       auto [x0, x1] = at::vec::convert_to_float<scalar_t>(Vec::loadu(x + i));
       const VF p0 = x0 > zero, p1 = x1 > zero;  // the selects of prelu_bwd_input/_weight
-      narrow<scalar_t>(VF::blendv(g0 * wv, g0, p0),
-                                            VF::blendv(g1 * wv, g1, p1))
+      narrow<scalar_t>(VF::blendv(g0 * wv, g0, p0), VF::blendv(g1 * wv, g1, p1))
           .store(grad_input + i);
       acc0 += VF::blendv(x0 * g0, zero, p0);
       acc1 += VF::blendv(x1 * g1, zero, p1);
