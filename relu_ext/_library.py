@@ -26,11 +26,13 @@ def _find(name):
 
 def _cpu_has_avx512_bf16():
     try:
-        with open("/proc/cpuinfo") as f:
-            return any(line.startswith("flags") and "avx512_bf16" in line.split()
-                       for line in f)
+        with open("/proc/cpuinfo") as f:  # the first CPU's flags (the file repeats them per CPU)
+            for line in f:
+                if line.startswith("flags"):
+                    return "avx512_bf16" in line.split()
     except OSError:  # not Linux: the plain AVX-512 library
-        return False
+        pass
+    return False
 
 
 def runnable_isas():
