@@ -1,0 +1,78 @@
+"""Outputs too large for the last-level cache are written with streaming stores (csrc/cpu/loops.h,
+`streamed`). RELU_EXT_STREAMING_BYTES moves the threshold: each CPU library runs every op in a
+subprocess with streaming for any output above 4 KB and again with it off, on lengths and
+offsets that give the streamed loops a misaligned head, whole blocks and a partial tail; the two
+must agree bit for bit and match torch."""
+import glob
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import relu_ext
+
+PKG = os.path.dirname(relu_ext.__file__)
+BUILT = [isa for isa in relu_ext._library.runnable_isas()
+         if glob.glob(os.path.join(PKG, f"_C_cpu_{isa}.*so"))]
+
+RUN = r"""
+import sys, torch, relu_ext
+import relu_ext.functional as F
+torch.manual_seed(0)
+out = {}
+for dtype in (torch.float32, torch.float64, torch.bfloat16, torch.float16):
+    base = (torch.randn(8 * 1031 + 5, dtype=torch.float64) * 4).to(dtype)
+    g = torch.randn(base.shape, dtype=torch.float64).to(dtype)
+    w = torch.rand(1, dtype=dtype)
+    for off in (0, 1, 3):  # the output of a view at an offset starts misaligned too
+        x, gx = base[off:], g[off:]
+        ops = {"relu": F.relu, "leaky_relu": lambda t: F.leaky_relu(t, 0.2),
+               "prelu": lambda t: F.prelu(t, w), "elu": lambda t: F.elu(t, 0.7),
+               "gelu": F.gelu, "gelu_tanh": lambda t: F.gelu(t, approximate="tanh"),
+               # the loops that also write a 1-bit mask (leaky_relu's above, with grad)
+               "gelu_saving_output": lambda t: F.gelu(t, memory_efficient=True),
+               "elu_saving_output": lambda t: F.elu(t, 0.7, memory_efficient=True)}
+        for name, f in ops.items():
+            xr = x.clone().requires_grad_()
+            y = f(xr)
+            (gi,) = torch.autograd.grad(y, xr, gx)
+            out[f"{name} {dtype} {off}"] = (f(x), y.detach(), gi)
+torch.save(out, sys.argv[2])
+print("ok", relu_ext.backend_info()["cpu_isa"])
+"""
+
+
+def _run(isa, streaming_bytes, path):
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": isa.split("_")[0], "RELU_EXT_CPU_ISA": isa,
+           "RELU_EXT_STREAMING_BYTES": str(streaming_bytes)}
+    r = subprocess.run([sys.executable, "-c", RUN, isa, str(path)], capture_output=True,
+                       text=True, env=env, cwd=os.path.dirname(PKG))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert f"ok {isa}" in r.stdout
+    return torch.load(path)
+
+
+@pytest.mark.parametrize("isa", BUILT)
+def test_streamed_outputs_equal_plain_ones(isa, tmp_path):
+    streamed = _run(isa, 4096, tmp_path / "streamed.pt")
+    plain = _run(isa, 0, tmp_path / "plain.pt")
+    assert streamed.keys() == plain.keys() and len(plain) == 4 * 3 * 8
+    for key in plain:
+        for a, b in zip(streamed[key], plain[key]):
+            assert torch.equal(a, b), key
+    # and both are torch's values (the streamed forward against torch.nn.functional)
+    torch.manual_seed(0)
+    for dtype in (torch.float32, torch.float64, torch.bfloat16, torch.float16):
+        base = (torch.randn(8 * 1031 + 5, dtype=torch.float64) * 4).to(dtype)
+        torch.randn(base.shape, dtype=torch.float64)
+        w = torch.rand(1, dtype=dtype)
+        x = base[1:]
+        refs = {"relu": torch.relu(x), "leaky_relu": torch.nn.functional.leaky_relu(x, 0.2),
+                "prelu": torch.nn.functional.prelu(x, w), "elu": torch.nn.functional.elu(x, 0.7),
+                "gelu": torch.nn.functional.gelu(x),
+                "gelu_tanh": torch.nn.functional.gelu(x, approximate="tanh")}
+        for name, want in refs.items():
+            tol = {} if dtype in (torch.float32, torch.float64) else {"rtol": 1.6e-2, "atol": 1e-3}
+            torch.testing.assert_close(streamed[f"{name} {dtype} 1"][0], want, **tol)
