@@ -73,25 +73,14 @@ typename V::value_type lane_sum(const V& v) {
 template <typename scalar_t>
 using VecOf = at::vec::Vectorized<at::opmath_type<scalar_t>>;
 
-// The rows-of-C loops below take kRows rows at a time: f(std::integral_constant<R>) for
-// R = min(kRows, rows). A compile-time count lets the compiler interleave the rows' vectors,
-// independent work that hides the activations' long dependency chains (bfloat16 GELU with
-// the dead-unit count: +18% over the plain forward with a runtime count, -3% with this).
+// Every loop below walks a row of C (channels the fastest dim) or a run (`inner` elements of
+// one channel) kRows vectors at a time: f(i, std::integral_constant<R>, n) for the R vectors
+// at i, i + W, ... (each n = W lanes), then single vectors, the last one partial (n < W).
+// Independent vectors hide the activations' long dependency chains. (Rows were once taken
+// kRows rows at a time, one vector of each, to update the per-channel sums and counts once per
+// kRows vectors: on Zen 4 that cost 30-100% over the activation alone, a row at a time 0-20%;
+// benchmarks/NOTES.md §15.)
 constexpr int64_t kRows = 4;
-template <typename F>
-RELU_EXT_VEC_INLINE void with_rows(int64_t rows, const F& f) {
-  static_assert(kRows == 4, "with_rows has a case for each count up to kRows");
-  switch (rows >= kRows ? kRows : rows) {
-    case 4: f(std::integral_constant<int64_t, 4>{}); break;
-    case 3: f(std::integral_constant<int64_t, 3>{}); break;
-    case 2: f(std::integral_constant<int64_t, 2>{}); break;
-    default: f(std::integral_constant<int64_t, 1>{});
-  }
-}
-
-// The runs loops (a run: `inner` elements of one channel) likewise take kRows vectors of a
-// run at a time: f(i, std::integral_constant<R>, n) for the R vectors at i, i + W, ... (each
-// n = W lanes), then single vectors, the last one partial (n < W).
 template <int64_t W, typename F>
 RELU_EXT_VEC_INLINE void run_steps(int64_t len, const F& f) {
   int64_t i = 0;
@@ -115,20 +104,20 @@ void bias_forward(scalar_t* out, const scalar_t* x, const std::vector<at::opmath
       const auto* const bs = b.data();
       const auto* const ps = p.data();
       const bool pc_each = per_c;
-      for (int64_t r = r0; r < r1; r += kRows) {
+      for (int64_t r = r0; r < r1; ++r) {  // a row at a time (see stats_forward)
         scalar_t* const y = out + r * C;
         const scalar_t* const xs = x + r * C;
-        with_rows(r1 - r, [&](auto rows) {
-          constexpr int64_t R = decltype(rows)::value;
-          vec_steps<V::size()>(C, [&](int64_t c, int64_t n) {
-            const V pc = pc_each ? V::loadu(ps + c, n) : V(ps[0]);
-            const V bv = V::loadu(bs + c, n);
-            V z[R];
-            for (int64_t i = 0; i < R; ++i) z[i] = load_wide(xs + i * C + c, n) + bv;
-            for (int64_t i = 0; i < R; ++i) {
-              store_narrow(y + i * C + c, act_fwd_vec<A, scalar_t>(z[i], pc), n);
-            }
-          });
+        run_steps<V::size()>(C, [&](int64_t c, auto vecs, int64_t n) {
+          constexpr int64_t R = decltype(vecs)::value;
+          V z[R];
+          for (int64_t k = 0; k < R; ++k) {
+            z[k] = load_wide(xs + c + k * V::size(), n) + V::loadu(bs + c + k * V::size(), n);
+          }
+          for (int64_t k = 0; k < R; ++k) {
+            const int64_t ck = c + k * V::size();
+            const V pc = pc_each ? V::loadu(ps + ck, n) : V(ps[0]);
+            store_narrow(y + ck, act_fwd_vec<A, scalar_t>(z[k], pc), n);
+          }
         });
       }
     });
@@ -213,39 +202,33 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
       T* pb = part_b.data() + k * C;
       T* pw = kWeight ? part_w.data() + k * Cw : nullptr;
       const int64_t u1 = std::min(units, (k + 1) * per_chunk);
-      if (geo.inner == 1) {  // rows of C (element c has channel c), kRows at a time: one
-                             // update of the partial sums for kRows rows
-        for (int64_t u = k * per_chunk; u < u1; u += kRows) {
-          with_rows(u1 - u, [&](auto rows) {
-            constexpr int64_t R = decltype(rows)::value;
-            vec_steps<V::size()>(C, [&](int64_t c, int64_t n) {
-              const V bv = V::loadu(bs + c, n);
+      if (geo.inner == 1) {  // rows of C (element c has channel c), a row at a time (see
+                             // stats_forward), each lane's sums in row order
+        for (int64_t u = k * per_chunk; u < u1; ++u) {
+          const int64_t base = u * C;
+          run_steps<V::size()>(C, [&](int64_t c0, auto vecs, int64_t n) {
+            constexpr int64_t R = decltype(vecs)::value;
+            V z[R], gv[R];
+            for (int64_t r = 0; r < R; ++r) {
+              const int64_t c = c0 + r * V::size();
+              z[r] = load_wide(xs + base + c, n) + V::loadu(bs + c, n);
+              gv[r] = load_wide(gs + base + c, n);
+            }
+            for (int64_t r = 0; r < R; ++r) {
+              const int64_t c = c0 + r * V::size();
               const V pc = per_c ? V::loadu(ps + c, n) : V(ps[0]);
-              V sb = V::loadu(pb + c, n);
-              V sw = kWeight && per_c ? V::loadu(pw + c, n) : V(T(0));
-              V z[R], gv[R], d[R];
-              for (int64_t r = 0; r < R; ++r) {
-                const int64_t m = (u + r) * C + c;
-                z[r] = load_wide(xs + m, n) + bv;
-                gv[r] = load_wide(gs + m, n);
-              }
-              for (int64_t r = 0; r < R; ++r) {
-                d[r] = act_bwd_vec<A>(gv[r], z[r], pc);
-                store_narrow(gis + (u + r) * C + c, d[r], n);
-              }
-              for (int64_t r = 0; r < R; ++r) {  // in row order, as before: the same sums
-                sb = sb + d[r];
-                if constexpr (kWeight) sw = sw + weight_term(gv[r], z[r]);
-              }
-              sb.store(pb + c, n);
+              const V d = act_bwd_vec<A>(gv[r], z[r], pc);
+              store_narrow(gis + base + c, d, n);
+              (V::loadu(pb + c, n) + d).store(pb + c, n);
               if constexpr (kWeight) {
+                const V wt = weight_term(gv[r], z[r]);
                 if (per_c) {
-                  sw.store(pw + c, n);
+                  (V::loadu(pw + c, n) + wt).store(pw + c, n);
                 } else {
-                  pw[0] += lane_sum(sw);
+                  pw[0] += lane_sum(wt);
                 }
               }
-            });
+            }
           });
         }
         continue;
@@ -324,32 +307,28 @@ void stats_forward(scalar_t* out, const scalar_t* x,
     // dim it barely touches).
     const int64_t held = geo.inner == 1 ? C : std::min(C, u1 - u0);
     std::vector<int64_t> mine(held, 0);
-    if (geo.inner == 1) {  // rows of C, kRows at a time (one update of the counts for kRows)
+    if (geo.inner == 1) {  // rows of C, a row at a time
       std::vector<I> counts(C, I(0));
       int64_t pending = 0;  // rows counted in `counts`
-      for (int64_t u = u0; u < u1; u += kRows) {
-        const int64_t rows = std::min(kRows, u1 - u);
+      for (int64_t u = u0; u < u1; ++u) {
         // Pointers as locals of this loop (not captures): the stores may not alias them.
         const scalar_t* const xu = x + u * C;
         scalar_t* const yu = out + u * C;
         const T* const pp = p.data();
         I* const cu = counts.data();
-        with_rows(rows, [&](auto rows_c) {
-          constexpr int64_t R = decltype(rows_c)::value;
-          vec_steps<V::size()>(C, [&](int64_t c, int64_t n) {
-            const V pv = per_c ? V::loadu(pp + c, n) : V(pp[0]);
-            VI count = VI::loadu(cu + c, n);
-            V xv[R];
-            for (int64_t r = 0; r < R; ++r) xv[r] = load_wide(xu + r * C + c, n);
-            for (int64_t r = 0; r < R; ++r) {
-              store_narrow(yu + r * C + c, act_fwd_vec<A, scalar_t>(xv[r], pv), n);
-              count = count_positive(count, xv[r]);
-            }
-            count.store(cu + c, n);
-          });
+        run_steps<V::size()>(C, [&](int64_t c, auto vecs, int64_t n) {
+          constexpr int64_t R = decltype(vecs)::value;
+          V xv[R];
+          for (int64_t k = 0; k < R; ++k) xv[k] = load_wide(xu + c + k * V::size(), n);
+          for (int64_t k = 0; k < R; ++k) {
+            const int64_t ck = c + k * V::size();
+            const V pv = per_c ? V::loadu(pp + ck, n) : V(pp[0]);
+            store_narrow(yu + ck, act_fwd_vec<A, scalar_t>(xv[k], pv), n);
+            count_positive(VI::loadu(cu + ck, n), xv[k]).store(cu + ck, n);
+          }
         });
-        pending += rows;
-        if (pending >= kFlush || u + rows >= u1) {
+        ++pending;
+        if (pending >= kFlush || u + 1 >= u1) {
           for (int64_t c = 0; c < C; ++c) mine[c] += static_cast<int64_t>(counts[c]);
           std::fill(counts.begin(), counts.end(), I(0));
           pending = 0;
