@@ -206,6 +206,7 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
                              // stats_forward), each lane's sums in row order
         for (int64_t u = k * per_chunk; u < u1; ++u) {
           const int64_t base = u * C;
+          V sw(T(0));  // a single weight's gradient terms of this row
           run_steps<V::size()>(C, [&](int64_t c0, auto vecs, int64_t n) {
             constexpr int64_t R = decltype(vecs)::value;
             V z[R], gv[R];
@@ -225,11 +226,14 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
                 if (per_c) {
                   (V::loadu(pw + c, n) + wt).store(pw + c, n);
                 } else {
-                  pw[0] += lane_sum(wt);
+                  sw = sw + wt;
                 }
               }
             }
           });
+          if constexpr (kWeight) {
+            if (!per_c) pw[0] += lane_sum(sw);
+          }
         }
         continue;
       }

@@ -199,12 +199,16 @@ inline void stream_store(char* dst, const char* src) {
 constexpr int64_t kStreamBytes = 0;  // no streaming stores
 #endif
 
-// Whether an op reading n_inputs tensors of `numel` elements and writing a fresh one streams.
-template <typename scalar_t>
-inline bool use_streaming(int64_t numel, int64_t n_inputs) {
+// Whether an op reading the inputs `in` (`numel` elements each) into o streams o: when they
+// move more bytes than the threshold and o is none of them (in place, a line read is already
+// in the cache).
+template <typename scalar_t, size_t N>
+inline bool use_streaming(const scalar_t* o, const std::array<const scalar_t*, N>& in,
+                          int64_t numel) {
   const int64_t threshold = streaming_threshold_bytes();
   return kStreamBytes > 0 && threshold > 0 &&
-         numel * int64_t(sizeof(scalar_t)) * (n_inputs + 1) > threshold;
+         numel * int64_t(sizeof(scalar_t)) * int64_t(N + 1) > threshold &&
+         std::find(in.begin(), in.end(), o) == in.end();
 }
 
 // compute(dst, first, count) writes elements [first, first + count) to dst[0, count); this
@@ -267,14 +271,12 @@ dense_chunk_256(bool stream, scalar_t* o, const std::array<const scalar_t*, N>& 
 }
 #endif
 
-// loop(o, in, begin, end) over [0, numel), threaded; streamed when use_streaming says so and
-// the output is not one of the inputs (in place, a line read is already in the cache).
+// loop(o, in, begin, end) over [0, numel), threaded; streamed when use_streaming says so.
 // kAutoVectorized: loop is one the compiler vectorizes (flat_loop), not at::vec code.
 template <bool kAutoVectorized, typename scalar_t, size_t N, typename Loop>
 inline void parallel_dense(scalar_t* o, const std::array<const scalar_t*, N>& in, int64_t numel,
                            const Loop& loop) {
-  const bool stream =
-      use_streaming<scalar_t>(numel, N) && std::find(in.begin(), in.end(), o) == in.end();
+  const bool stream = use_streaming(o, in, numel);
   at::parallel_for(0, numel, kGrainSize, [&](int64_t begin, int64_t end) RELU_EXT_FLATTEN {
 #if defined(CPU_CAPABILITY_AVX512)
     if constexpr (kAutoVectorized && std::is_same_v<scalar_t, at::opmath_type<scalar_t>>) {
@@ -573,7 +575,7 @@ void cpu_elementwise_bits_out(const at::Tensor& out, const at::Tensor& mask, con
   const scalar_t* const in = x.const_data_ptr<scalar_t>();
   uint8_t* const m = mask.data_ptr<uint8_t>();
   // Streamed: with o 64-byte aligned, every block (512 bytes: whole words) starts on a word.
-  const bool stream = detail::use_streaming<scalar_t>(n, 1) && o != in &&
+  const bool stream = detail::use_streaming(o, std::array<const scalar_t*, 1>{in}, n) &&
                       reinterpret_cast<uintptr_t>(o) % 64 == 0;
   detail::for_each_words(n, [&](int64_t w0, int64_t w1) RELU_EXT_FLATTEN {
     if (!stream) return detail::bits_out_loop<scalar_t>(o, in, m, n, w0, w1, op, vop, pred, vpred);
