@@ -224,6 +224,14 @@ MEMORY_FORMS = {  # form: [(mode, activation module factory)]
 }
 
 
+def size_words(n):
+    """4194304 -> '4M', 65536 -> '64K'."""
+    for unit, scale in (("M", 2**20), ("K", 2**10)):
+        if n >= scale and n % scale == 0:
+            return f"{n // scale}{unit}"
+    return str(n)
+
+
 def heap_in_use():
     """Bytes glibc's allocator has handed out (with warm_allocations, large tensors too)."""
     class Mallinfo2(ctypes.Structure):
@@ -236,9 +244,9 @@ def heap_in_use():
     return info.uordblks + info.hblkhd
 
 
-def memory_table(devices, threads, rounds, block_s, ops):
+def memory_table(devices, threads, rounds, block_s, ops, batch=256):
     """A small MLP training step, Linear(1024, 4096) -> activation -> Linear(4096, 1024) on a
-    batch of 256 (1M activation elements, float32), per activation and mode: bytes autograd
+    batch of {batch} ({elements} activation elements, float32), per activation and mode: bytes autograd
     saves (distinct storages, parameters excluded), memory held from the end of the forward
     to the backward (CPU: glibc's heap in use; CUDA: peak allocated over the step, minus
     before) and the step's time (forward + backward, interleaved across modes)."""
@@ -250,7 +258,7 @@ def memory_table(devices, threads, rounds, block_s, ops):
                 torch.manual_seed(0)
                 act_module = act()
                 model = nn.Sequential(nn.Linear(1024, 4096), act_module, nn.Linear(4096, 1024)).to(device)
-                x = torch.randn(256, 1024, device=device)
+                x = torch.randn(batch, 1024, device=device)
                 params = {p.untyped_storage().data_ptr() for p in model.parameters()}
                 seen = {}
 
@@ -308,12 +316,12 @@ STATS_ACTS = {"relu": ("relu", 0.0), "leaky_relu": ("leaky_relu", 0.01), "elu": 
               "gelu": ("gelu", 0.0), "gelu_tanh": ("gelu_tanh", 0.0)}
 
 
-def fused_table(devices, threads, rounds, block_s, ops):
+def fused_table(devices, threads, rounds, block_s, ops, rows_n=4096):
     """Fused bias + activation, forward+backward, float32 and bfloat16, bias along the last dim
-    of a (4096, 1024) input (4M elements, as after nn.Linear): relu_ext.functional.bias_act
+    of a ({rows}, 1024) input ({elements} elements, as after nn.Linear): relu_ext.functional.bias_act
     against ATen's x + b then the activation (its autograd sums the bias gradient separately);
     and (float32) LinearAct(1024, 1024) against nn.Linear then the activation on a batch of
-    4096 (the matmul included). Plus the dead-unit monitor's cost: act_stats (the activation
+    {rows} (the matmul included). Plus the dead-unit monitor's cost: act_stats (the activation
     counting per channel) against the activation alone, forward, same input."""
     rows = []
     cases = [(d, t, o) for d in devices for t in (torch.float32, torch.bfloat16)
@@ -321,10 +329,10 @@ def fused_table(devices, threads, rounds, block_s, ops):
     for device, dtype, op in cases:
         kw, act = FUSED_ACTS[op]
         torch.manual_seed(0)
-        x = torch.randn(4096, 1024, device=device, dtype=dtype, requires_grad=True)
+        x = torch.randn(rows_n, 1024, device=device, dtype=dtype, requires_grad=True)
         b = torch.randn(1024, device=device, dtype=dtype, requires_grad=True)
         w = torch.rand(1024, device=device, dtype=dtype, requires_grad=True)
-        g = torch.randn(4096, 1024, device=device, dtype=dtype)
+        g = torch.randn(rows_n, 1024, device=device, dtype=dtype)
         extra = {"weight": w} if op == "prelu" else {}
         kwargs = {k: v for k, v in kw.items() if k != "activation"}
         ref_act = act if act is not None else (lambda z: torch.where(z > 0, z, w * z))
@@ -340,7 +348,7 @@ def fused_table(devices, threads, rounds, block_s, ops):
             torch_act = {"relu": nn.ReLU(), "leaky_relu": nn.LeakyReLU(), "elu": nn.ELU(),
                          "gelu": nn.GELU(), "gelu_tanh": nn.GELU("tanh"),
                          "prelu": nn.PReLU(1)}[op].to(device)
-            xi = torch.randn(4096, 1024, device=device, requires_grad=True)
+            xi = torch.randn(rows_n, 1024, device=device, requires_grad=True)
             stmts += [lambda: fused(xi).backward(g), lambda: torch_act(lin(xi)).backward(g)]
         med = [statistics.median(t) for t in interleaved(stmts, threads, rounds, block_s)]
         med += [float("nan")] * (4 - len(med))
@@ -361,7 +369,7 @@ def fused_table(devices, threads, rounds, block_s, ops):
               f"{row['aten_ms']:7.2f} ({row['bias_act_speedup']:.2f}x)  LinearAct "
               f"{row['linear_act_ms']:7.2f} vs "
               f"{row['linear_then_act_ms']:7.2f} ({row['linear_act_speedup']:.2f}x)"
-              + (f"  monitor +{row['monitor_overhead']:.0%}" if row["monitor_overhead"] != "" else ""),
+              + (f"  monitor {row['monitor_overhead']:+.0%}" if row["monitor_overhead"] != "" else ""),
               flush=True)
     lines = ["| device | dtype | activation | bias_act (ms) | x + b, act (ms) | speedup | LinearAct (ms) "
              "| Linear, act (ms) | speedup | monitor's cost on the forward |",
@@ -410,6 +418,10 @@ def main(argv=None):
                         "mallopt; default on, for every implementation alike)")
     p.add_argument("--accuracy-n", type=int,
                    help="random inputs for the accuracy table (default 10^7; 10^6 with --quick)")
+    p.add_argument("--fused-rows", type=int, default=4096,
+                   help="rows of the fused table's (rows, 1024) input (default 4096)")
+    p.add_argument("--mlp-batch", type=int, default=256,
+                   help="batch of the memory table's MLP step (default 256)")
     args = p.parse_args(argv)
 
     devices = ["cpu"] if args.device in ("cpu", "all") else []
@@ -556,22 +568,27 @@ def main(argv=None):
                 + (f", {meta['gpu']}" if meta["gpu"] else "") + ".\n\n"
                 + accuracy.table(acc_rows))
     print("\nFused bias + activation (forward+backward) and the dead-unit monitor's cost:")
-    fused_rows, fused_md = fused_table(devices, args.threads, rounds, block_s, ops)
+    fused_rows, fused_md = fused_table(devices, args.threads, rounds, block_s, ops,
+                                       args.fused_rows)
     with open(os.path.join(out_dir, "fused.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(fused_rows[0].keys()))
         w.writeheader()
         w.writerows(fused_rows)
     with open(os.path.join(out_dir, "fused.md"), "w") as f:
-        f.write(" ".join(fused_table.__doc__.split()) + f"\n\n{meta['cpu']}, {args.threads} "
+        f.write(" ".join(fused_table.__doc__.split()).format(
+            rows=args.fused_rows, elements=size_words(args.fused_rows * 1024))
+                + f"\n\n{meta['cpu']}, {args.threads} "
                 f"threads" + (f"; {meta['gpu']}" if meta["gpu"] else "")
                 + f"; torch {torch.__version__}.\n\n" + fused_md)
-    mem_rows, mem_table = memory_table(devices, args.threads, rounds, block_s, ops)
+    mem_rows, mem_table = memory_table(devices, args.threads, rounds, block_s, ops,
+                                       args.mlp_batch)
     with open(os.path.join(out_dir, "memory.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(mem_rows[0].keys()))
         w.writeheader()
         w.writerows(mem_rows)
     with open(os.path.join(out_dir, "memory.md"), "w") as f:
-        f.write(memory_table.__doc__.split("\n\n")[0].replace("\n   ", "") + "\n"
+        f.write(memory_table.__doc__.split("\n\n")[0].replace("\n   ", "").format(
+            batch=args.mlp_batch, elements=size_words(args.mlp_batch * 4096)) + "\n"
                 f"{meta['cpu']}, {args.threads} threads" + (f"; {meta['gpu']}" if meta["gpu"] else "")
                 + f"; torch {torch.__version__}.\n\n" + mem_table)
     print("\nMemory of a small MLP training step:\n" + mem_table)

@@ -18,6 +18,7 @@ COLUMNS = {"op", "impl", "direction", "dtype", "device", "device_name", "numel",
 def test_bench_quick_smoke(tmp_path):
     out = bench.main(["--quick", "--device", "cpu", "--ops", "relu,prelu,gelu_tanh",
                       "--dtypes", "float32,bfloat16", "--sizes", "4096,8192",
+                      "--fused-rows", "256", "--mlp-batch", "16",  # small: seconds, not a minute
                       "--out", str(tmp_path), "--accuracy-n", "4096"])
     assert out == str(tmp_path)
     with open(tmp_path / "bench.csv") as f:
@@ -59,3 +60,6 @@ def test_bench_quick_smoke(tmp_path):
         assert (float(r["linear_act_ms"]) > 0) == (r["dtype"] == "float32")  # else NaN
         assert (r["monitor_overhead"] != "") == (r["op"] != "prelu")
     assert "| cpu | bfloat16 | relu |" in (tmp_path / "fused.md").read_text()
+    # The tables state the shapes they timed.
+    assert "of a (256, 1024) input (256K elements" in (tmp_path / "fused.md").read_text()
+    assert "on a batch of 16 (64K activation elements" in (tmp_path / "memory.md").read_text()

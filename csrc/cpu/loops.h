@@ -27,6 +27,7 @@
 #endif
 
 #include "../common.h"
+#include "vec_math.h"
 
 namespace relu_ext {
 
@@ -48,8 +49,13 @@ inline at::Tensor empty_bitmask_cpu(const at::Tensor& like) {
 
 // On the loops below: everything they call (the activation's lambdas, its vector math) is
 // inlined into them. Left to itself the compiler kept some activations' vector lambdas out of
-// line, a call per vector (tanh-GELU's forward: 15% slower).
+// line, a call per vector (tanh-GELU's forward: 15% slower). Not where vec_math.h forces
+// no inlining.
+#if RELU_EXT_FORCED_INLINE
 #define RELU_EXT_FLATTEN __attribute__((flatten))
+#else
+#define RELU_EXT_FLATTEN
+#endif
 
 // Two float vectors narrowed to one half-type vector (lo in the low lanes), rounded to
 // nearest even. The AVX512-BF16 library (setup.py: avx512_bf16) narrows to bfloat16 in one
@@ -328,6 +334,10 @@ void cpu_elementwise(const at::Tensor& out, const Op& op, const Ts&... ins) {
 // (exp, erfc, tanh: at::vec uses SLEEF, as ATen does).
 template <typename scalar_t, typename Op, typename VOp, typename... Ts>
 void cpu_elementwise_vec(const at::Tensor& out, const Op& op, const VOp& vop, const Ts&... ins) {
+#if RELU_EXT_GENERIC_VEC  // vec_math.h: the scalar op
+  (void)vop;
+  cpu_elementwise<scalar_t>(out, op, ins...);
+#else
   const int64_t numel = out.numel();
   if (numel == 0) return;
   if (!same_dense_layout(out, ins...)) {
@@ -341,6 +351,7 @@ void cpu_elementwise_vec(const at::Tensor& out, const Op& op, const VOp& vop, co
                                                  int64_t end) {
     detail::flat_vec_loop<scalar_t>(dst, src, begin, end, op, vop, std::index_sequence_for<Ts...>{});
   });
+#endif
 }
 
 // ------------------------------------------------- vectors in the compute type --
