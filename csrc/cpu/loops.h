@@ -78,6 +78,68 @@ inline at::vec::Vectorized<scalar_t> narrow(const at::vec::Vectorized<float>& lo
   return at::vec::convert_from_float<scalar_t>(lo, hi);
 }
 
+// ------------------------------------------------- vectors in the compute type --
+// For loops that walk the data one Vectorized<opmath_t> at a time, half types widened on load
+// and narrowed on store, and a partial vector for the last n < size() elements (lanes past n
+// load as 0 and are not stored).
+
+template <typename scalar_t>
+inline at::vec::Vectorized<at::opmath_type<scalar_t>> load_wide(const scalar_t* p, int64_t n) {
+  if constexpr (std::is_same_v<scalar_t, at::opmath_type<scalar_t>>) {
+    return at::vec::Vectorized<scalar_t>::loadu(p, n);
+  } else {
+#if defined(CPU_CAPABILITY_AVX512)  // only the half vector it widens (at::vec widens two)
+    const __m256i h = _mm256_maskz_loadu_epi16(static_cast<__mmask16>((1u << n) - 1), p);
+    if constexpr (std::is_same_v<scalar_t, at::BFloat16>) {
+      return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    } else {
+      return _mm512_cvtph_ps(h);
+    }
+#else
+    return std::get<0>(
+        at::vec::convert_to_float<scalar_t>(at::vec::Vectorized<scalar_t>::loadu(p, n)));
+#endif
+  }
+}
+
+// Half types narrowed one float vector at a time (narrow takes two).
+template <typename scalar_t>
+inline void store_narrow(scalar_t* p, const at::vec::Vectorized<at::opmath_type<scalar_t>>& v,
+                         int64_t n) {
+  if constexpr (std::is_same_v<scalar_t, at::opmath_type<scalar_t>>) {
+    v.store(p, n);
+  } else {
+#if defined(CPU_CAPABILITY_AVX512)
+    __m256i h;
+    if constexpr (std::is_same_v<scalar_t, at::BFloat16>) {
+#if defined(__AVX512BF16__)
+      h = C10_LIKELY(_mm512_fpclass_ps_mask(v, kFpclassSubnormal) == 0)
+              ? (__m256i)_mm512_cvtneps_pbh(v)
+              : at::vec::cvtfp32_bf16(v);
+#else
+      h = at::vec::cvtfp32_bf16(v);
+#endif
+    } else {
+      h = at::vec::cvtfp32_fp16(v);
+    }
+    _mm256_mask_storeu_epi16(p, static_cast<__mmask16>((1u << n) - 1), h);
+#elif defined(CPU_CAPABILITY_AVX2)
+    __m128i h;
+    if constexpr (std::is_same_v<scalar_t, at::BFloat16>) h = at::vec::cvtfp32_bf16(v);
+    else h = at::vec::cvtfp32_fp16(v);
+    if (n == 8) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(p), h);
+    } else {
+      alignas(16) uint16_t lanes[8];
+      _mm_store_si128(reinterpret_cast<__m128i*>(lanes), h);
+      std::memcpy(p, lanes, n * sizeof(scalar_t));
+    }
+#else
+    narrow<scalar_t>(v, v).store(p, n);
+#endif
+  }
+}
+
 namespace detail {
 
 template <typename scalar_t, typename Op, size_t... I>
@@ -156,8 +218,12 @@ RELU_EXT_FLATTEN inline void flat_vec_loop(scalar_t* o, const std::array<const s
           .store(o + i);
     }
   }
-  for (; i < end; ++i) {
-    o[i] = static_cast<scalar_t>(op(static_cast<opmath_t>(in[I][i])...));
+  // The last, partial vector(s): the same vector math, so that each element's value depends
+  // on neither its position nor the loop (the mask-writing forwards' loops give the same).
+  (void)op;
+  for (; i < end; i += at::vec::Vectorized<opmath_t>::size()) {
+    const int64_t n = std::min<int64_t>(at::vec::Vectorized<opmath_t>::size(), end - i);
+    store_narrow(o + i, vop(load_wide(in[I] + i, n)...), n);
   }
 }
 
@@ -354,68 +420,6 @@ void cpu_elementwise_vec(const at::Tensor& out, const Op& op, const VOp& vop, co
 #endif
 }
 
-// ------------------------------------------------- vectors in the compute type --
-// For loops that walk the data one Vectorized<opmath_t> at a time, half types widened on load
-// and narrowed on store, and a partial vector for the last n < size() elements (lanes past n
-// load as 0 and are not stored).
-
-template <typename scalar_t>
-inline at::vec::Vectorized<at::opmath_type<scalar_t>> load_wide(const scalar_t* p, int64_t n) {
-  if constexpr (std::is_same_v<scalar_t, at::opmath_type<scalar_t>>) {
-    return at::vec::Vectorized<scalar_t>::loadu(p, n);
-  } else {
-#if defined(CPU_CAPABILITY_AVX512)  // only the half vector it widens (at::vec widens two)
-    const __m256i h = _mm256_maskz_loadu_epi16(static_cast<__mmask16>((1u << n) - 1), p);
-    if constexpr (std::is_same_v<scalar_t, at::BFloat16>) {
-      return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-    } else {
-      return _mm512_cvtph_ps(h);
-    }
-#else
-    return std::get<0>(
-        at::vec::convert_to_float<scalar_t>(at::vec::Vectorized<scalar_t>::loadu(p, n)));
-#endif
-  }
-}
-
-// Half types narrowed one float vector at a time (narrow takes two).
-template <typename scalar_t>
-inline void store_narrow(scalar_t* p, const at::vec::Vectorized<at::opmath_type<scalar_t>>& v,
-                         int64_t n) {
-  if constexpr (std::is_same_v<scalar_t, at::opmath_type<scalar_t>>) {
-    v.store(p, n);
-  } else {
-#if defined(CPU_CAPABILITY_AVX512)
-    __m256i h;
-    if constexpr (std::is_same_v<scalar_t, at::BFloat16>) {
-#if defined(__AVX512BF16__)
-      h = C10_LIKELY(_mm512_fpclass_ps_mask(v, kFpclassSubnormal) == 0)
-              ? (__m256i)_mm512_cvtneps_pbh(v)
-              : at::vec::cvtfp32_bf16(v);
-#else
-      h = at::vec::cvtfp32_bf16(v);
-#endif
-    } else {
-      h = at::vec::cvtfp32_fp16(v);
-    }
-    _mm256_mask_storeu_epi16(p, static_cast<__mmask16>((1u << n) - 1), h);
-#elif defined(CPU_CAPABILITY_AVX2)
-    __m128i h;
-    if constexpr (std::is_same_v<scalar_t, at::BFloat16>) h = at::vec::cvtfp32_bf16(v);
-    else h = at::vec::cvtfp32_fp16(v);
-    if (n == 8) {
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(p), h);
-    } else {
-      alignas(16) uint16_t lanes[8];
-      _mm_store_si128(reinterpret_cast<__m128i*>(lanes), h);
-      std::memcpy(p, lanes, n * sizeof(scalar_t));
-    }
-#else
-    narrow<scalar_t>(v, v).store(p, n);
-#endif
-  }
-}
-
 // f(i, n) for i = 0, W, 2W, ... below len, n = W but for a partial last step; the full steps
 // pass W as a constant, so their loads and stores compile unmasked.
 template <int64_t W, typename F>
@@ -545,8 +549,12 @@ RELU_EXT_FLATTEN inline void bits_out_loop(scalar_t* const o, const scalar_t* co
                                            int64_t w1, const Op op, const VOp vop,
                                            const Pred pred, const VPred vpred) {
   using opmath_t = at::opmath_type<scalar_t>;
-  const int64_t full = std::min(w1, n / 32);  // words whose 32 elements are all inside n
   int64_t w = w0;
+#if !RELU_EXT_GENERIC_VEC
+  using VecO = at::vec::Vectorized<opmath_t>;
+  (void)op;
+  (void)pred;
+  const int64_t full = std::min(w1, n / 32);  // words whose 32 elements are all inside n
   for (; w + 2 <= full; w += 2) {
     const uint32_t a = bits_out_word(o, in, 32 * w, vop, vpred);
     const uint32_t b = bits_out_word(o, in, 32 * w + 32, vop, vpred);
@@ -557,16 +565,31 @@ RELU_EXT_FLATTEN inline void bits_out_loop(scalar_t* const o, const scalar_t* co
     store_word(m, w, bits_out_word(o, in, 32 * w, vop, vpred));
     ++w;
   }
-  if (w < w1) {  // the last, partial word
+  if (w < w1) {  // the last, partial word: partial vectors, the same math (see flat_vec_loop)
     const int64_t base = 32 * w;
     uint32_t word = 0;
-    for (int64_t i = base; i < n; ++i) {
+    for (int64_t i = base; i < n; i += VecO::size()) {
+      const int64_t k = std::min<int64_t>(VecO::size(), n - i);  // < 32
+      const VecO v = load_wide(in + i, k);
+      store_narrow(o + i, vop(v), k);
+      word |= (vpred(v) & ((uint32_t{1} << k) - 1)) << (i - base);
+    }
+    store_word(m, w, word);
+  }
+#else  // the x86 baseline library: the scalar ops (vec_math.h), as its plain forwards
+  (void)vop;
+  (void)vpred;
+  for (; w < w1; ++w) {
+    const int64_t base = 32 * w, stop = std::min(n, base + 32);
+    uint32_t word = 0;
+    for (int64_t i = base; i < stop; ++i) {
       const auto v = static_cast<opmath_t>(in[i]);
       o[i] = static_cast<scalar_t>(op(v));
       word |= uint32_t(pred(v) ? 1 : 0) << (i - base);
     }
     store_word(m, w, word);
   }
+#endif
 }
 }  // namespace detail
 
