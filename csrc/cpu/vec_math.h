@@ -15,7 +15,7 @@
 // Vectorized (an array, each operation a loop over it) was slower there than the scalar ops
 // (GELU on 1M floats: 9.8 ms against 4.9) and, inlined whole into every loop, took 100 s to
 // compile for gelu.cpp alone. So that library runs the scalar ops where a loop has them
-// (cpu_elementwise_vec), and inlines nothing by force.
+// (loops.h: cpu_elementwise_vec, the mask-writing forwards), and inlines nothing by force.
 #if defined(CPU_CAPABILITY_DEFAULT) && (defined(__x86_64__) || defined(_M_X64))
 #define RELU_EXT_GENERIC_VEC 1
 #else
