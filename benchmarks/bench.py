@@ -246,10 +246,10 @@ def heap_in_use():
 
 def memory_table(devices, threads, rounds, block_s, ops, batch=256):
     """A small MLP training step, Linear(1024, 4096) -> activation -> Linear(4096, 1024) on a
-    batch of {batch} ({elements} activation elements, float32), per activation and mode: bytes autograd
-    saves (distinct storages, parameters excluded), memory held from the end of the forward
-    to the backward (CPU: glibc's heap in use; CUDA: peak allocated over the step, minus
-    before) and the step's time (forward + backward, interleaved across modes)."""
+    batch of {batch} ({elements} activation elements, float32), per activation and mode:
+    bytes autograd saves (distinct storages, parameters excluded), memory held from the end
+    of the forward to the backward (CPU: glibc's heap in use; CUDA: peak allocated over the
+    step, minus before) and the step's time (forward + backward, interleaved across modes)."""
     rows = []
     for device in devices:
         for form in [f for f in MEMORY_FORMS if f in ops]:
@@ -318,11 +318,12 @@ STATS_ACTS = {"relu": ("relu", 0.0), "leaky_relu": ("leaky_relu", 0.01), "elu": 
 
 def fused_table(devices, threads, rounds, block_s, ops, rows_n=4096):
     """Fused bias + activation, forward+backward, float32 and bfloat16, bias along the last dim
-    of a ({rows}, 1024) input ({elements} elements, as after nn.Linear): relu_ext.functional.bias_act
-    against ATen's x + b then the activation (its autograd sums the bias gradient separately);
-    and (float32) LinearAct(1024, 1024) against nn.Linear then the activation on a batch of
-    {rows} (the matmul included). Plus the dead-unit monitor's cost: act_stats (the activation
-    counting per channel) against the activation alone, forward, same input."""
+    of a ({rows}, 1024) input ({elements} elements, as after nn.Linear):
+    relu_ext.functional.bias_act against ATen's x + b then the activation (its autograd sums
+    the bias gradient separately); and (float32) LinearAct(1024, 1024) against nn.Linear then
+    the activation on a batch of {rows} (the matmul included). Plus the dead-unit monitor's
+    cost: act_stats (the activation counting per channel) against the activation alone,
+    forward, same input."""
     rows = []
     cases = [(d, t, o) for d in devices for t in (torch.float32, torch.bfloat16)
              for o in FUSED_ACTS if o in ops]

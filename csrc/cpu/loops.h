@@ -78,6 +78,15 @@ inline at::vec::Vectorized<scalar_t> narrow(const at::vec::Vectorized<float>& lo
   return at::vec::convert_from_float<scalar_t>(lo, hi);
 }
 
+// f(i, n) for i = 0, W, 2W, ... below len, n = W but for a partial last step; the full steps
+// pass W as a constant, so their loads and stores compile unmasked.
+template <int64_t W, typename F>
+inline void vec_steps(int64_t len, const F& f) {
+  int64_t i = 0;
+  for (; i + W <= len; i += W) f(i, W);
+  if (i < len) f(i, len - i);
+}
+
 // ------------------------------------------------- vectors in the compute type --
 // For loops that walk the data one Vectorized<opmath_t> at a time, half types widened on load
 // and narrowed on store, and a partial vector for the last n < size() elements (lanes past n
@@ -221,10 +230,9 @@ RELU_EXT_FLATTEN inline void flat_vec_loop(scalar_t* o, const std::array<const s
   // The last, partial vector(s): the same vector math, so that each element's value depends
   // on neither its position nor the loop (the mask-writing forwards' loops give the same).
   (void)op;
-  for (; i < end; i += at::vec::Vectorized<opmath_t>::size()) {
-    const int64_t n = std::min<int64_t>(at::vec::Vectorized<opmath_t>::size(), end - i);
-    store_narrow(o + i, vop(load_wide(in[I] + i, n)...), n);
-  }
+  vec_steps<at::vec::Vectorized<opmath_t>::size()>(end - i, [&](int64_t j, int64_t n) {
+    store_narrow(o + i + j, vop(load_wide(in[I] + i + j, n)...), n);
+  });
 }
 
 // ------------------------------------------------------ streaming stores --
@@ -420,15 +428,6 @@ void cpu_elementwise_vec(const at::Tensor& out, const Op& op, const VOp& vop, co
 #endif
 }
 
-// f(i, n) for i = 0, W, 2W, ... below len, n = W but for a partial last step; the full steps
-// pass W as a constant, so their loads and stores compile unmasked.
-template <int64_t W, typename F>
-inline void vec_steps(int64_t len, const F& f) {
-  int64_t i = 0;
-  for (; i + W <= len; i += W) f(i, W);
-  if (i < len) f(i, len - i);
-}
-
 // ------------------------------------------------------------ bit masks --
 // Loops that write or read a 1-bit-per-element mask (../common.h: whole 32-bit words, bit i
 // for memory position i of dense tensors).
@@ -568,12 +567,11 @@ RELU_EXT_FLATTEN inline void bits_out_loop(scalar_t* const o, const scalar_t* co
   if (w < w1) {  // the last, partial word: partial vectors, the same math (see flat_vec_loop)
     const int64_t base = 32 * w;
     uint32_t word = 0;
-    for (int64_t i = base; i < n; i += VecO::size()) {
-      const int64_t k = std::min<int64_t>(VecO::size(), n - i);  // < 32
-      const VecO v = load_wide(in + i, k);
-      store_narrow(o + i, vop(v), k);
-      word |= (vpred(v) & ((uint32_t{1} << k) - 1)) << (i - base);
-    }
+    vec_steps<VecO::size()>(n - base, [&](int64_t j, int64_t k) {  // k < 32
+      const VecO v = load_wide(in + base + j, k);
+      store_narrow(o + base + j, vop(v), k);
+      word |= (vpred(v) & ((uint32_t{1} << k) - 1)) << j;
+    });
     store_word(m, w, word);
   }
 #else  // the x86 baseline library: the scalar ops (vec_math.h), as its plain forwards
