@@ -104,6 +104,7 @@ void bias_forward(scalar_t* out, const scalar_t* x, const std::vector<at::opmath
       const auto* const bs = b.data();
       const auto* const ps = p.data();
       const bool pc_each = per_c;
+      const V p0(ps[0]);
       for (int64_t r = r0; r < r1; ++r) {  // a row at a time (see stats_forward)
         scalar_t* const y = out + r * C;
         const scalar_t* const xs = x + r * C;
@@ -115,9 +116,9 @@ void bias_forward(scalar_t* out, const scalar_t* x, const std::vector<at::opmath
           }
           for (int64_t k = 0; k < R; ++k) {
             const int64_t ck = c + k * V::size();
-            const V pc = pc_each ? V::loadu(ps + ck, n) : V(ps[0]);
-            store_narrow(y + ck, act_fwd_vec<A, scalar_t>(z[k], pc), n);
+            z[k] = act_fwd_vec<A, scalar_t>(z[k], pc_each ? V::loadu(ps + ck, n) : p0);
           }
+          store_narrow(y + c, z, n);
         });
       }
     });
@@ -136,9 +137,8 @@ void bias_forward(scalar_t* out, const scalar_t* x, const std::vector<at::opmath
         const int64_t m = q * inner + i;
         V z[R];
         for (int64_t k = 0; k < R; ++k) z[k] = load_wide(xs + m + k * V::size(), n) + bc;
-        for (int64_t k = 0; k < R; ++k) {
-          store_narrow(y + m + k * V::size(), act_fwd_vec<A, scalar_t>(z[k], pc), n);
-        }
+        for (int64_t k = 0; k < R; ++k) z[k] = act_fwd_vec<A, scalar_t>(z[k], pc);
+        store_narrow(y + m, z, n);
       });
     }
   });
@@ -198,6 +198,7 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
     const scalar_t* const xs = x;
     const T* const bs = b.data();
     const T* const ps = p.data();
+    const V p0(ps[0]);
     for (int64_t k = k0; k < k1; ++k) {
       T* pb = part_b.data() + k * C;
       T* pw = kWeight ? part_w.data() + k * Cw : nullptr;
@@ -217,8 +218,7 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
             }
             for (int64_t r = 0; r < R; ++r) {
               const int64_t c = c0 + r * V::size();
-              const V pc = per_c ? V::loadu(ps + c, n) : V(ps[0]);
-              const V d = act_bwd_vec<A>(gv[r], z[r], pc);
+              const V d = act_bwd_vec<A>(gv[r], z[r], per_c ? V::loadu(ps + c, n) : p0);
               store_narrow(gis + base + c, d, n);
               (V::loadu(pb + c, n) + d).store(pb + c, n);
               if constexpr (kWeight) {
@@ -249,10 +249,8 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
             z[k] = load_wide(xs + m + k * V::size(), n) + bc;
             gv[k] = load_wide(gs + m + k * V::size(), n);
           }
-          for (int64_t k = 0; k < R; ++k) {
-            d[k] = act_bwd_vec<A>(gv[k], z[k], pc);
-            store_narrow(gis + m + k * V::size(), d[k], n);
-          }
+          for (int64_t k = 0; k < R; ++k) d[k] = act_bwd_vec<A>(gv[k], z[k], pc);
+          store_narrow(gis + m, d, n);
           for (int64_t k = 0; k < R; ++k) {  // in memory order: a function of the shape alone
             acc_b = acc_b + d[k];
             if constexpr (kWeight) acc_w = acc_w + weight_term(gv[k], z[k]);
@@ -319,15 +317,20 @@ void stats_forward(scalar_t* out, const scalar_t* x,
         const scalar_t* const xu = x + u * C;
         scalar_t* const yu = out + u * C;
         const T* const pp = p.data();
+        const bool pc_each = per_c;
+        const V p0(pp[0]);
         I* const cu = counts.data();
         run_steps<V::size()>(C, [&](int64_t c, auto vecs, int64_t n) {
           constexpr int64_t R = decltype(vecs)::value;
-          V xv[R];
+          V xv[R], yv[R];
           for (int64_t k = 0; k < R; ++k) xv[k] = load_wide(xu + c + k * V::size(), n);
           for (int64_t k = 0; k < R; ++k) {
             const int64_t ck = c + k * V::size();
-            const V pv = per_c ? V::loadu(pp + ck, n) : V(pp[0]);
-            store_narrow(yu + ck, act_fwd_vec<A, scalar_t>(xv[k], pv), n);
+            yv[k] = act_fwd_vec<A, scalar_t>(xv[k], pc_each ? V::loadu(pp + ck, n) : p0);
+          }
+          store_narrow(yu + c, yv, n);
+          for (int64_t k = 0; k < R; ++k) {
+            const int64_t ck = c + k * V::size();
             count_positive(VI::loadu(cu + ck, n), xv[k]).store(cu + ck, n);
           }
         });
@@ -349,12 +352,11 @@ void stats_forward(scalar_t* out, const scalar_t* x,
           run_steps<V::size()>(std::min(kFlush, geo.inner - s), [&](int64_t i, auto vecs,
                                                                      int64_t n) {
             constexpr int64_t R = decltype(vecs)::value;
-            V xv[R];
+            V xv[R], yv[R];
             for (int64_t k = 0; k < R; ++k) xv[k] = load_wide(xs + i + k * V::size(), n);
-            for (int64_t k = 0; k < R; ++k) {
-              store_narrow(ys + i + k * V::size(), act_fwd_vec<A, scalar_t>(xv[k], pc), n);
-              count = count_positive(count, xv[k]);
-            }
+            for (int64_t k = 0; k < R; ++k) yv[k] = act_fwd_vec<A, scalar_t>(xv[k], pc);
+            store_narrow(ys + i, yv, n);
+            for (int64_t k = 0; k < R; ++k) count = count_positive(count, xv[k]);
           });
           mine[j] += lane_sum(count);  // at most kFlush: no int32 overflow
         }

@@ -149,6 +149,19 @@ inline void store_narrow(scalar_t* p, const at::vec::Vectorized<at::opmath_type<
   }
 }
 
+// R vectors for consecutive elements from p on (n of each stored); in whole steps (R even,
+// n a full vector) half types are narrowed two at a time, as flat_vec_loop does.
+template <typename scalar_t, int64_t R>
+inline void store_narrow(scalar_t* p, const at::vec::Vectorized<at::opmath_type<scalar_t>> (&v)[R],
+                         int64_t n) {
+  constexpr int64_t W = at::vec::Vectorized<at::opmath_type<scalar_t>>::size();
+  if constexpr (R % 2 == 0 && !std::is_same_v<scalar_t, at::opmath_type<scalar_t>>) {
+    for (int64_t k = 0; k < R; k += 2) narrow<scalar_t>(v[k], v[k + 1]).store(p + k * W);
+  } else {
+    for (int64_t k = 0; k < R; ++k) store_narrow(p + k * W, v[k], n);
+  }
+}
+
 namespace detail {
 
 template <typename scalar_t, typename Op, size_t... I>
