@@ -323,7 +323,7 @@ def fused_table(devices, threads, rounds, block_s, ops, rows_n=4096):
     the bias gradient separately); and (float32) LinearAct(1024, 1024) against nn.Linear then
     the activation on a batch of {rows} (the matmul included). Plus the dead-unit monitor's
     cost: act_stats (the activation counting per channel) against the activation alone,
-    forward, same input."""
+    forward, same input, in alternating blocks (the median of the rounds' ratios)."""
     rows = []
     cases = [(d, t, o) for d in devices for t in (torch.float32, torch.bfloat16)
              for o in FUSED_ACTS if o in ops]
@@ -353,18 +353,20 @@ def fused_table(devices, threads, rounds, block_s, ops, rows_n=4096):
             stmts += [lambda: fused(xi).backward(g), lambda: torch_act(lin(xi)).backward(g)]
         med = [statistics.median(t) for t in interleaved(stmts, threads, rounds, block_s)]
         med += [float("nan")] * (4 - len(med))
-        if op in STATS_ACTS:  # timed on their own: the same input, in alternation
-            xs = x.detach()
+        monitor = ""
+        if op in STATS_ACTS:  # timed on their own: the same input, in alternation; the cost is
+            xs = x.detach()  # the median of each round's ratio (drifts of the machine cancel)
             a, p = STATS_ACTS[op]
             plain = OPS[op][0]
             pair = [lambda: torch.ops.relu_ext.act_stats(xs, None, 1, a, p),
                     lambda: plain(xs, None)]
-            med += [statistics.median(t) for t in interleaved(pair, threads, 2 * rounds, block_s)]
+            counted, alone = interleaved(pair, threads, 2 * rounds, block_s)
+            monitor = statistics.median(c / s for c, s in zip(counted, alone)) - 1
         row = {"device": device, "dtype": str(dtype).replace("torch.", ""), "op": op,
                "bias_act_ms": med[0] * 1e3, "aten_ms": med[1] * 1e3,
                "bias_act_speedup": med[1] / med[0], "linear_act_ms": med[2] * 1e3,
                "linear_then_act_ms": med[3] * 1e3, "linear_act_speedup": med[3] / med[2],
-               "monitor_overhead": (med[4] / med[5] - 1) if len(med) > 4 else ""}
+               "monitor_overhead": monitor}
         rows.append(row)
         print(f"{device:6} {row['dtype']:8} {op:10} bias_act {row['bias_act_ms']:7.2f} ms vs "
               f"{row['aten_ms']:7.2f} ({row['bias_act_speedup']:.2f}x)  LinearAct "
