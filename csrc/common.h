@@ -2,9 +2,16 @@
 // (host and device), and the CPU elementwise driver.
 #pragma once
 
-#include <ATen/ATen.h>
+// ATen's per-operator headers, not ATen/ATen.h (every operator's declarations: a third of a
+// kernel file's compile time).
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
+#include <ATen/ops/relu.h>
+#include <ATen/ops/tensor.h>
+#include <ATen/ops/zeros.h>
 #include <c10/macros/Macros.h>
 
 #include <cmath>

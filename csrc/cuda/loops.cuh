@@ -7,7 +7,6 @@
 //    TensorIterator and an offset calculator, split into 32-bit-indexable pieces.
 #pragma once
 
-#include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/TensorIterator.h>
