@@ -45,12 +45,13 @@ def test_act_stats_values_counts_gradients(activation, param, ref, layout, dtype
     torch.testing.assert_close(gx[finite], gt[finite])
 
 
-@pytest.mark.parametrize("shape,dim", [((600, 1000), 1), ((4, 30000, 3), 1), ((1, 100000, 2), 1),
-                                       ((64, 16, 33, 31), 1)],
-                         ids=["rows", "runs", "runs_long_channel_dim", "nchw"])
+@pytest.mark.parametrize("shape,dim", [((600, 1000), 1), ((70000, 20), 1), ((4, 30000, 3), 1),
+                                       ((1, 100000, 2), 1), ((64, 16, 33, 31), 1)],
+                         ids=["rows", "rows_past_int16", "runs", "runs_long_channel_dim", "nchw"])
 def test_act_stats_counts_exact_at_any_thread_count(shape, dim):
     """Each thread counts its own rows or runs (a thread may hold fewer counts than there are
-    channels); the totals are exact at 1, 2 and 3 threads, in every dtype."""
+    channels); the totals are exact at 1, 2 and 3 threads, in every dtype, also where a thread
+    counts more rows than a 16-bit lane holds (70000 rows at 1 thread)."""
     threads = torch.get_num_threads()
     x = torch.randn(shape)
     x.view(-1)[::7] = 0.0

@@ -286,10 +286,54 @@ RELU_EXT_VEC_INLINE CountVec<typename V::value_type> count_positive(
 #endif
 }
 
+// A row's counts: counts[c + j] += (x[j] > 0) for the R vectors at c (n lanes of each), in
+// lanes of type I. AVX-512, float: I is int16 and two vectors' compares make one 32-lane masked
+// add (one load, add and store per two vectors, half-width: the count was most of the
+// monitor's cost); elsewhere one integer vector per vector.
+#if defined(CPU_CAPABILITY_AVX512)
+template <typename T>
+using RowCount = std::conditional_t<std::is_same_v<T, float>, int16_t, at::vec::int_same_size_t<T>>;
+#else
+template <typename T>
+using RowCount = at::vec::int_same_size_t<T>;
+#endif
+template <int64_t R, typename V>
+RELU_EXT_VEC_INLINE void count_row(RowCount<typename V::value_type>* counts, const V (&x)[R],
+                                   int64_t n) {
+  using T = typename V::value_type;
+#if defined(CPU_CAPABILITY_AVX512)
+  if constexpr (std::is_same_v<T, float>) {
+    const auto positive = [](V v) { return _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ); };
+    if constexpr (R % 2 == 0) {  // whole vectors
+      for (int64_t k = 0; k < R; k += 2) {
+        int16_t* const p = counts + k * V::size();
+        const __m512i c = _mm512_loadu_si512(p);
+        _mm512_storeu_si512(p, _mm512_mask_add_epi16(c, _mm512_kunpackw(positive(x[k + 1]),
+                                                                         positive(x[k])),
+                                                     c, _mm512_set1_epi16(1)));
+      }
+    } else {  // lanes past n load as 0: not positive
+      const auto lanes = static_cast<__mmask16>((1u << n) - 1);
+      for (int64_t k = 0; k < R; ++k) {
+        int16_t* const p = counts + k * V::size();
+        const __m256i c = _mm256_maskz_loadu_epi16(lanes, p);
+        _mm256_mask_storeu_epi16(
+            p, lanes, _mm256_mask_add_epi16(c, positive(x[k]), c, _mm256_set1_epi16(1)));
+      }
+    }
+    return;
+  }
+#endif
+  for (int64_t k = 0; k < R; ++k) {
+    RowCount<T>* const p = counts + k * V::size();
+    count_positive(CountVec<T>::loadu(p, n), x[k]).store(p, n);
+  }
+}
+
 // act(x) and, per channel, the number of x > 0 (added into fired, C values). Counts are
 // integers, so each task counts its own rows / runs and adds them into fired under a lock:
-// the same result in any order, at any thread count. Lanes count in int32 (int64 for double),
-// moved to int64 at least every kFlush rows or run elements.
+// the same result in any order, at any thread count. Lanes count in RowCount (rows) or int32
+// (runs; int64 for double), moved to int64 before they can overflow.
 template <Act A, typename scalar_t>
 void stats_forward(scalar_t* out, const scalar_t* x,
                    const std::vector<at::opmath_type<scalar_t>>& p,
@@ -310,7 +354,9 @@ void stats_forward(scalar_t* out, const scalar_t* x,
     const int64_t held = geo.inner == 1 ? C : std::min(C, u1 - u0);
     std::vector<int64_t> mine(held, 0);
     if (geo.inner == 1) {  // rows of C, a row at a time
-      std::vector<I> counts(C, I(0));
+      using RI = RowCount<T>;  // a row adds at most 1 to a lane
+      constexpr int64_t kFlushRows = std::min<int64_t>(kFlush, std::numeric_limits<RI>::max());
+      std::vector<RI> counts(C, RI(0));
       int64_t pending = 0;  // rows counted in `counts`
       for (int64_t u = u0; u < u1; ++u) {
         // Pointers as locals of this loop (not captures): the stores may not alias them.
@@ -319,7 +365,7 @@ void stats_forward(scalar_t* out, const scalar_t* x,
         const T* const pp = p.data();
         const bool pc_each = per_c;
         const V p0(pp[0]);
-        I* const cu = counts.data();
+        RI* const cu = counts.data();
         run_steps<V::size()>(C, [&](int64_t c, auto vecs, int64_t n) {
           constexpr int64_t R = decltype(vecs)::value;
           V xv[R], yv[R];
@@ -329,15 +375,12 @@ void stats_forward(scalar_t* out, const scalar_t* x,
             yv[k] = act_fwd_vec<A, scalar_t>(xv[k], pc_each ? V::loadu(pp + ck, n) : p0);
           }
           store_narrow(yu + c, yv, n);
-          for (int64_t k = 0; k < R; ++k) {
-            const int64_t ck = c + k * V::size();
-            count_positive(VI::loadu(cu + ck, n), xv[k]).store(cu + ck, n);
-          }
+          count_row(cu + c, xv, n);
         });
         ++pending;
-        if (pending >= kFlush || u + 1 >= u1) {
+        if (pending >= kFlushRows || u + 1 >= u1) {
           for (int64_t c = 0; c < C; ++c) mine[c] += static_cast<int64_t>(counts[c]);
-          std::fill(counts.begin(), counts.end(), I(0));
+          std::fill(counts.begin(), counts.end(), RI(0));
           pending = 0;
         }
       }
