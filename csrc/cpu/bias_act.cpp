@@ -286,10 +286,10 @@ RELU_EXT_VEC_INLINE CountVec<typename V::value_type> count_positive(
 #endif
 }
 
-// A row's counts: counts[c + j] += (x[j] > 0) for the R vectors at c (n lanes of each), in
-// lanes of type I. AVX-512, float: I is int16 and two vectors' compares make one 32-lane masked
-// add (one load, add and store per two vectors, half-width: the count was most of the
-// monitor's cost); elsewhere one integer vector per vector.
+// A row's counts: counts[j] += (lane j of x > 0) for the R vectors x (n lanes of each). AVX-512,
+// float: 16-bit counts, two vectors' compares joined into one 32-lane masked add (one load,
+// add and store per two vectors: the count was most of the monitor's cost, NOTES §17);
+// elsewhere an integer vector of the float's width per vector.
 #if defined(CPU_CAPABILITY_AVX512)
 template <typename T>
 using RowCount = std::conditional_t<std::is_same_v<T, float>, int16_t, at::vec::int_same_size_t<T>>;
@@ -303,7 +303,9 @@ RELU_EXT_VEC_INLINE void count_row(RowCount<typename V::value_type>* counts, con
   using T = typename V::value_type;
 #if defined(CPU_CAPABILITY_AVX512)
   if constexpr (std::is_same_v<T, float>) {
-    const auto positive = [](V v) { return _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ); };
+    const auto positive = [](V v) {
+      return _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ);
+    };
     if constexpr (R % 2 == 0) {  // whole vectors
       for (int64_t k = 0; k < R; k += 2) {
         int16_t* const p = counts + k * V::size();
