@@ -60,6 +60,21 @@ def main():
     print(f"normal tail: s = {np.float32(k1):.8e} t + {np.float32(k0):.8e}")
     show("normal tail Q(s)", *lawson(q_of_s, -1.0, 1.0, 8))
     show("normal tail Q(s) (kHalf)", *lawson(q_of_s, -1.0, 1.0, 6))
+    # GELU's forward: the same Q as a polynomial in u = |x| t = (1 - t) sqrt(8), which
+    # |x| / d gives in one division (|x| Phi(-|x|) = u Q e 2^n); u in [0, (1 - tmin) sqrt 8].
+    # Each coefficient is rounded to float before the next ones are refit, lowest first.
+    umax = (1 - tmin) * math.sqrt(8)
+
+    def q_of_u(u):
+        t = 1 - u / math.sqrt(8)
+        return 0.5 * erfcx(2 / t - 2) / t
+
+    for name, degree in (("gelu tail Q(u)", 8), ("gelu tail Q(u) (kHalf)", 6)):
+        fixed = []
+        for i in range(degree + 1):
+            c, e = lawson(q_of_u, 0.0, umax, degree, fixed=tuple(fixed))
+            fixed.append(float(np.float32(c[i])))
+        show(name, fixed, e)
 
 
 if __name__ == "__main__":

@@ -89,14 +89,30 @@ RELU_EXT_VEC_INLINE VF reduce_ln2(VF x, VF n) {
 }
 
 // exp(r) for |r| <= ln(2)/2: degree 6, fit error 2.0e-9 relative (kHalf: degree 4, 2.8e-6).
+constexpr float kExpPoly[] = {1.38436537e-3f, 8.37415550e-3f, 4.16680016e-2f, 1.66664317e-1f,
+                              4.99999940e-1f, 1.0f, 1.0f};
+constexpr float kExpPolyHalf[] = {4.15138490e-02f, 1.67874739e-01f, 5.00030160e-01f,
+                                  9.99966860e-01f, 1.0f};
 template <bool kHalf>
 RELU_EXT_VEC_INLINE VF exp_reduced(VF r) {
-  if constexpr (kHalf) {
-    return horner(r, {4.15138490e-02f, 1.67874739e-01f, 5.00030160e-01f, 9.99966860e-01f, 1.0f});
-  }
-  return horner(r, {1.38436537e-3f, 8.37415550e-3f, 4.16680016e-2f, 1.66664317e-1f,
-                    4.99999940e-1f, 1.0f, 1.0f});
+  if constexpr (kHalf) return horner(r, kExpPolyHalf);
+  return horner(r, kExpPoly);
 }
+
+// The same polynomials in w = -2r (coefficient i times (-1/2)^i: exact).
+template <size_t N>
+struct Poly {
+  float c[N];
+};
+template <size_t N>
+constexpr Poly<N> in_scaled(const float (&c)[N], float inverse_k) {
+  Poly<N> p{};
+  float f = 1.0f;
+  for (size_t i = N; i-- > 0; f *= inverse_k) p.c[i] = c[i] * f;
+  return p;
+}
+constexpr Poly<7> kExpPolyW = in_scaled(kExpPoly, -0.5f);
+constexpr Poly<5> kExpPolyHalfW = in_scaled(kExpPolyHalf, -0.5f);
 
 // exp(x), relative error under 1 ulp down to the subnormal range (kHalf: under 7e-6);
 // exp(x) = 2^n exp(r). x is clamped to [-104, 88.75] (exp is 0 and inf beyond); NaN
@@ -134,15 +150,28 @@ RELU_EXT_VEC_INLINE VF newton_reciprocal(VF d, VF r) {
   return at::vec::fmadd(r, at::vec::fnmadd(d, r, VF(1.0f)), r);
 }
 
-// 1 / d for finite d > 0, relative error about 2^-24: the hardware estimate refined by
-// Newton steps (AVX-512: 2^-14, one step; AVX2: 2^-11.4, two); a division costs more.
+// 1 / d for finite d > 0, relative error about 2^-24. AVX-512: a division (correctly
+// rounded; in the exact GELU 4% faster than the 2^-14 estimate and its Newton step on Zen 4,
+// the divider being idle otherwise); AVX2: the hardware estimate (2^-11.4) refined by two
+// Newton steps.
 RELU_EXT_VEC_INLINE VF reciprocal(VF d) {
 #if defined(CPU_CAPABILITY_AVX512)
-  return newton_reciprocal(d, _mm512_rcp14_ps(d));
+  return _mm512_div_ps(_mm512_set1_ps(1.0f), d);
 #elif defined(CPU_CAPABILITY_AVX2)
   return newton_reciprocal(d, newton_reciprocal(d, _mm256_rcp_ps(d)));
 #else
   return VF(1.0f) / d;
+#endif
+}
+
+// a / d for finite d > 0 (AVX-512: correctly rounded; AVX2: a times reciprocal(d)).
+RELU_EXT_VEC_INLINE VF divide(VF a, VF d) {
+#if defined(CPU_CAPABILITY_AVX512)
+  return _mm512_div_ps(a, d);
+#elif defined(CPU_CAPABILITY_AVX2)
+  return a * reciprocal(d);
+#else
+  return a / d;
 #endif
 }
 
@@ -157,36 +186,73 @@ RELU_EXT_VEC_INLINE VF abs_clamp_max(VF x, VF c) {
 #endif
 }
 
-// -ax^2/2 + c for normal()'s reduction below: exactly, then rounded once (one fma). Without
-// a hardware fma (the baseline x86-64 build, where at::vec's fmadd rounds the product),
-// rounding x^2/2 first would cost exp(-x^2/2) up to 60 ulp at |x| = 13: there ax = hi + lo,
-// 12-bit halves, so hi^2/2 + c is exact (c = -n ln2_hi is within a factor 2 of it, or 0)
-// and the small terms hi lo and lo^2/2 are each rounded once.
+// ax^2 + c for normal()'s reduction below: exactly, then rounded once (one fma). Without a
+// hardware fma (the baseline x86-64 build, where at::vec's fmadd rounds the product),
+// rounding x^2 first would cost exp(-x^2/2) up to 60 ulp at |x| = 13: there ax = hi + lo,
+// 12-bit halves, so hi^2 + c is exact (c = 2n ln2_hi is within a factor 2 of -hi^2, or 0)
+// and the small terms 2 hi lo and lo^2 are each rounded once.
 #if defined(__FMA__) || defined(__ARM_FEATURE_FMA) || defined(CPU_CAPABILITY_AVX2) || \
     defined(CPU_CAPABILITY_AVX512)
-RELU_EXT_VEC_INLINE VF minus_half_square_minus(VF ax, VF neg_half_ax, VF c) {
-  return at::vec::fmadd(ax, neg_half_ax, c);
-}
+RELU_EXT_VEC_INLINE VF square_plus(VF ax, VF c) { return at::vec::fmadd(ax, ax, c); }
 #else
-RELU_EXT_VEC_INLINE VF minus_half_square_minus(VF ax, VF, VF c) {
+RELU_EXT_VEC_INLINE VF square_plus(VF ax, VF c) {
   const VF hi = ax & VF(c10::bit_cast<float>(0xfffff000u));
   const VF lo = ax - hi;
-  return (hi * hi * VF(-0.5f) + c) - (hi * lo + lo * lo * VF(0.5f));
+  return (hi * hi + c) + (hi * lo * VF(2.0f) + lo * lo);
 }
 #endif
+
+// exp(-w/2) for |w| <= ln 2 (and a rounding error): exp_reduced in w = -2r.
+template <bool kHalf>
+RELU_EXT_VEC_INLINE VF exp_of_minus_half(VF w) {
+  if constexpr (kHalf) return horner(w, kExpPolyHalfW.c);
+  return horner(w, kExpPolyW.c);
+}
 
 // The standard normal distribution at x, from one exponential, each value scaled by 2^n
 // only at the end (so results in the subnormal range round once):
 //   exp(-x^2/2) = e 2^n, n = round(-x^2/2 log2 e), e = exp(r), r = -x^2/2 - n ln 2 with
-//   x^2/2 exact (minus_half_square_minus; kHalf: x^2/2 rounded, relative error 7e-6 at
-//   |x| = 15);
+//   x^2 exact (square_plus; kHalf: 2n ln 2 rounded, relative error 4e-6 at |x| = 15);
 //   pdf = e 2^n / sqrt(2 pi);
-//   Phi(-|x|) = erfc(|x|/sqrt 2)/2 = t Q(t) e 2^n, t = 1 / (1 + |x|/sqrt(8)), Q a degree-8
-//   polynomial in s = 2.377 t - 1.377 (t from [0.1586, 1] onto [-1, 1]) fit to
+//   Phi(-|x|) = erfc(|x|/sqrt 2)/2 = t Q(s) e 2^n, t = 1 / d, d = 1 + |x|/sqrt(8), Q a
+//   degree-8 polynomial in s = 2.377 t - 1.377 (t from [0.1586, 1] onto [-1, 1]) fit to
 //   erfc(a) exp(a^2) / (2t) with relative error 4.4e-8 for a = |x|/sqrt 2 in [0, 10.61]
 //   (kHalf: degree 6, 1.6e-6).
 // The tail keeps its relative accuracy for every x (1 + erf(x/sqrt 2) would cancel for
 // x < 0). |x| is clamped at 15, beyond which both underflow float.
+struct NormalExp {
+  VF ax;  // min(|x|, 15)
+  VF n;   // the power of two
+  VF e;   // exp(-x^2/2) / 2^n
+};
+template <bool kHalf>
+RELU_EXT_VEC_INLINE NormalExp normal_exp(VF x) {
+  const VF ax = abs_clamp_max(x, VF(15.0f));
+  // n = round(-x^2/2 log2 e) from a rounded product (so |r| may pass ln(2)/2 by a rounding
+  // error); the polynomial runs on w = -2r = x^2 + 2n ln 2, which needs no -x^2/2 first:
+  // exp(r) = sum c_i (-w/2)^i, the coefficients scaled by powers of -1/2 (exactly).
+  const VF n = at::vec::fmadd(ax, ax * VF(-0.5f * kLog2e), VF(kRound)) - VF(kRound);
+  VF w;
+  if constexpr (kHalf) {
+    w = at::vec::fmadd(ax, ax, n * VF(2 * 0.693147182f));
+  } else {  // x^2 + 2n kLn2Hi exactly (2n kLn2Hi is exact), then rounded once
+    w = at::vec::fmadd(n, VF(2 * kLn2Lo), square_plus(ax, n * VF(2 * kLn2Hi)));
+  }
+  return {ax, n, exp_of_minus_half<kHalf>(w)};
+}
+constexpr float kTailC = 0.353553391f;   // 1 / sqrt(8): d = 1 + kTailC |x|
+constexpr float kTailK1 = 2.37700272f;   // s = kTailK1 t + kTailK0
+constexpr float kTailK0 = -1.37700284f;
+template <bool kHalf>
+RELU_EXT_VEC_INLINE VF normal_tail_q(VF s) {
+  if constexpr (kHalf) {
+    return horner(s, {2.41535003e-04f, -3.30260169e-04f, -3.12940544e-03f, 3.18586687e-03f,
+                      5.19045703e-02f, 1.63693786e-01f, 2.84433126e-01f});
+  }
+  return horner(s, {-2.90511198e-5f, 1.26664481e-5f, 3.09857365e-4f, -3.48675530e-4f,
+                    -3.18003027e-3f, 3.19250207e-3f, 5.19166179e-2f, 1.63693413e-1f,
+                    2.84432679e-1f});
+}
 struct Normal {
   VF ax;  // min(|x|, 15)
   VF n;   // the power of two
@@ -197,30 +263,10 @@ struct Normal {
 };
 template <bool kHalf = false>
 RELU_EXT_VEC_INLINE Normal normal(VF x) {
-  const VF ax = abs_clamp_max(x, VF(15.0f));
-  const VF neg_half_ax = ax * VF(-0.5f);
-  const VF z = ax * neg_half_ax;  // -x^2/2, rounded
-  const VF n = round_log2e(z);
-  VF r;
-  if constexpr (kHalf) {
-    r = reduce_ln2<true>(z, n);
-  } else {  // ax * neg_half_ax - n kLn2Hi exactly, then rounded once
-    r = at::vec::fmadd(n, VF(-kLn2Lo),
-                       minus_half_square_minus(ax, neg_half_ax, n * VF(-kLn2Hi)));
-  }
-  const VF e = exp_reduced<kHalf>(r);
-  const VF t = reciprocal(at::vec::fmadd(ax, VF(0.353553391f), VF(1.0f)));
-  const VF s = at::vec::fmadd(t, VF(2.37700272f), VF(-1.37700284f));
-  VF q;
-  if constexpr (kHalf) {
-    q = horner(s, {2.41535003e-04f, -3.30260169e-04f, -3.12940544e-03f, 3.18586687e-03f,
-                   5.19045703e-02f, 1.63693786e-01f, 2.84433126e-01f});
-  } else {
-    q = horner(s, {-2.90511198e-5f, 1.26664481e-5f, 3.09857365e-4f, -3.48675530e-4f,
-                   -3.18003027e-3f, 3.19250207e-3f, 5.19166179e-2f, 1.63693413e-1f,
-                   2.84432679e-1f});
-  }
-  return {ax, n, e, q * t * e};
+  const NormalExp ne = normal_exp<kHalf>(x);
+  const VF t = reciprocal(at::vec::fmadd(ne.ax, VF(kTailC), VF(1.0f)));
+  const VF q = normal_tail_q<kHalf>(at::vec::fmadd(t, VF(kTailK1), VF(kTailK0)));
+  return {ne.ax, ne.n, ne.e, q * t * ne.e};
 }
 
 // yes where z > 0, else no (NaN: no). On AVX-512 the compare's mask register drives the
@@ -246,11 +292,23 @@ RELU_EXT_VEC_INLINE VF normal_cdf(VF x, VF tail) {
 }
 
 // gelu(x) = x Phi(x) = max(x, 0) - |x| Phi(-|x|), without a blend; |x| clamped at 15,
-// where the tail is 0 (so -inf gives 0, not inf * 0).
+// where the tail is 0 (so -inf gives 0, not inf * 0). |x| Phi(-|x|) = u Q(u) e 2^n with
+// u = |x| t = |x| / d from one division and Q fit in u (fit_vec_math.py: relative error
+// 6.0e-8, kHalf 1.6e-6): two fewer operations than |x| times the tail's t Q(s).
 template <bool kHalf = false>
 RELU_EXT_VEC_INLINE VF gelu(VF x) {
-  const Normal n = normal<kHalf>(x);
-  return at::vec::clamp_min(x, VF(0.0f)) - times_pow2(n.ax * n.m, n.n);
+  const NormalExp ne = normal_exp<kHalf>(x);
+  const VF u = divide(ne.ax, at::vec::fmadd(ne.ax, VF(kTailC), VF(1.0f)));
+  VF q;
+  if constexpr (kHalf) {
+    q = horner(u, {8.50946890e-05f, -4.69090330e-04f, -5.77385188e-04f, 4.63168556e-03f,
+                   3.03739887e-02f, -2.22151384e-01f, 4.99999225e-01f});
+  } else {
+    q = horner(u, {-7.57313182e-06f, 6.82440004e-05f, -1.58087307e-04f, -3.95730785e-05f,
+                   -9.55504482e-04f, 4.76323580e-03f, 3.03849075e-02f, -2.22163692e-01f,
+                   4.99999970e-01f});
+  }
+  return at::vec::clamp_min(x, VF(0.0f)) - times_pow2(u * q * ne.e, ne.n);
 }
 
 // The double versions: at::vec's functions (SLEEF, 1 ulp); kHalf does not apply.
