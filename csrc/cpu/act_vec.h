@@ -52,9 +52,13 @@ RELU_EXT_VEC_INLINE V gelu_fwd_vec(V x) {
 template <typename V>
 RELU_EXT_VEC_INLINE V gelu_bwd_vec(V g, V x) {
   using T = typename V::value_type;
-  const auto n = vec_math::normal(x);
-  const V xs = at::vec::clamp(x, V(-gelu_saturation<T>()), V(gelu_saturation<T>()));
-  return g * at::vec::fmadd(xs, n.pdf(), vec_math::normal_cdf(x, n.tail()));
+  if constexpr (std::is_same_v<T, float>) {
+    return g * vec_math::gelu_slope(x);
+  } else {
+    const auto n = vec_math::normal(x);
+    const V xs = at::vec::clamp(x, V(-gelu_saturation<T>()), V(gelu_saturation<T>()));
+    return g * at::vec::fmadd(xs, n.pdf(), vec_math::normal_cdf(x, n.tail()));
+  }
 }
 
 // s = sigmoid(2u) and r = 1 - s = 1 / (1 + e), e = exp(2u) (2u capped at 80: s is 1 in

@@ -175,8 +175,9 @@ RELU_EXT_VEC_INLINE VF divide(VF a, VF d) {
 #endif
 }
 
-// min(|x|, c) for c > 0 (NaN: NaN). AVX-512: one vrangeps (the smaller magnitude, sign
-// cleared).
+// min(|x|, c) for c > 0. AVX-512: one vrangeps (the smaller magnitude, sign cleared), which
+// gives c for a NaN x (on Zen 4; at::vec's clamp keeps the NaN): callers that must return NaN
+// take it from x itself.
 RELU_EXT_VEC_INLINE VF abs_clamp_max(VF x, VF c) {
 #if defined(CPU_CAPABILITY_AVX512)
   constexpr int kMinMagnitude = 0x2, kClearSign = 0x8;
@@ -226,8 +227,7 @@ struct NormalExp {
   VF e;   // exp(-x^2/2) / 2^n
 };
 template <bool kHalf>
-RELU_EXT_VEC_INLINE NormalExp normal_exp(VF x) {
-  const VF ax = abs_clamp_max(x, VF(15.0f));
+RELU_EXT_VEC_INLINE NormalExp normal_exp(VF ax) {
   // n = round(-x^2/2 log2 e) from a rounded product (so |r| may pass ln(2)/2 by a rounding
   // error); the polynomial runs on w = -2r = x^2 + 2n ln 2, which needs no -x^2/2 first:
   // exp(r) = sum c_i (-w/2)^i, the coefficients scaled by powers of -1/2 (exactly).
@@ -263,7 +263,7 @@ struct Normal {
 };
 template <bool kHalf = false>
 RELU_EXT_VEC_INLINE Normal normal(VF x) {
-  const NormalExp ne = normal_exp<kHalf>(x);
+  const NormalExp ne = normal_exp<kHalf>(abs_clamp_max(x, VF(15.0f)));
   const VF t = reciprocal(at::vec::fmadd(ne.ax, VF(kTailC), VF(1.0f)));
   const VF q = normal_tail_q<kHalf>(at::vec::fmadd(t, VF(kTailK1), VF(kTailK0)));
   return {ne.ax, ne.n, ne.e, q * t * ne.e};
@@ -297,7 +297,7 @@ RELU_EXT_VEC_INLINE VF normal_cdf(VF x, VF tail) {
 // 6.0e-8, kHalf 1.6e-6): two fewer operations than |x| times the tail's t Q(s).
 template <bool kHalf = false>
 RELU_EXT_VEC_INLINE VF gelu(VF x) {
-  const NormalExp ne = normal_exp<kHalf>(x);
+  const NormalExp ne = normal_exp<kHalf>(abs_clamp_max(x, VF(15.0f)));
   const VF u = divide(ne.ax, at::vec::fmadd(ne.ax, VF(kTailC), VF(1.0f)));
   VF q;
   if constexpr (kHalf) {
@@ -309,6 +309,22 @@ RELU_EXT_VEC_INLINE VF gelu(VF x) {
                    4.99999970e-01f});
   }
   return at::vec::clamp_min(x, VF(0.0f)) - times_pow2(u * q * ne.e, ne.n);
+}
+
+// gelu'(x) = Phi(x) + x phi(x) = (x > 0 ? 1 - D : D), D = Phi(-|x|) - |x| phi(x) =
+// (t Q(s) - |x| / sqrt(2 pi)) e 2^n: one scaling by 2^n, one blend; |x| clamped at 15 (so
+// +-inf give 1 and 0, not inf * 0), keeping NaN.
+RELU_EXT_VEC_INLINE VF gelu_slope(VF x) {
+  const NormalExp ne = normal_exp<false>(at::vec::clamp_max(x.abs(), VF(15.0f)));
+  const VF t = reciprocal(at::vec::fmadd(ne.ax, VF(kTailC), VF(1.0f)));
+  const VF q = normal_tail_q<false>(at::vec::fmadd(t, VF(kTailK1), VF(kTailK0)));
+  const VF d = times_pow2(ne.e * at::vec::fmsub(q, t, ne.ax * VF(0.398942280f)), ne.n);
+#if defined(CPU_CAPABILITY_AVX512)  // 1 - d where x > 0 (or NaN): a compare, a masked subtraction
+  return _mm512_mask_sub_ps(d, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_NLE_UQ),
+                            _mm512_set1_ps(1.0f), d);
+#else
+  return where_positive(x, VF(1.0f) - d, d);
+#endif
 }
 
 // The double versions: at::vec's functions (SLEEF, 1 ulp); kHalf does not apply.
