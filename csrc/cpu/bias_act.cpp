@@ -198,6 +198,7 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
     const scalar_t* const xs = x;
     const T* const bs = b.data();
     const T* const ps = p.data();
+    const bool pc_each = per_c;  // a local: the row loop reads no captured reference
     const V p0(ps[0]);
     for (int64_t k = k0; k < k1; ++k) {
       T* pb = part_b.data() + k * C;
@@ -218,12 +219,12 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
             }
             for (int64_t r = 0; r < R; ++r) {
               const int64_t c = c0 + r * V::size();
-              const V d = act_bwd_vec<A>(gv[r], z[r], per_c ? V::loadu(ps + c, n) : p0);
+              const V d = act_bwd_vec<A>(gv[r], z[r], pc_each ? V::loadu(ps + c, n) : p0);
               store_narrow(gis + base + c, d, n);
               (V::loadu(pb + c, n) + d).store(pb + c, n);
               if constexpr (kWeight) {
                 const V wt = weight_term(gv[r], z[r]);
-                if (per_c) {
+                if (pc_each) {
                   (V::loadu(pw + c, n) + wt).store(pw + c, n);
                 } else {
                   sw = sw + wt;
@@ -232,7 +233,7 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
             }
           });
           if constexpr (kWeight) {
-            if (!per_c) pw[0] += lane_sum(sw);
+            if (!pc_each) pw[0] += lane_sum(sw);
           }
         }
         continue;
