@@ -26,10 +26,14 @@ for dtype in (torch.float32, torch.float64, torch.bfloat16, torch.float16):
     base = (torch.randn(8 * 1031 + 5, dtype=torch.float64) * 4).to(dtype)
     g = torch.randn(base.shape, dtype=torch.float64).to(dtype)
     w = torch.rand(1, dtype=dtype)
+    w5 = torch.rand(5, dtype=dtype)
     for off in (0, 1, 3):  # the output of a view at an offset starts misaligned too
         x, gx = base[off:], g[off:]
         ops = {"relu": F.relu, "leaky_relu": lambda t: F.leaky_relu(t, 0.2),
                "prelu": lambda t: F.prelu(t, w), "elu": lambda t: F.elu(t, 0.7),
+               # PReLU per channel: runs of 550 elements of a channel; rows of 5 channels
+               "prelu_runs": lambda t: F.prelu(t[:8250].reshape(3, 5, 550), w5),
+               "prelu_rows": lambda t: F.prelu(t[:8250].reshape(1650, 5), w5),
                "gelu": F.gelu, "gelu_tanh": lambda t: F.gelu(t, approximate="tanh"),
                # the loops that also write a 1-bit mask (leaky_relu's above, with grad)
                "gelu_saving_output": lambda t: F.gelu(t, memory_efficient=True),
@@ -37,7 +41,7 @@ for dtype in (torch.float32, torch.float64, torch.bfloat16, torch.float16):
         for name, f in ops.items():
             xr = x.clone().requires_grad_()
             y = f(xr)
-            (gi,) = torch.autograd.grad(y, xr, gx)
+            (gi,) = torch.autograd.grad(y, xr, gx[:y.numel()].reshape(y.shape))
             out[f"{name} {dtype} {off}"] = (f(x), y.detach(), gi)
 torch.save(out, sys.argv[2])
 print("ok", relu_ext.backend_info()["cpu_isa"])
@@ -58,7 +62,7 @@ def _run(isa, streaming_bytes, path):
 def test_streamed_outputs_equal_plain_ones(isa, tmp_path):
     streamed = _run(isa, 4096, tmp_path / "streamed.pt")
     plain = _run(isa, 0, tmp_path / "plain.pt")
-    assert streamed.keys() == plain.keys() and len(plain) == 4 * 3 * 8
+    assert streamed.keys() == plain.keys() and len(plain) == 4 * 3 * 10
     for key in plain:
         for a, b in zip(streamed[key], plain[key]):
             assert torch.equal(a, b), key
@@ -68,9 +72,12 @@ def test_streamed_outputs_equal_plain_ones(isa, tmp_path):
         base = (torch.randn(8 * 1031 + 5, dtype=torch.float64) * 4).to(dtype)
         torch.randn(base.shape, dtype=torch.float64)
         w = torch.rand(1, dtype=dtype)
+        w5 = torch.rand(5, dtype=dtype)
         x = base[1:]
         refs = {"relu": torch.relu(x), "leaky_relu": torch.nn.functional.leaky_relu(x, 0.2),
                 "prelu": torch.nn.functional.prelu(x, w), "elu": torch.nn.functional.elu(x, 0.7),
+                "prelu_runs": torch.nn.functional.prelu(x[:8250].reshape(3, 5, 550), w5),
+                "prelu_rows": torch.nn.functional.prelu(x[:8250].reshape(1650, 5), w5),
                 "gelu": torch.nn.functional.gelu(x),
                 "gelu_tanh": torch.nn.functional.gelu(x, approximate="tanh")}
         for name, want in refs.items():

@@ -28,31 +28,46 @@ inline void for_each_channel_piece(int64_t begin, int64_t end, int64_t inner, in
   }
 }
 
+// Elements [first, first + count) of the forward into dst[0, count): rows of C channels
+// (inner == 1) or runs of `inner` elements of one channel.
+template <typename scalar_t>
+inline void prelu_forward_range(scalar_t* dst, const scalar_t* x, const scalar_t* w,
+                                int64_t first, int64_t count, int64_t channels, int64_t inner) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  const int64_t end = first + count;
+  if (inner == 1) {
+    for (int64_t i = first, c = first % channels; i < end; c = 0) {
+      const int64_t n = std::min(end - i, channels - c);
+      for (int64_t k = 0; k < n; ++k) {
+        dst[i - first + k] = static_cast<scalar_t>(
+            prelu_fwd(static_cast<opmath_t>(x[i + k]), static_cast<opmath_t>(w[c + k])));
+      }
+      i += n;
+    }
+    return;
+  }
+  for_each_channel_piece(first, end, inner, channels, [&](int64_t b, int64_t e, int64_t c) {
+    const auto wc = static_cast<opmath_t>(w[c]);
+    for (int64_t i = b; i < e; ++i) {
+      dst[i - first] = static_cast<scalar_t>(prelu_fwd(static_cast<opmath_t>(x[i]), wc));
+    }
+  });
+}
+
+// Threaded; outputs larger than the last-level cache streamed (loops.h), as relu's are.
 template <typename scalar_t>
 void prelu_forward_dense(scalar_t* out, const scalar_t* x, const scalar_t* w, int64_t numel,
                          int64_t channels, int64_t inner) {
-  using opmath_t = at::opmath_type<scalar_t>;
-  if (inner == 1) {  // rows of C channels
-    const int64_t rows = numel / channels;
-    const int64_t grain = std::max<int64_t>(1, kGrainSize / channels);
-    at::parallel_for(0, rows, grain, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) {
-        for (int64_t c = 0; c < channels; ++c) {
-          const int64_t i = r * channels + c;
-          out[i] = static_cast<scalar_t>(
-              prelu_fwd(static_cast<opmath_t>(x[i]), static_cast<opmath_t>(w[c])));
-        }
-      }
-    });
-    return;
-  }
+  const bool stream = detail::use_streaming(out, std::array<const scalar_t*, 1>{x}, numel);
   at::parallel_for(0, numel, kGrainSize, [&](int64_t begin, int64_t end) {
-    for_each_channel_piece(begin, end, inner, channels, [&](int64_t b, int64_t e, int64_t c) {
-      const auto wc = static_cast<opmath_t>(w[c]);
-      for (int64_t i = b; i < e; ++i) {
-        out[i] = static_cast<scalar_t>(prelu_fwd(static_cast<opmath_t>(x[i]), wc));
-      }
-    });
+    const auto compute = [&](scalar_t* dst, int64_t first, int64_t count) {
+      prelu_forward_range(dst, x, w, first, count, channels, inner);
+    };
+    if (stream) {
+      detail::streamed(out, begin, end, compute);
+    } else {
+      compute(out + begin, begin, end - begin);
+    }
   });
 }
 

@@ -105,14 +105,14 @@ struct Poly {
   float c[N];
 };
 template <size_t N>
-constexpr Poly<N> in_scaled(const float (&c)[N], float inverse_k) {
+constexpr Poly<N> in_minus_2r(const float (&c)[N]) {  // c highest degree first
   Poly<N> p{};
   float f = 1.0f;
-  for (size_t i = N; i-- > 0; f *= inverse_k) p.c[i] = c[i] * f;
+  for (size_t i = N; i-- > 0; f *= -0.5f) p.c[i] = c[i] * f;
   return p;
 }
-constexpr Poly<7> kExpPolyW = in_scaled(kExpPoly, -0.5f);
-constexpr Poly<5> kExpPolyHalfW = in_scaled(kExpPolyHalf, -0.5f);
+constexpr Poly<7> kExpPolyW = in_minus_2r(kExpPoly);
+constexpr Poly<5> kExpPolyHalfW = in_minus_2r(kExpPolyHalf);
 
 // exp(x), relative error under 1 ulp down to the subnormal range (kHalf: under 7e-6);
 // exp(x) = 2^n exp(r). x is clamped to [-104, 88.75] (exp is 0 and inf beyond); NaN
