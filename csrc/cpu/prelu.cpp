@@ -112,51 +112,51 @@ void reduce_partials(const std::vector<double>& partials, int64_t num_chunks, in
   });
 }
 
-// The two inner loops of the dense backward, kept out of line with restrict
-// pointers (grad_input is a fresh tensor) so that the compiler vectorizes them.
+// The inner loops of the dense backward.
 
-// Half types: grad_input and the weight-gradient sum over the leading whole vectors of a
-// piece with at::vec (widened to float; compilers do not vectorize the conversions in the
-// scalar loop); the sum in float vectors over blocks of at most 64 vectors, each block
-// added to a double in lane order. Returns how many elements it did.
+// Float and the half types, runs of one channel: grad_input and the weight-gradient terms with
+// at::vec (half types widened to float), the terms summed per lane into the channel's float
+// vector `lanes` (kept across the chunk's pieces of that channel, so a short piece costs no
+// reduction), which is added to the channel's double in lane order after at most 64 vectors
+// (`pending` counts them) and at the chunk's end. Each lane's terms are added in element
+// order: the sum depends on the shape alone, not on threads.
+constexpr int kLaneFlush = 64;
+template <typename V>
+inline void flush_lanes(V* lanes, int* pending, double* sum) {
+  float v[V::size()];
+  lanes->store(v);
+  for (float f : v) *sum += static_cast<double>(f);
+  *lanes = V(0.0f);
+  *pending = 0;
+}
 template <typename scalar_t>
-int64_t prelu_backward_piece_vec(scalar_t* __restrict__ grad_input,
-                                 const scalar_t* __restrict__ grad,
-                                 const scalar_t* __restrict__ x, float w, int64_t n,
-                                 double* sum) {
-  using Vec = at::vec::Vectorized<scalar_t>;
+void prelu_backward_piece_vec(scalar_t* __restrict__ grad_input,
+                              const scalar_t* __restrict__ grad,
+                              const scalar_t* __restrict__ x, float w, int64_t n,
+                              at::vec::Vectorized<float>* lanes, int* pending, double* sum) {
   using VF = at::vec::Vectorized<float>;
   const VF wv(w), zero(0.0f);
-  int64_t i = 0;
-  while (i + Vec::size() <= n) {
-    VF acc0 = zero, acc1 = zero;
-    for (int k = 0; k < 64 && i + Vec::size() <= n; ++k, i += Vec::size()) {
-      auto [g0, g1] = at::vec::convert_to_float<scalar_t>(Vec::loadu(grad + i));
-      auto [x0, x1] = at::vec::convert_to_float<scalar_t>(Vec::loadu(x + i));
-      const VF p0 = x0 > zero, p1 = x1 > zero;  // the selects of prelu_bwd_input/_weight
-      narrow<scalar_t>(VF::blendv(g0 * wv, g0, p0), VF::blendv(g1 * wv, g1, p1))
-          .store(grad_input + i);
-      acc0 += VF::blendv(x0 * g0, zero, p0);
-      acc1 += VF::blendv(x1 * g1, zero, p1);
-    }
-    float lanes[VF::size()];
-    (acc0 + acc1).store(lanes);
-    for (float v : lanes) *sum += static_cast<double>(v);
-  }
-  return i;
+  VF s = *lanes;
+  int count = *pending;
+  vec_steps<VF::size()>(n, [&](int64_t i, int64_t m) {
+    const VF g = load_wide(grad + i, m), xv = load_wide(x + i, m);  // lanes past m: 0
+    store_narrow(grad_input + i, vec_math::where_positive(xv, g, g * wv), m);
+    s = s + vec_math::where_positive(xv, zero, xv * g);
+    if (++count == kLaneFlush) flush_lanes(&s, &count, sum);
+  });
+  *lanes = s;
+  *pending = count;
 }
 
-// One channel's piece: writes grad_input and returns the weight-gradient sum,
-// kept in eight independent partial sums combined in a fixed order.
+// Double, one channel's piece (restrict pointers: the compiler vectorizes it): writes
+// grad_input and returns the weight-gradient sum, kept in eight independent partial sums
+// combined in a fixed order.
 template <typename scalar_t, typename opmath_t = at::opmath_type<scalar_t>>
 C10_NOINLINE double prelu_backward_piece(scalar_t* __restrict__ grad_input,
                                          const scalar_t* __restrict__ grad,
                                          const scalar_t* __restrict__ x, opmath_t w, int64_t n) {
   double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int64_t i = 0;
-  if constexpr (!std::is_same_v<scalar_t, opmath_t>) {
-    i = prelu_backward_piece_vec(grad_input, grad, x, w, n, &lane[0]);
-  }
   for (; i + 8 <= n; i += 8) {
     for (int j = 0; j < 8; ++j) {
       const auto g = static_cast<opmath_t>(grad[i + j]);
@@ -197,6 +197,12 @@ void prelu_backward_dense(scalar_t* grad_input, const scalar_t* grad, const scal
   const int64_t chunk = weight_grad_chunk(channels, inner == 1);
   const int64_t num_chunks = (numel + chunk - 1) / chunk;
   std::vector<double> partials(num_chunks * channels, 0.0);
+  // grad_input streamed when larger than the last-level cache (loops.h), as relu's is. The
+  // 512-byte blocks then cut pieces in two, which moves terms to other lanes: the weight
+  // gradient's last bits depend on whether it streamed (on the size and the machine's
+  // cache), never on the thread count.
+  const bool stream =
+      detail::use_streaming(grad_input, std::array<const scalar_t*, 2>{grad, x}, numel);
   at::parallel_for(0, num_chunks, 1, [&](int64_t k_begin, int64_t k_end) {
     for (int64_t k = k_begin; k < k_end; ++k) {
       double* acc = partials.data() + k * channels;
@@ -207,10 +213,34 @@ void prelu_backward_dense(scalar_t* grad_input, const scalar_t* grad, const scal
         }
         continue;
       }
-      for_each_channel_piece(begin, end, inner, channels, [&](int64_t b, int64_t e, int64_t c) {
-        acc[c] += prelu_backward_piece(grad_input + b, grad + b, x + b,
-                                       static_cast<opmath_t>(w[c]), e - b);
-      });
+      // (the baseline library's generic vectors are slower than its scalar float loop)
+      if constexpr (std::is_same_v<opmath_t, float> &&
+                    !(RELU_EXT_GENERIC_VEC && std::is_same_v<scalar_t, float>)) {
+        using VF = at::vec::Vectorized<float>;
+        std::vector<VF> lanes(channels, VF(0.0f));
+        std::vector<int> pending(channels, 0);
+        // grad_input[first, first + count) into dst[0, count)
+        const auto compute = [&](scalar_t* dst, int64_t first, int64_t count) {
+          for_each_channel_piece(first, first + count, inner, channels,
+                                 [&](int64_t b, int64_t e, int64_t c) {
+            prelu_backward_piece_vec(dst + (b - first), grad + b, x + b,
+                                     static_cast<float>(w[c]), e - b, &lanes[c], &pending[c],
+                                     &acc[c]);
+          });
+        };
+        if (stream) {
+          detail::streamed(grad_input, begin, end, compute);
+        } else {
+          compute(grad_input + begin, begin, end - begin);
+        }
+        for (int64_t c = 0; c < channels; ++c) flush_lanes(&lanes[c], &pending[c], &acc[c]);
+      } else {
+        for_each_channel_piece(begin, end, inner, channels,
+                               [&](int64_t b, int64_t e, int64_t c) {
+          acc[c] += prelu_backward_piece(grad_input + b, grad + b, x + b,
+                                         static_cast<opmath_t>(w[c]), e - b);
+        });
+      }
     }
   });
   reduce_partials(partials, num_chunks, channels, grad_weight, grad_weight_stride);
