@@ -119,7 +119,7 @@ void reduce_partials(const std::vector<double>& partials, int64_t num_chunks, in
 // vector `lanes` (kept across the chunk's pieces of that channel, so a short piece costs no
 // reduction), which is added to the channel's double in lane order after at most 64 vectors
 // (`pending` counts them) and at the chunk's end. Each lane's terms are added in element
-// order: the sum depends on the shape alone, not on threads.
+// order: the sum depends on the shape (and on streaming, below), never on the thread count.
 constexpr int kLaneFlush = 64;
 template <typename V>
 inline void flush_lanes(V* lanes, int* pending, double* sum) {
@@ -148,7 +148,8 @@ void prelu_backward_piece_vec(scalar_t* __restrict__ grad_input,
   *pending = count;
 }
 
-// Double, one channel's piece (restrict pointers: the compiler vectorizes it): writes
+// Double (and float in the baseline library, whose generic vectors are slower), one
+// channel's piece (restrict pointers: the compiler vectorizes it): writes
 // grad_input and returns the weight-gradient sum, kept in eight independent partial sums
 // combined in a fixed order.
 template <typename scalar_t, typename opmath_t = at::opmath_type<scalar_t>>
