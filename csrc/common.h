@@ -275,9 +275,6 @@ template <typename T> C10_HOST_DEVICE inline T elu_bwd_from_result(T g, T y, T a
 // exactly 1 or 0 in every dtype; the formulas themselves would give inf * 0.
 template <typename T> C10_HOST_DEVICE inline T gelu_saturation() { return T(100); }
 
-// gelu(x) = x * Phi(x), Phi(x) = erfc(-x / sqrt(2)) / 2: the same function as ATen's
-// (1 + erf(x / sqrt(2))) / 2, without its cancellation for x < 0 (relative accuracy in
-// the tail, where 1 + erf(...) loses every digit).
 // erfc(-x / sqrt 2) with the argument's rounding corrected: a = -x/sqrt 2 rounded, d the rest
 // (the product's exact residual by fma, plus the rounded constant's own error); erfc(a + d) =
 // erfc(a) (1 - R d), R = 2 exp(-a^2) / (sqrt(pi) erfc(a)), taken as 2a (its limit) for a > 0
@@ -292,6 +289,9 @@ template <typename T> C10_HOST_DEVICE inline T erfc_minus_x_over_sqrt2(T x) {
   const T e = std::erfc(a);
   return a > T(0) ? e - e * (T(2) * a * d) : e;
 }
+// gelu(x) = x * Phi(x), Phi(x) = erfc(-x / sqrt(2)) / 2: the same function as ATen's
+// (1 + erf(x / sqrt(2))) / 2, without its cancellation for x < 0 (relative accuracy in
+// the tail, where 1 + erf(...) loses every digit).
 template <typename T> C10_HOST_DEVICE inline T gelu_fwd(T x) {
   if (x < -gelu_saturation<T>()) return T(0);
   return T(0.5) * x * erfc_minus_x_over_sqrt2(x);

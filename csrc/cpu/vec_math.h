@@ -243,15 +243,24 @@ RELU_EXT_VEC_INLINE NormalExp normal_exp(VF ax) {
 constexpr float kTailC = 0.353553391f;   // 1 / sqrt(8): d = 1 + kTailC |x|
 constexpr float kTailK1 = 2.37700272f;   // s = kTailK1 t + kTailK0
 constexpr float kTailK0 = -1.37700284f;
+constexpr float kInvSqrt2Pi = 0.398942280f;  // phi(x) = exp(-x^2/2) kInvSqrt2Pi
+RELU_EXT_VEC_INLINE VF tail_d(VF ax) { return at::vec::fmadd(ax, VF(kTailC), VF(1.0f)); }
+// t = 1 / d and Q(s): Phi(-|x|) = t Q e 2^n.
+struct TailTQ {
+  VF t;
+  VF q;
+};
 template <bool kHalf>
-RELU_EXT_VEC_INLINE VF normal_tail_q(VF s) {
+RELU_EXT_VEC_INLINE TailTQ tail_tq(VF ax) {
+  const VF t = reciprocal(tail_d(ax));
+  const VF s = at::vec::fmadd(t, VF(kTailK1), VF(kTailK0));
   if constexpr (kHalf) {
-    return horner(s, {2.41535003e-04f, -3.30260169e-04f, -3.12940544e-03f, 3.18586687e-03f,
-                      5.19045703e-02f, 1.63693786e-01f, 2.84433126e-01f});
+    return {t, horner(s, {2.41535003e-04f, -3.30260169e-04f, -3.12940544e-03f, 3.18586687e-03f,
+                          5.19045703e-02f, 1.63693786e-01f, 2.84433126e-01f})};
   }
-  return horner(s, {-2.90511198e-5f, 1.26664481e-5f, 3.09857365e-4f, -3.48675530e-4f,
-                    -3.18003027e-3f, 3.19250207e-3f, 5.19166179e-2f, 1.63693413e-1f,
-                    2.84432679e-1f});
+  return {t, horner(s, {-2.90511198e-5f, 1.26664481e-5f, 3.09857365e-4f, -3.48675530e-4f,
+                        -3.18003027e-3f, 3.19250207e-3f, 5.19166179e-2f, 1.63693413e-1f,
+                        2.84432679e-1f})};
 }
 struct Normal {
   VF ax;  // min(|x|, 15)
@@ -259,14 +268,13 @@ struct Normal {
   VF e;   // exp(-x^2/2) / 2^n
   VF m;   // Phi(-|x|) / 2^n
   RELU_EXT_VEC_INLINE VF tail() const { return times_pow2(m, n); }  // Phi(-|x|)
-  RELU_EXT_VEC_INLINE VF pdf() const { return times_pow2(e * VF(0.398942280f), n); }  // phi(x)
+  RELU_EXT_VEC_INLINE VF pdf() const { return times_pow2(e * VF(kInvSqrt2Pi), n); }  // phi(x)
 };
 template <bool kHalf = false>
 RELU_EXT_VEC_INLINE Normal normal(VF x) {
   const NormalExp ne = normal_exp<kHalf>(abs_clamp_max(x, VF(15.0f)));
-  const VF t = reciprocal(at::vec::fmadd(ne.ax, VF(kTailC), VF(1.0f)));
-  const VF q = normal_tail_q<kHalf>(at::vec::fmadd(t, VF(kTailK1), VF(kTailK0)));
-  return {ne.ax, ne.n, ne.e, q * t * ne.e};
+  const TailTQ tq = tail_tq<kHalf>(ne.ax);
+  return {ne.ax, ne.n, ne.e, tq.q * tq.t * ne.e};
 }
 
 // yes where z > 0, else no (NaN: no). On AVX-512 the compare's mask register drives the
@@ -298,7 +306,7 @@ RELU_EXT_VEC_INLINE VF normal_cdf(VF x, VF tail) {
 template <bool kHalf = false>
 RELU_EXT_VEC_INLINE VF gelu(VF x) {
   const NormalExp ne = normal_exp<kHalf>(abs_clamp_max(x, VF(15.0f)));
-  const VF u = divide(ne.ax, at::vec::fmadd(ne.ax, VF(kTailC), VF(1.0f)));
+  const VF u = divide(ne.ax, tail_d(ne.ax));
   VF q;
   if constexpr (kHalf) {
     q = horner(u, {8.50946890e-05f, -4.69090330e-04f, -5.77385188e-04f, 4.63168556e-03f,
@@ -316,9 +324,8 @@ RELU_EXT_VEC_INLINE VF gelu(VF x) {
 // +-inf give 1 and 0, not inf * 0), keeping NaN.
 RELU_EXT_VEC_INLINE VF gelu_slope(VF x) {
   const NormalExp ne = normal_exp<false>(at::vec::clamp_max(x.abs(), VF(15.0f)));
-  const VF t = reciprocal(at::vec::fmadd(ne.ax, VF(kTailC), VF(1.0f)));
-  const VF q = normal_tail_q<false>(at::vec::fmadd(t, VF(kTailK1), VF(kTailK0)));
-  const VF d = times_pow2(ne.e * at::vec::fmsub(q, t, ne.ax * VF(0.398942280f)), ne.n);
+  const TailTQ tq = tail_tq<false>(ne.ax);
+  const VF d = times_pow2(ne.e * at::vec::fmsub(tq.q, tq.t, ne.ax * VF(kInvSqrt2Pi)), ne.n);
 #if defined(CPU_CAPABILITY_AVX512)  // 1 - d where x > 0 (or NaN): a compare, a masked subtraction
   return _mm512_mask_sub_ps(d, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_NLE_UQ),
                             _mm512_set1_ps(1.0f), d);
