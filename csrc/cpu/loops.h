@@ -276,7 +276,17 @@ inline int64_t streaming_threshold_bytes() {
   return bytes;
 }
 
-#if defined(CPU_CAPABILITY_AVX2) || defined(CPU_CAPABILITY_AVX512)
+// AVX-512 streams a whole 64-byte line per store. Two 32-byte halves (as AVX2 must) measured,
+// on Zen 4 under a busy neighbour, up to 3x slower in the loops with much arithmetic per
+// element (ELU and GELU backward; presumably a line's halves then leave the write-combining
+// buffer apart; benchmarks/NOTES.md §20).
+#if defined(CPU_CAPABILITY_AVX512)
+constexpr int64_t kStreamBytes = 64;  // one vmovntdq zmm: a whole line
+inline void stream_store(char* dst, const char* src) {
+  _mm512_stream_si512(reinterpret_cast<__m512i*>(dst),
+                      _mm512_loadu_si512(reinterpret_cast<const __m512i*>(src)));
+}
+#elif defined(CPU_CAPABILITY_AVX2)
 constexpr int64_t kStreamBytes = 32;  // one vmovntdq ymm
 inline void stream_store(char* dst, const char* src) {
   _mm256_stream_si256(reinterpret_cast<__m256i*>(dst),
