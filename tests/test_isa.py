@@ -84,6 +84,38 @@ for dtype in (torch.bfloat16, torch.float16):
         want = ref(x.double()).to(dtype)
         assert (want.abs() < tiny).any() and (want != 0).any()
         torch.testing.assert_close(ours(x), want, atol=0, rtol=0)
+# The half types' relu runs on their 16-bit patterns (integer compares, no float math): every
+# pattern, forward (also in place) and backward, against torch in float; dense, and a strided
+# view that takes the float loop.
+for dtype in (torch.bfloat16, torch.float16):
+    x = torch.arange(-2**15, 2**15, dtype=torch.int32).to(torch.int16).view(dtype)
+    g = torch.randn(x.shape).to(dtype)
+    want_y = TF.relu(x.float()).to(dtype)
+    want_g = torch.ops.aten.threshold_backward(g.float(), x.float(), 0).to(dtype)
+    for s in (slice(None), slice(None, None, 2)):
+        torch.testing.assert_close(F.relu(x[s]), want_y[s], rtol=0, atol=0, equal_nan=True)
+        torch.testing.assert_close(F.relu(x[s].clone(), inplace=True), want_y[s], rtol=0, atol=0,
+                                   equal_nan=True)
+        torch.testing.assert_close(torch.ops.relu_ext.relu_backward(g[s], x[s]), want_g[s],
+                                   rtol=0, atol=0, equal_nan=True)
+# PReLU on rows of C channels (2-D input), full and partial vectors (37 = 2 * 16 + 5): the
+# products are exact in float, so one rounding gives float64's values rounded.
+for dtype in (torch.float32, torch.bfloat16, torch.float16):
+    x = (torch.randn(301, 37, dtype=torch.float64) * 3).to(dtype)
+    x[5, 3] = float("nan")
+    w = torch.rand(37, dtype=dtype)
+    g = torch.randn(x.shape, dtype=torch.float64).to(dtype)
+    xa, wa = x.clone().requires_grad_(), w.clone().requires_grad_()
+    xb, wb = x.double().requires_grad_(), w.double().requires_grad_()
+    ya, yb = F.prelu(xa, wa), TF.prelu(xb, wb)
+    torch.testing.assert_close(ya, yb.to(dtype), rtol=0, atol=0, equal_nan=True)
+    (gxa, gwa) = torch.autograd.grad(ya, (xa, wa), g)
+    (gxb, gwb) = torch.autograd.grad(yb, (xb, wb), g.double())
+    torch.testing.assert_close(gxa, gxb.to(dtype), rtol=0, atol=0, equal_nan=True)
+    assert gwa[3].isnan() and gwa.isnan().sum() == 1, dtype  # the NaN's channel alone
+    rtol = 1e-5 if dtype == torch.float32 else 1e-2
+    torch.testing.assert_close(gwa.double(), gwb.to(dtype).double(), rtol=rtol, atol=1e-3,
+                               equal_nan=True)
 # GELU's far tail in float32 (x in [-12.5, -3], results normal floats down to 4e-35): within
 # 8 ulp of float64's x erfc(-x/sqrt 2)/2 and of its derivative in every library (an erfc of
 # the rounded -x/sqrt 2 alone was up to 185 ulp off there).

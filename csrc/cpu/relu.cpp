@@ -6,13 +6,41 @@
 namespace relu_ext {
 namespace {
 
+// bfloat16 and float16 on their 16-bit patterns b (int16_t), with no arithmetic: read as
+// int16_t, the patterns above that of -inf are +0, the positive numbers, +inf and the NaNs of
+// either sign; -inf, the negative numbers and -0 lie at or below it. So relu keeps b above it
+// (NaN stays NaN) and writes +0 below, and relu'(y) = 1 where b(y) is above it and not +0 (y > 0,
+// or NaN as relu_bwd takes it): relu_fwd and relu_bwd's values, with no widening and narrowing.
+template <typename scalar_t>
+constexpr int16_t kNegInfBits = std::is_same_v<scalar_t, at::BFloat16> ? int16_t(0xFF80)
+                                                                       : int16_t(0xFC00);
+template <typename scalar_t>
+inline int16_t relu_fwd_bits(int16_t x) {
+  return x > kNegInfBits<scalar_t> ? x : int16_t(0);
+}
+template <typename scalar_t>
+inline int16_t relu_bwd_bits(int16_t g, int16_t y) {
+  return y > kNegInfBits<scalar_t> && y != 0 ? g : int16_t(0);
+}
+
+// relu's loops: the half types on their patterns, float and double as they are.
+template <typename scalar_t>
+void relu_forward_loop(const at::Tensor& out, const at::Tensor& self) {
+  const auto op = [](auto x) { return relu_fwd(x); };
+  if constexpr (sizeof(scalar_t) == 2) {
+    cpu_elementwise_patterns<scalar_t>(out, op, [](int16_t x) { return relu_fwd_bits<scalar_t>(x); },
+                                       self);
+  } else {
+    cpu_elementwise<scalar_t>(out, op, self);
+  }
+}
+
 at::Tensor relu_forward_cpu(const at::Tensor& self) {
   if (relu_integer_input(self, "relu_ext::relu")) return at::relu(self);
   check_input(self, "relu_ext::relu", "self");
   auto out = empty_like_cpu(self);
-  RELU_EXT_DISPATCH(self.scalar_type(), "relu_forward_cpu", [&] {
-    cpu_elementwise<scalar_t>(out, [](auto x) { return relu_fwd(x); }, self);
-  });
+  RELU_EXT_DISPATCH(self.scalar_type(), "relu_forward_cpu",
+                    [&] { relu_forward_loop<scalar_t>(out, self); });
   return out;
 }
 
@@ -22,9 +50,8 @@ void relu_inplace_cpu(at::Tensor& self) {
     return;
   }
   check_input(self, "relu_ext::relu_", "self");
-  RELU_EXT_DISPATCH(self.scalar_type(), "relu_inplace_cpu", [&] {
-    cpu_elementwise<scalar_t>(self, [](auto x) { return relu_fwd(x); }, self);
-  });
+  RELU_EXT_DISPATCH(self.scalar_type(), "relu_inplace_cpu",
+                    [&] { relu_forward_loop<scalar_t>(self, self); });
 }
 
 at::Tensor relu_backward_cpu(const at::Tensor& grad_output, const at::Tensor& result) {
@@ -32,8 +59,14 @@ at::Tensor relu_backward_cpu(const at::Tensor& grad_output, const at::Tensor& re
   check_like(grad_output, result, "relu_ext::relu_backward", "grad_output", "result");
   auto grad_input = empty_like_cpu(result);
   RELU_EXT_DISPATCH(result.scalar_type(), "relu_backward_cpu", [&] {
-    cpu_elementwise<scalar_t>(
-        grad_input, [](auto g, auto y) { return relu_bwd(g, y); }, grad_output, result);
+    const auto op = [](auto g, auto y) { return relu_bwd(g, y); };
+    if constexpr (sizeof(scalar_t) == 2) {
+      cpu_elementwise_patterns<scalar_t>(
+          grad_input, op, [](int16_t g, int16_t y) { return relu_bwd_bits<scalar_t>(g, y); },
+          grad_output, result);
+    } else {
+      cpu_elementwise<scalar_t>(grad_input, op, grad_output, result);
+    }
   });
   return grad_input;
 }
