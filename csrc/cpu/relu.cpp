@@ -28,8 +28,8 @@ template <typename scalar_t>
 void relu_forward_loop(const at::Tensor& out, const at::Tensor& self) {
   const auto op = [](auto x) { return relu_fwd(x); };
   if constexpr (sizeof(scalar_t) == 2) {
-    cpu_elementwise_patterns<scalar_t>(out, op, [](int16_t x) { return relu_fwd_bits<scalar_t>(x); },
-                                       self);
+    cpu_elementwise_patterns<scalar_t>(
+        out, op, [](int16_t x) { return relu_fwd_bits<scalar_t>(x); }, self);
   } else {
     cpu_elementwise<scalar_t>(out, op, self);
   }
