@@ -68,10 +68,13 @@ for dtype in (torch.float32, torch.float64, torch.bfloat16, torch.float16):
                                       torch.autograd.grad(yb, (xb, bb), gd.double()))
             torch.testing.assert_close(gxa[finite].double(), gxb[finite], rtol=1e-2, atol=1e-2)
             torch.testing.assert_close(gba[fin].double(), gbb[fin], rtol=2e-2, atol=2e-1)
-        y, fired = torch.ops.relu_ext.act_stats(x, None, dim, "leaky_relu", 0.2)
-        torch.testing.assert_close(y[finite], TF.leaky_relu(x, 0.2)[finite])
-        want = (x > 0).movedim(dim, -1).reshape(-1, C).sum(0)
-        assert torch.equal(fired, want), (dim, dtype)
+        # (relu in the half types: on the 16-bit patterns, NaN and inf among them)
+        for act, p, ref in (("leaky_relu", 0.2, lambda t: TF.leaky_relu(t, 0.2)),
+                            ("relu", 0.0, TF.relu)):
+            y, fired = torch.ops.relu_ext.act_stats(x, None, dim, act, p)
+            torch.testing.assert_close(y, ref(x), rtol=0, atol=0, equal_nan=True)
+            want = (x > 0).movedim(dim, -1).reshape(-1, C).sum(0)
+            assert torch.equal(fired, want), (dim, dtype, act)
 # Subnormal results survive the narrowing to the half types (the AVX512-BF16 instruction
 # alone would flush them to zero), at both ends of the vector loops.
 for dtype in (torch.bfloat16, torch.float16):

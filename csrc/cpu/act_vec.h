@@ -20,6 +20,28 @@ using vec_math::where_positive;
 template <typename scalar_t>
 constexpr bool kHalfMath = !std::is_same_v<scalar_t, at::opmath_type<scalar_t>>;
 
+// ReLU on the half types' 16-bit patterns b (int16_t), with no arithmetic (relu.cpp, and the
+// dead-unit counts of act_stats): read as int16_t, the patterns above that of -inf are +0, the
+// positive numbers, +inf and the NaNs of either sign; -inf, the negative numbers and -0 lie
+// at or below it. So relu keeps b above it (NaN stays NaN) and writes +0 below, relu'(y) = 1
+// where b(y) is above it and not +0 (y > 0, or NaN as relu_bwd takes it), and x > 0 where b
+// lies in [1, b(+inf)]: relu_fwd and relu_bwd's values, with no widening and narrowing.
+template <typename scalar_t>
+constexpr int16_t kNegInfBits = std::is_same_v<scalar_t, at::BFloat16> ? int16_t(0xFF80)
+                                                                       : int16_t(0xFC00);
+template <typename scalar_t>
+inline int16_t relu_fwd_bits(int16_t x) {
+  return x > kNegInfBits<scalar_t> ? x : int16_t(0);
+}
+template <typename scalar_t>
+inline int16_t relu_bwd_bits(int16_t g, int16_t y) {
+  return y > kNegInfBits<scalar_t> && y != 0 ? g : int16_t(0);
+}
+template <typename scalar_t>
+inline bool positive_bits(int16_t x) {
+  return x > 0 && x <= (kNegInfBits<scalar_t> & 0x7FFF);
+}
+
 // The same formulas as elu_fwd/elu_bwd/elu_bwd_from_result in ../common.h, on
 // at::vec vectors (expm1 and exp from vec_math.h), branches as blends.
 // max(x, 0) + alpha * expm1(min(x, 0)): no blend (both clamps keep NaN and -0).

@@ -333,6 +333,29 @@ RELU_EXT_VEC_INLINE void count_row(RowCount<typename V::value_type>* counts, con
   }
 }
 
+// ReLU in the half types on the 16-bit patterns (act_vec.h), loops the compiler vectorizes
+// (32 elements to a 512-bit vector): y[i] = relu(x[i]), counts[i] += x[i] > 0 for a row; the
+// number of x[i] > 0 returned for a run.
+template <typename scalar_t, typename RI>
+void stats_row_relu_bits(int16_t* __restrict__ y, const int16_t* __restrict__ x,
+                         RI* __restrict__ counts, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    y[i] = relu_fwd_bits<scalar_t>(x[i]);
+    counts[i] += static_cast<RI>(positive_bits<scalar_t>(x[i]));
+  }
+}
+template <typename scalar_t>
+int64_t stats_run_relu_bits(int16_t* __restrict__ y, const int16_t* __restrict__ x, int64_t n) {
+  int32_t count = 0;  // n <= 2^22
+  for (int64_t i = 0; i < n; ++i) {
+    y[i] = relu_fwd_bits<scalar_t>(x[i]);
+    count += positive_bits<scalar_t>(x[i]);
+  }
+  return count;
+}
+template <Act A, typename scalar_t>
+constexpr bool kReluBits = A == Act::kRelu && sizeof(scalar_t) == 2;
+
 // act(x) and, per channel, the number of x > 0 (added into fired, C values). Counts are
 // integers, so each task counts its own rows / runs and adds them into fired under a lock:
 // the same result in any order, at any thread count. Lanes count in RowCount (rows) or int32
@@ -340,7 +363,7 @@ RELU_EXT_VEC_INLINE void count_row(RowCount<typename V::value_type>* counts, con
 template <Act A, typename scalar_t>
 void stats_forward(scalar_t* out, const scalar_t* x,
                    const std::vector<at::opmath_type<scalar_t>>& p,
-                   Geometry geo, std::vector<int64_t>& fired) {
+                   Geometry geo, int64_t* fired) {
   using T = at::opmath_type<scalar_t>;
   using V = VecOf<scalar_t>;
   using I = at::vec::int_same_size_t<T>;
@@ -369,6 +392,10 @@ void stats_forward(scalar_t* out, const scalar_t* x,
         const bool pc_each = per_c;
         const V p0(pp[0]);
         RI* const cu = counts.data();
+        if constexpr (kReluBits<A, scalar_t>) {
+          stats_row_relu_bits<scalar_t>(reinterpret_cast<int16_t*>(yu),
+                                        reinterpret_cast<const int16_t*>(xu), cu, C);
+        } else {
         run_steps<V::size()>(C, [&](int64_t c, auto vecs, int64_t n) {
           constexpr int64_t R = decltype(vecs)::value;
           V xv[R], yv[R];
@@ -380,6 +407,7 @@ void stats_forward(scalar_t* out, const scalar_t* x,
           store_narrow(yu + c, yv, n);
           count_row(cu + c, xv, n);
         });
+        }
         ++pending;
         if (pending >= kFlushRows || u + 1 >= u1) {
           for (int64_t c = 0; c < C; ++c) mine[c] += static_cast<int64_t>(counts[c]);
@@ -395,6 +423,12 @@ void stats_forward(scalar_t* out, const scalar_t* x,
           VI count(I(0));
           const scalar_t* const xs = x + base + s;
           scalar_t* const ys = out + base + s;
+          if constexpr (kReluBits<A, scalar_t>) {
+            mine[j] += stats_run_relu_bits<scalar_t>(reinterpret_cast<int16_t*>(ys),
+                                                     reinterpret_cast<const int16_t*>(xs),
+                                                     std::min(kFlush, geo.inner - s));
+            continue;
+          }
           run_steps<V::size()>(std::min(kFlush, geo.inner - s), [&](int64_t i, auto vecs,
                                                                      int64_t n) {
             constexpr int64_t R = decltype(vecs)::value;
@@ -523,7 +557,8 @@ std::tuple<at::Tensor, at::Tensor> act_stats_cpu(const at::Tensor& self,
               ": PReLU with a weight per channel counts along dim 1 (its channels), got dim ", dim);
   const auto x = dense(self);
   auto out = empty_like_cpu(x);
-  std::vector<int64_t> fired(x.size(dim), 0);
+  at::Tensor fired = at::detail::empty_cpu({x.size(dim)}, at::kLong);
+  std::fill_n(fired.data_ptr<int64_t>(), fired.numel(), int64_t{0});
   if (x.numel() > 0) {
     const auto geo = geometry(x, dim);
     RELU_EXT_DISPATCH(x.scalar_type(), "act_stats_cpu", [&] {
@@ -531,11 +566,11 @@ std::tuple<at::Tensor, at::Tensor> act_stats_cpu(const at::Tensor& self,
       const auto p = weight ? per_channel<T>(*weight) : std::vector<T>{static_cast<T>(param)};
       with_activation(act, [&](auto a) {
         stats_forward<decltype(a)::value>(out.data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
-                                          p, geo, fired);
+                                          p, geo, fired.data_ptr<int64_t>());
       });
     });
   }
-  return {out, at::tensor(fired, at::TensorOptions().dtype(at::kLong))};
+  return {out, fired};
 }
 
 }  // namespace

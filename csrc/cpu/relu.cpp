@@ -1,27 +1,11 @@
 // ReLU on CPU: y = max(x, 0);  d/dx = (y > 0), computed from the saved output.
 #include <torch/library.h>
 
+#include "act_vec.h"
 #include "loops.h"
 
 namespace relu_ext {
 namespace {
-
-// bfloat16 and float16 on their 16-bit patterns b (int16_t), with no arithmetic: read as
-// int16_t, the patterns above that of -inf are +0, the positive numbers, +inf and the NaNs of
-// either sign; -inf, the negative numbers and -0 lie at or below it. So relu keeps b above it
-// (NaN stays NaN) and writes +0 below, and relu'(y) = 1 where b(y) is above it and not +0 (y > 0,
-// or NaN as relu_bwd takes it): relu_fwd and relu_bwd's values, with no widening and narrowing.
-template <typename scalar_t>
-constexpr int16_t kNegInfBits = std::is_same_v<scalar_t, at::BFloat16> ? int16_t(0xFF80)
-                                                                       : int16_t(0xFC00);
-template <typename scalar_t>
-inline int16_t relu_fwd_bits(int16_t x) {
-  return x > kNegInfBits<scalar_t> ? x : int16_t(0);
-}
-template <typename scalar_t>
-inline int16_t relu_bwd_bits(int16_t g, int16_t y) {
-  return y > kNegInfBits<scalar_t> && y != 0 ? g : int16_t(0);
-}
 
 // relu's loops: the half types on their patterns, float and double as they are.
 template <typename scalar_t>
