@@ -192,6 +192,11 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
   const int64_t per_chunk = units_per_chunk(units, unit, C);
   const int64_t chunks = (units + per_chunk - 1) / per_chunk;
   std::vector<T> part_b(chunks * C, T(0)), part_w(kWeight ? chunks * Cw : 0, T(0));
+  // grad_input streamed when larger than the last-level cache (loops.h), rows only. The
+  // 512-byte blocks cut rows into pieces, which moves a single PReLU weight's terms to other
+  // lanes: its gradient's last bits depend on whether it streamed, never on the threads.
+  const bool stream = geo.inner == 1 &&
+                      detail::use_streaming(gi, std::array<const scalar_t*, 2>{g, x}, geo.n);
   at::parallel_for(0, chunks, 1, [&](int64_t k0, int64_t k1) {
     scalar_t* const gis = gi;
     const scalar_t* const gs = g;
@@ -204,13 +209,15 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
       T* pb = part_b.data() + k * C;
       T* pw = kWeight ? part_w.data() + k * Cw : nullptr;
       const int64_t u1 = std::min(units, (k + 1) * per_chunk);
-      if (geo.inner == 1) {  // rows of C (element c has channel c), a row at a time (see
-                             // stats_forward), each lane's sums in row order
-        for (int64_t u = k * per_chunk; u < u1; ++u) {
-          const int64_t base = u * C;
-          V sw(T(0));  // a single weight's gradient terms of this row
-          run_steps<V::size()>(C, [&](int64_t c0, auto vecs, int64_t n) {
+      if (geo.inner == 1) {  // rows of C (element c has channel c), each lane's sums in row
+                             // order; a row at a time (see stats_forward), in pieces when
+                             // grad_input streams
+        V sw(T(0));  // a single weight's gradient terms of the current row
+        // channels [c_begin, c_end) of the row starting at element base, grad_input into dst
+        const auto row_piece = [&](scalar_t* dst, int64_t base, int64_t c_begin, int64_t c_end) {
+          run_steps<V::size()>(c_end - c_begin, [&](int64_t j0, auto vecs, int64_t n) {
             constexpr int64_t R = decltype(vecs)::value;
+            const int64_t c0 = c_begin + j0;
             V z[R], gv[R];
             for (int64_t r = 0; r < R; ++r) {
               const int64_t c = c0 + r * V::size();
@@ -220,7 +227,7 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
             for (int64_t r = 0; r < R; ++r) {
               const int64_t c = c0 + r * V::size();
               const V d = act_bwd_vec<A>(gv[r], z[r], pc_each ? V::loadu(ps + c, n) : p0);
-              store_narrow(gis + base + c, d, n);
+              store_narrow(dst + (c - c_begin), d, n);
               (V::loadu(pb + c, n) + d).store(pb + c, n);
               if constexpr (kWeight) {
                 const V wt = weight_term(gv[r], z[r]);
@@ -233,8 +240,26 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
             }
           });
           if constexpr (kWeight) {
-            if (!pc_each) pw[0] += lane_sum(sw);
+            if (!pc_each && c_end == C) {
+              pw[0] += lane_sum(sw);
+              sw = V(T(0));
+            }
           }
+        };
+        // elements [first, first + count) (whole rows' worth, cut anywhere), into dst
+        const auto rows = [&](scalar_t* dst, int64_t first, int64_t count) {
+          for (int64_t i = first, end = first + count; i < end;) {
+            const int64_t row = i / C, c_begin = i - row * C;
+            const int64_t c_end = std::min(C, c_begin + (end - i));
+            row_piece(dst + (i - first), row * C, c_begin, c_end);
+            i += c_end - c_begin;
+          }
+        };
+        const int64_t e0 = k * per_chunk * C, e1 = u1 * C;
+        if (stream) {
+          detail::streamed(gis, e0, e1, rows);
+        } else {
+          rows(gis + e0, e0, e1 - e0);
         }
         continue;
       }
