@@ -421,17 +421,17 @@ void stats_forward(scalar_t* out, const scalar_t* x,
           stats_row_relu_bits<scalar_t>(reinterpret_cast<int16_t*>(yu),
                                         reinterpret_cast<const int16_t*>(xu), cu, C);
         } else {
-        run_steps<V::size()>(C, [&](int64_t c, auto vecs, int64_t n) {
-          constexpr int64_t R = decltype(vecs)::value;
-          V xv[R], yv[R];
-          for (int64_t k = 0; k < R; ++k) xv[k] = load_wide(xu + c + k * V::size(), n);
-          for (int64_t k = 0; k < R; ++k) {
-            const int64_t ck = c + k * V::size();
-            yv[k] = act_fwd_vec<A, scalar_t>(xv[k], pc_each ? V::loadu(pp + ck, n) : p0);
-          }
-          store_narrow(yu + c, yv, n);
-          count_row(cu + c, xv, n);
-        });
+          run_steps<V::size()>(C, [&](int64_t c, auto vecs, int64_t n) {
+            constexpr int64_t R = decltype(vecs)::value;
+            V xv[R], yv[R];
+            for (int64_t k = 0; k < R; ++k) xv[k] = load_wide(xu + c + k * V::size(), n);
+            for (int64_t k = 0; k < R; ++k) {
+              const int64_t ck = c + k * V::size();
+              yv[k] = act_fwd_vec<A, scalar_t>(xv[k], pc_each ? V::loadu(pp + ck, n) : p0);
+            }
+            store_narrow(yu + c, yv, n);
+            count_row(cu + c, xv, n);
+          });
         }
         ++pending;
         if (pending >= kFlushRows || u + 1 >= u1) {

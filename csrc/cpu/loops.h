@@ -390,7 +390,6 @@ inline void parallel_dense(scalar_t* o, const std::array<const scalar_t*, N>& in
   });
 }
 
-// Any layout, through TensorIterator (broadcast and overlapping-output checks included).
 // Dense tensors (same_dense_layout), threaded: op on elements read as T, which is their type
 // or one of the same size.
 template <typename T, typename Op, typename... Ts>
@@ -402,6 +401,7 @@ void dense_elementwise(const at::Tensor& out, const Op& op, const Ts&... ins) {
   });
 }
 
+// Any layout, through TensorIterator (broadcast and overlapping-output checks included).
 template <typename scalar_t, typename Op, typename... Ts>
 void strided_elementwise(const at::Tensor& out, const Op& op, const Ts&... ins) {
   at::TensorIteratorConfig config;
