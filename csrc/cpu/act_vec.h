@@ -42,6 +42,22 @@ inline bool positive_bits(int16_t x) {
   return x > 0 && x <= (kNegInfBits<scalar_t> & 0x7FFF);
 }
 
+// The same formulas as leaky_relu_fwd/leaky_relu_bwd and prelu_bwd_weight in ../common.h
+// (PReLU's forward and input gradient are LeakyReLU's with w for the slope).
+template <typename V>
+RELU_EXT_VEC_INLINE V leaky_relu_fwd_vec(V x, V slope) {
+  return where_positive(x, x, x * slope);
+}
+template <typename V>
+RELU_EXT_VEC_INLINE V leaky_relu_bwd_vec(V g, V x, V slope) {
+  return where_positive(x, g, g * slope);
+}
+template <typename V>
+RELU_EXT_VEC_INLINE V prelu_bwd_weight_vec(V g, V x) {
+  using T = typename V::value_type;
+  return where_positive(x, V(T(0)), x * g);
+}
+
 // The same formulas as elu_fwd/elu_bwd/elu_bwd_from_result in ../common.h, on
 // at::vec vectors (expm1 and exp from vec_math.h), branches as blends.
 // max(x, 0) + alpha * expm1(min(x, 0)): no blend (both clamps keep NaN and -0).

@@ -26,7 +26,7 @@ RELU_EXT_VEC_INLINE V act_fwd_vec(V z, V p) {
   using T = typename V::value_type;
   constexpr bool kHalf = kHalfMath<scalar_t>;
   if constexpr (A == Act::kRelu) return at::vec::clamp_min(z, V(T(0)));
-  if constexpr (A == Act::kLeakyRelu || A == Act::kPrelu) return where_positive(z, z, z * p);
+  if constexpr (A == Act::kLeakyRelu || A == Act::kPrelu) return leaky_relu_fwd_vec(z, p);
   if constexpr (A == Act::kElu) return elu_fwd_vec<kHalf>(z, p);
   if constexpr (A == Act::kGelu) return gelu_fwd_vec<kHalf>(z);
   if constexpr (A == Act::kGeluTanh) return gelu_tanh_fwd_vec<kHalf>(z);
@@ -35,7 +35,7 @@ template <Act A, typename V>
 RELU_EXT_VEC_INLINE V act_bwd_vec(V g, V z, V p) {
   using T = typename V::value_type;
   if constexpr (A == Act::kRelu) return where_positive(z, g, V(T(0)));
-  if constexpr (A == Act::kLeakyRelu || A == Act::kPrelu) return where_positive(z, g, g * p);
+  if constexpr (A == Act::kLeakyRelu || A == Act::kPrelu) return leaky_relu_bwd_vec(g, z, p);
   if constexpr (A == Act::kElu) return elu_bwd_vec(g, z, p);
   if constexpr (A == Act::kGelu) return gelu_bwd_vec(g, z);
   if constexpr (A == Act::kGeluTanh) return gelu_tanh_bwd_vec(g, z);
@@ -185,7 +185,6 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
   const bool per_c = p.size() > 1;
   const int64_t Cw = static_cast<int64_t>(p.size());
   // Lanes past a partial vector's end load g = 0, x = b = 0: they add 0 to every sum.
-  const auto weight_term = [](V gv, V z) { return where_positive(z, V(T(0)), gv * z); };
   // Fixed chunks of whole rows / runs.
   const int64_t unit = geo.inner == 1 ? C : geo.inner;  // elements per row / run
   const int64_t units = geo.n / unit;
@@ -230,7 +229,7 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
               store_narrow(dst + (c - c_begin), d, n);
               (V::loadu(pb + c, n) + d).store(pb + c, n);
               if constexpr (kWeight) {
-                const V wt = weight_term(gv[r], z[r]);
+                const V wt = prelu_bwd_weight_vec(gv[r], z[r]);
                 if (pc_each) {
                   (V::loadu(pw + c, n) + wt).store(pw + c, n);
                 } else {
@@ -256,11 +255,7 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
           }
         };
         const int64_t e0 = k * per_chunk * C, e1 = u1 * C;
-        if (stream) {
-          detail::streamed(gis, e0, e1, rows);
-        } else {
-          rows(gis + e0, e0, e1 - e0);
-        }
+        detail::write_range(stream, gis, e0, e1, rows);
         continue;
       }
       for (int64_t u = k * per_chunk; u < u1; ++u) {  // runs of `inner` elements of channel c
@@ -279,7 +274,7 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
           store_narrow(gis + m, d, n);
           for (int64_t k = 0; k < R; ++k) {  // in memory order: a function of the shape alone
             acc_b = acc_b + d[k];
-            if constexpr (kWeight) acc_w = acc_w + weight_term(gv[k], z[k]);
+            if constexpr (kWeight) acc_w = acc_w + prelu_bwd_weight_vec(gv[k], z[k]);
           }
         });
         pb[c] += lane_sum(acc_b);

@@ -2,8 +2,8 @@
 // With a mask (what autograd saves): bit = x > 0, and d/dx = 1 if bit else slope.
 #include <torch/library.h>
 
+#include "act_vec.h"
 #include "loops.h"
-#include "vec_math.h"
 
 namespace relu_ext {
 namespace {
@@ -20,28 +20,29 @@ void leaky_relu_loop(const at::Tensor& out, const Op& op, const VOp& vop, const 
   }
 }
 
+// out = leaky_relu(self) (out may be self).
+template <typename scalar_t>
+void leaky_relu_forward_loop(const at::Tensor& out, const at::Tensor& self,
+                             double negative_slope) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  const auto slope = static_cast<opmath_t>(negative_slope);
+  leaky_relu_loop<scalar_t>(
+      out, [slope](opmath_t x) { return leaky_relu_fwd(x, slope); },
+      [slope](auto v) { return leaky_relu_fwd_vec(v, decltype(v)(slope)); }, self);
+}
+
 at::Tensor leaky_relu_forward_cpu(const at::Tensor& self, double negative_slope) {
   check_input(self, "relu_ext::leaky_relu", "self");
   auto out = empty_like_cpu(self);
-  RELU_EXT_DISPATCH(self.scalar_type(), "leaky_relu_forward_cpu", [&] {
-    using opmath_t = at::opmath_type<scalar_t>;
-    const auto slope = static_cast<opmath_t>(negative_slope);
-    leaky_relu_loop<scalar_t>(
-        out, [slope](opmath_t x) { return leaky_relu_fwd(x, slope); },
-        [slope](auto v) { return vec_math::where_positive(v, v, v * decltype(v)(slope)); }, self);
-  });
+  RELU_EXT_DISPATCH(self.scalar_type(), "leaky_relu_forward_cpu",
+                    [&] { leaky_relu_forward_loop<scalar_t>(out, self, negative_slope); });
   return out;
 }
 
 void leaky_relu_inplace_cpu(at::Tensor& self, double negative_slope) {
   check_input(self, "relu_ext::leaky_relu_", "self");
-  RELU_EXT_DISPATCH(self.scalar_type(), "leaky_relu_inplace_cpu", [&] {
-    using opmath_t = at::opmath_type<scalar_t>;
-    const auto slope = static_cast<opmath_t>(negative_slope);
-    leaky_relu_loop<scalar_t>(
-        self, [slope](opmath_t x) { return leaky_relu_fwd(x, slope); },
-        [slope](auto v) { return vec_math::where_positive(v, v, v * decltype(v)(slope)); }, self);
-  });
+  RELU_EXT_DISPATCH(self.scalar_type(), "leaky_relu_inplace_cpu",
+                    [&] { leaky_relu_forward_loop<scalar_t>(self, self, negative_slope); });
 }
 
 at::Tensor leaky_relu_backward_cpu(const at::Tensor& grad_output, const at::Tensor& self,
@@ -56,7 +57,7 @@ at::Tensor leaky_relu_backward_cpu(const at::Tensor& grad_output, const at::Tens
     const auto slope = static_cast<opmath_t>(negative_slope);
     leaky_relu_loop<scalar_t>(
         grad_input, [slope](opmath_t g, opmath_t x) { return leaky_relu_bwd(g, x, slope); },
-        [slope](auto g, auto x) { return vec_math::where_positive(x, g, g * decltype(g)(slope)); },
+        [slope](auto g, auto x) { return leaky_relu_bwd_vec(g, x, decltype(g)(slope)); },
         grad_output, self);
   });
   return grad_input;
@@ -76,7 +77,7 @@ std::tuple<at::Tensor, at::Tensor> leaky_relu_mask_cpu(const at::Tensor& self,
     const auto slope = static_cast<opmath_t>(negative_slope);
     cpu_elementwise_bits_out<scalar_t>(
         out, mask, [slope](opmath_t v) { return leaky_relu_fwd(v, slope); },
-        [slope](V v) { return vec_math::where_positive(v, v, v * V(slope)); },
+        [slope](V v) { return leaky_relu_fwd_vec(v, V(slope)); },
         [](opmath_t v) { return v > opmath_t(0); },
         [](V v) { return detail::bits_compare<false>(v, V(0)); }, x);
   });

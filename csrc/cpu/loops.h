@@ -342,6 +342,15 @@ RELU_EXT_FLATTEN inline void streamed(scalar_t* o, int64_t begin, int64_t end,
   if (i < end) compute(o + i, i, end - i);
 }
 
+// compute(dst, first, count) over [begin, end) of o: through streamed when stream is set,
+// else in one call straight to o.
+template <typename scalar_t, typename Compute>
+inline void write_range(bool stream, scalar_t* o, int64_t begin, int64_t end,
+                        const Compute& compute) {
+  if (stream) return streamed(o, begin, end, compute);
+  compute(o + begin, begin, end - begin);
+}
+
 // The input pointers advanced by `first` elements.
 template <typename scalar_t, size_t N>
 inline std::array<const scalar_t*, N> advanced(std::array<const scalar_t*, N> in, int64_t first) {

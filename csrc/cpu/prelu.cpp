@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "act_vec.h"
 #include "loops.h"
 
 namespace relu_ext {
@@ -63,7 +64,7 @@ inline void prelu_forward_range(scalar_t* dst, const scalar_t* x, const opmath_t
       if constexpr (kVecHalf<scalar_t>) {
         vec_steps<VF::size()>(n, [&](int64_t k, int64_t m) {
           const VF xv = load_wide(x + i + k, m), wv = VF::loadu(w + c + k, m);
-          store_narrow(dst + (i - first) + k, vec_math::where_positive(xv, xv, xv * wv), m);
+          store_narrow(dst + (i - first) + k, leaky_relu_fwd_vec(xv, wv), m);
         });
       } else {
         for (int64_t k = 0; k < n; ++k) {
@@ -81,7 +82,7 @@ inline void prelu_forward_range(scalar_t* dst, const scalar_t* x, const opmath_t
       const VF wv(wc);
       vec_steps<VF::size()>(e - b, [&](int64_t i, int64_t m) {
         const VF xv = load_wide(x + b + i, m);
-        store_narrow(dst + (b - first) + i, vec_math::where_positive(xv, xv, xv * wv), m);
+        store_narrow(dst + (b - first) + i, leaky_relu_fwd_vec(xv, wv), m);
       });
     } else {
       for (int64_t i = b; i < e; ++i) {
@@ -99,14 +100,10 @@ void prelu_forward_dense(scalar_t* out, const scalar_t* x, const scalar_t* weigh
   const auto* w = weights_in_opmath(weight, channels, &w_store);
   const bool stream = detail::use_streaming(out, std::array<const scalar_t*, 1>{x}, numel);
   at::parallel_for(0, numel, kGrainSize, [&](int64_t begin, int64_t end) {
-    const auto compute = [&](scalar_t* dst, int64_t first, int64_t count) {
+    detail::write_range(stream, out, begin, end,
+                        [&](scalar_t* dst, int64_t first, int64_t count) {
       prelu_forward_range(dst, x, w, first, count, channels, inner);
-    };
-    if (stream) {
-      detail::streamed(out, begin, end, compute);
-    } else {
-      compute(out + begin, begin, end - begin);
-    }
+    });
   });
 }
 
@@ -180,9 +177,8 @@ inline at::vec::Vectorized<float> prelu_bwd_step(at::vec::Vectorized<float> g,
   *s = _mm512_mask_add_ps(*s, not_pos, *s, _mm512_mul_ps(x, g));
   return _mm512_mask_mul_ps(g, not_pos, g, w);
 #else
-  using VF = at::vec::Vectorized<float>;
-  *s = *s + vec_math::where_positive(x, VF(0.0f), x * g);
-  return vec_math::where_positive(x, g, g * w);
+  *s = *s + prelu_bwd_weight_vec(g, x);
+  return leaky_relu_bwd_vec(g, x, w);
 #endif
 }
 
@@ -295,22 +291,16 @@ void prelu_backward_dense(scalar_t* grad_input, const scalar_t* grad, const scal
         const auto compute = [&](scalar_t* dst, int64_t first, int64_t count) {
           for_each_channel_piece(first, first + count, inner, channels,
                                  [&](int64_t b, int64_t e, int64_t c) {
-            prelu_backward_piece_vec(dst + (b - first), grad + b, x + b,
-                                     w[c], e - b, &lanes[c], &pending[c],
-                                     &acc[c]);
+            prelu_backward_piece_vec(dst + (b - first), grad + b, x + b, w[c], e - b,
+                                     &lanes[c], &pending[c], &acc[c]);
           });
         };
-        if (stream) {
-          detail::streamed(grad_input, begin, end, compute);
-        } else {
-          compute(grad_input + begin, begin, end - begin);
-        }
+        detail::write_range(stream, grad_input, begin, end, compute);
         for (int64_t c = 0; c < channels; ++c) flush_lanes(&lanes[c], &pending[c], &acc[c]);
       } else {
         for_each_channel_piece(begin, end, inner, channels,
                                [&](int64_t b, int64_t e, int64_t c) {
-          acc[c] += prelu_backward_piece(grad_input + b, grad + b, x + b,
-                                         w[c], e - b);
+          acc[c] += prelu_backward_piece(grad_input + b, grad + b, x + b, w[c], e - b);
         });
       }
     }

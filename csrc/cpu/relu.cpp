@@ -7,16 +7,22 @@
 namespace relu_ext {
 namespace {
 
-// relu's loops: the half types on their patterns, float and double as they are.
+// relu's loops: the half types on their patterns (bits_op), float and double as they are.
+template <typename scalar_t, typename Op, typename BitsOp, typename... Ts>
+void relu_loop(const at::Tensor& out, const Op& op, const BitsOp& bits_op, const Ts&... ins) {
+  if constexpr (sizeof(scalar_t) == 2) {
+    cpu_elementwise_patterns<scalar_t>(out, op, bits_op, ins...);
+  } else {
+    cpu_elementwise<scalar_t>(out, op, ins...);
+  }
+}
+
+// out = relu(self) (out may be self).
 template <typename scalar_t>
 void relu_forward_loop(const at::Tensor& out, const at::Tensor& self) {
-  const auto op = [](auto x) { return relu_fwd(x); };
-  if constexpr (sizeof(scalar_t) == 2) {
-    cpu_elementwise_patterns<scalar_t>(
-        out, op, [](int16_t x) { return relu_fwd_bits<scalar_t>(x); }, self);
-  } else {
-    cpu_elementwise<scalar_t>(out, op, self);
-  }
+  relu_loop<scalar_t>(
+      out, [](auto x) { return relu_fwd(x); },
+      [](int16_t x) { return relu_fwd_bits<scalar_t>(x); }, self);
 }
 
 at::Tensor relu_forward_cpu(const at::Tensor& self) {
@@ -43,14 +49,9 @@ at::Tensor relu_backward_cpu(const at::Tensor& grad_output, const at::Tensor& re
   check_like(grad_output, result, "relu_ext::relu_backward", "grad_output", "result");
   auto grad_input = empty_like_cpu(result);
   RELU_EXT_DISPATCH(result.scalar_type(), "relu_backward_cpu", [&] {
-    const auto op = [](auto g, auto y) { return relu_bwd(g, y); };
-    if constexpr (sizeof(scalar_t) == 2) {
-      cpu_elementwise_patterns<scalar_t>(
-          grad_input, op, [](int16_t g, int16_t y) { return relu_bwd_bits<scalar_t>(g, y); },
-          grad_output, result);
-    } else {
-      cpu_elementwise<scalar_t>(grad_input, op, grad_output, result);
-    }
+    relu_loop<scalar_t>(
+        grad_input, [](auto g, auto y) { return relu_bwd(g, y); },
+        [](int16_t g, int16_t y) { return relu_bwd_bits<scalar_t>(g, y); }, grad_output, result);
   });
   return grad_input;
 }
