@@ -74,20 +74,10 @@ template <typename scalar_t>
 using VecOf = at::vec::Vectorized<at::opmath_type<scalar_t>>;
 
 // Every loop below walks a row of C (channels the fastest dim) or a run (`inner` elements of
-// one channel) kRows vectors at a time: f(i, std::integral_constant<R>, n) for the R vectors
-// at i, i + W, ... (each n = W lanes), then single vectors, the last one partial (n < W).
-// Independent vectors hide the activations' long dependency chains. (Rows were once taken
-// kRows rows at a time, one vector of each, to update the per-channel sums and counts once per
+// one channel) with run_steps (loops.h), kRows vectors at a time. (Rows were once taken kRows
+// rows at a time, one vector of each, to update the per-channel sums and counts once per
 // kRows vectors: on Zen 4 that cost 30-100% over the activation alone, a row at a time 0-20%;
 // benchmarks/NOTES.md §15.)
-constexpr int64_t kRows = 4;
-template <int64_t W, typename F>
-RELU_EXT_VEC_INLINE void run_steps(int64_t len, const F& f) {
-  int64_t i = 0;
-  for (; i + kRows * W <= len; i += kRows * W) f(i, std::integral_constant<int64_t, kRows>{}, W);
-  for (; i + W <= len; i += W) f(i, std::integral_constant<int64_t, 1>{}, W);
-  if (i < len) f(i, std::integral_constant<int64_t, 1>{}, len - i);
-}
 
 // The loops below copy the pointers they use into locals first: read through the task's
 // closure, every store (which may alias anything under -fno-strict-aliasing) would make the

@@ -87,6 +87,20 @@ inline void vec_steps(int64_t len, const F& f) {
   if (i < len) f(i, len - i);
 }
 
+// f(i, std::integral_constant<R>, n) for the R = kRows vectors of W lanes at i, i + W, ...
+// (each n = W), then single vectors (R = 1), the last one partial (n < W). Independent
+// vectors hide the activations' long dependency chains, and in the half types a pair of them
+// narrows in one instruction (store_narrow below). For the loops over rows and runs of one
+// channel (bias_act.cpp, prelu.cpp).
+constexpr int64_t kRows = 4;
+template <int64_t W, typename F>
+RELU_EXT_VEC_INLINE void run_steps(int64_t len, const F& f) {
+  int64_t i = 0;
+  for (; i + kRows * W <= len; i += kRows * W) f(i, std::integral_constant<int64_t, kRows>{}, W);
+  for (; i + W <= len; i += W) f(i, std::integral_constant<int64_t, 1>{}, W);
+  if (i < len) f(i, std::integral_constant<int64_t, 1>{}, len - i);
+}
+
 // ------------------------------------------------- vectors in the compute type --
 // For loops that walk the data one Vectorized<opmath_t> at a time, half types widened on load
 // and narrowed on store, and a partial vector for the last n < size() elements (lanes past n

@@ -62,9 +62,14 @@ inline void prelu_forward_range(scalar_t* dst, const scalar_t* x, const opmath_t
     for (int64_t i = first, c = first % channels; i < end; c = 0) {
       const int64_t n = std::min(end - i, channels - c);
       if constexpr (kVecHalf<scalar_t>) {
-        vec_steps<VF::size()>(n, [&](int64_t k, int64_t m) {
-          const VF xv = load_wide(x + i + k, m), wv = VF::loadu(w + c + k, m);
-          store_narrow(dst + (i - first) + k, leaky_relu_fwd_vec(xv, wv), m);
+        run_steps<VF::size()>(n, [&](int64_t k, auto vecs, int64_t m) {
+          constexpr int64_t R = decltype(vecs)::value;
+          VF y[R];
+          for (int64_t r = 0; r < R; ++r) {
+            const int64_t j = k + r * VF::size();
+            y[r] = leaky_relu_fwd_vec(load_wide(x + i + j, m), VF::loadu(w + c + j, m));
+          }
+          store_narrow(dst + (i - first) + k, y, m);
         });
       } else {
         for (int64_t k = 0; k < n; ++k) {
@@ -80,9 +85,13 @@ inline void prelu_forward_range(scalar_t* dst, const scalar_t* x, const opmath_t
     const opmath_t wc = w[c];
     if constexpr (kVecHalf<scalar_t>) {
       const VF wv(wc);
-      vec_steps<VF::size()>(e - b, [&](int64_t i, int64_t m) {
-        const VF xv = load_wide(x + b + i, m);
-        store_narrow(dst + (b - first) + i, leaky_relu_fwd_vec(xv, wv), m);
+      run_steps<VF::size()>(e - b, [&](int64_t i, auto vecs, int64_t m) {
+        constexpr int64_t R = decltype(vecs)::value;
+        VF y[R];
+        for (int64_t r = 0; r < R; ++r) {
+          y[r] = leaky_relu_fwd_vec(load_wide(x + b + i + r * VF::size(), m), wv);
+        }
+        store_narrow(dst + (b - first) + i, y, m);
       });
     } else {
       for (int64_t i = b; i < e; ++i) {
@@ -128,9 +137,12 @@ at::Tensor prelu_forward_cpu(const at::Tensor& self, const at::Tensor& weight) {
 
 // The weight gradient is summed per chunk of the iteration, each chunk with its
 // own C partial sums (at most numel / 16 + C of them); chunks depend on the
-// shape alone.
-int64_t weight_grad_chunk(int64_t channels, bool rows_of_channels) {
-  int64_t chunk = std::max<int64_t>(int64_t{1} << 16, 16 * channels);
+// shape alone. 64K elements, fewer down to 8K for tensors under 512K elements, so that
+// those still make eight chunks to share among threads (one chunk ran 64K elements on one
+// thread).
+int64_t weight_grad_chunk(int64_t numel, int64_t channels, bool rows_of_channels) {
+  const int64_t eighth = (numel / 8 + 8191) / 8192 * 8192;
+  int64_t chunk = std::max(std::clamp<int64_t>(eighth, 8192, 65536), 16 * channels);
   if (rows_of_channels) chunk = (chunk + channels - 1) / channels * channels;
   return chunk;
 }
@@ -151,11 +163,12 @@ void reduce_partials(const std::vector<double>& partials, int64_t num_chunks, in
 // The inner loops of the dense backward.
 
 // Float and the half types, runs of one channel: grad_input and the weight-gradient terms with
-// at::vec (half types widened to float), the terms summed per lane into the channel's float
-// vector `lanes` (kept across the chunk's pieces of that channel, so a short piece costs no
-// reduction), which is added to the channel's double in lane order after at most 64 vectors
-// (`pending` counts them) and at the chunk's end. Each lane's terms are added in element
-// order: the sum depends on the shape (and on streaming, below), never on the thread count.
+// at::vec (half types widened to float), four vectors a step (run_steps), the terms summed per
+// lane into the channel's float vector `lanes` (kept across the chunk's pieces of that channel,
+// so a short piece costs no reduction), which is added to the channel's double in lane order
+// once 64 vectors are in it (`pending` counts them) and at the chunk's end. Each lane's
+// terms are added in element order: the sum depends on the shape (and on streaming, below),
+// never on the thread count.
 constexpr int kLaneFlush = 64;
 template <typename V>
 inline void flush_lanes(V* lanes, int* pending, double* sum) {
@@ -182,20 +195,45 @@ inline at::vec::Vectorized<float> prelu_bwd_step(at::vec::Vectorized<float> g,
 #endif
 }
 
+// n elements of one channel: grad_input, and the weight gradient's terms added to s (returned).
+template <typename scalar_t>
+RELU_EXT_VEC_INLINE at::vec::Vectorized<float> prelu_backward_run(
+    scalar_t* __restrict__ grad_input, const scalar_t* __restrict__ grad,
+    const scalar_t* __restrict__ x, at::vec::Vectorized<float> w, int64_t n,
+    at::vec::Vectorized<float> s) {
+  using VF = at::vec::Vectorized<float>;
+  run_steps<VF::size()>(n, [&](int64_t i, auto vecs, int64_t m) {
+    constexpr int64_t R = decltype(vecs)::value;
+    VF gi[R];
+    for (int64_t r = 0; r < R; ++r) {
+      const int64_t j = i + r * VF::size();
+      const VF g = load_wide(grad + j, m), xv = load_wide(x + j, m);  // lanes past m: 0
+      gi[r] = prelu_bwd_step(g, xv, w, &s);
+    }
+    store_narrow(grad_input + i, gi, m);
+  });
+  return s;
+}
+
+// A channel's piece, in runs that fill its lanes up to kLaneFlush vectors (the flush outside
+// the vector loop keeps the lanes in a register: inside, they went through memory each step).
 template <typename scalar_t>
 void prelu_backward_piece_vec(scalar_t* __restrict__ grad_input,
                               const scalar_t* __restrict__ grad,
                               const scalar_t* __restrict__ x, float w, int64_t n,
                               at::vec::Vectorized<float>* lanes, int* pending, double* sum) {
   using VF = at::vec::Vectorized<float>;
+  constexpr int64_t W = VF::size();
   const VF wv(w);
   VF s = *lanes;
   int count = *pending;
-  vec_steps<VF::size()>(n, [&](int64_t i, int64_t m) {
-    const VF g = load_wide(grad + i, m), xv = load_wide(x + i, m);  // lanes past m: 0
-    store_narrow(grad_input + i, prelu_bwd_step(g, xv, wv, &s), m);
-    if (++count == kLaneFlush) flush_lanes(&s, &count, sum);
-  });
+  for (int64_t i = 0; i < n;) {
+    const int64_t len = std::min<int64_t>(n - i, (kLaneFlush - count) * W);
+    s = prelu_backward_run(grad_input + i, grad + i, x + i, wv, len, s);
+    count += static_cast<int>((len + W - 1) / W);
+    i += len;
+    if (count >= kLaneFlush) flush_lanes(&s, &count, sum);
+  }
   *lanes = s;
   *pending = count;
 }
@@ -262,7 +300,7 @@ void prelu_backward_dense(scalar_t* grad_input, const scalar_t* grad, const scal
   using opmath_t = at::opmath_type<scalar_t>;
   std::vector<opmath_t> w_store;
   const opmath_t* w = weights_in_opmath(weight, channels, &w_store);
-  const int64_t chunk = weight_grad_chunk(channels, inner == 1);
+  const int64_t chunk = weight_grad_chunk(numel, channels, inner == 1);
   const int64_t num_chunks = (numel + chunk - 1) / chunk;
   std::vector<double> partials(num_chunks * channels, 0.0);
   // grad_input streamed when larger than the last-level cache (loops.h), as relu's is. The
@@ -315,7 +353,7 @@ void prelu_backward_strided(at::TensorIterator& iter, const scalar_t* weight, in
                            scalar_t* grad_weight, int64_t grad_weight_stride) {
   using opmath_t = at::opmath_type<scalar_t>;
   const int64_t numel = iter.numel();
-  const int64_t chunk = weight_grad_chunk(channels, false);
+  const int64_t chunk = weight_grad_chunk(numel, channels, false);
   const int64_t num_chunks = (numel + chunk - 1) / chunk;
   std::vector<double> partials(num_chunks * channels, 0.0);
 
