@@ -51,7 +51,7 @@ def test_act_stats_values_counts_gradients(activation, param, ref, layout, dtype
 def test_act_stats_counts_exact_at_any_thread_count(shape, dim):
     """Each thread counts its own rows or runs (a thread may hold fewer counts than there are
     channels); the totals are exact at 1, 2 and 3 threads, in every dtype, also where a thread
-    counts more rows than a 16-bit lane holds (70000 rows at 1 thread)."""
+    counts more rows than an 8- or 16-bit lane holds (600 and 70000 rows at 1 thread)."""
     threads = torch.get_num_threads()
     x = torch.randn(shape)
     x.view(-1)[::7] = 0.0

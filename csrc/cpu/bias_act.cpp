@@ -298,12 +298,12 @@ RELU_EXT_VEC_INLINE CountVec<typename V::value_type> count_positive(
 }
 
 // A row's counts: counts[j] += (lane j of x > 0) for the R vectors x (n lanes of each). AVX-512,
-// float: 16-bit counts, two vectors' compares joined into one 32-lane masked add (one load,
-// add and store per two vectors: the count was most of the monitor's cost, NOTES §17);
-// elsewhere an integer vector of the float's width per vector.
+// float: 8-bit counts (flushed every 127 rows), four vectors' compares joined into one 64-lane
+// masked add (one load, add and store per four vectors: the count was most of the monitor's
+// cost, NOTES §17, §24); elsewhere an integer vector of the float's width per vector.
 #if defined(CPU_CAPABILITY_AVX512)
 template <typename T>
-using RowCount = std::conditional_t<std::is_same_v<T, float>, int16_t, at::vec::int_same_size_t<T>>;
+using RowCount = std::conditional_t<std::is_same_v<T, float>, int8_t, at::vec::int_same_size_t<T>>;
 #else
 template <typename T>
 using RowCount = at::vec::int_same_size_t<T>;
@@ -317,21 +317,21 @@ RELU_EXT_VEC_INLINE void count_row(RowCount<typename V::value_type>* counts, con
     const auto positive = [](V v) {
       return _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ);
     };
-    if constexpr (R % 2 == 0) {  // whole vectors
-      for (int64_t k = 0; k < R; k += 2) {
-        int16_t* const p = counts + k * V::size();
+    if constexpr (R % 4 == 0) {  // whole vectors
+      for (int64_t k = 0; k < R; k += 4) {
+        int8_t* const p = counts + k * V::size();
+        const __mmask64 fired = _mm512_kunpackd(
+            _mm512_kunpackw(positive(x[k + 3]), positive(x[k + 2])),
+            _mm512_kunpackw(positive(x[k + 1]), positive(x[k])));
         const __m512i c = _mm512_loadu_si512(p);
-        _mm512_storeu_si512(p, _mm512_mask_add_epi16(c, _mm512_kunpackw(positive(x[k + 1]),
-                                                                         positive(x[k])),
-                                                     c, _mm512_set1_epi16(1)));
+        _mm512_storeu_si512(p, _mm512_mask_add_epi8(c, fired, c, _mm512_set1_epi8(1)));
       }
     } else {  // lanes past n load as 0: not positive
       const auto lanes = static_cast<__mmask16>((1u << n) - 1);
       for (int64_t k = 0; k < R; ++k) {
-        int16_t* const p = counts + k * V::size();
-        const __m256i c = _mm256_maskz_loadu_epi16(lanes, p);
-        _mm256_mask_storeu_epi16(
-            p, lanes, _mm256_mask_add_epi16(c, positive(x[k]), c, _mm256_set1_epi16(1)));
+        int8_t* const p = counts + k * V::size();
+        const __m128i c = _mm_maskz_loadu_epi8(lanes, p);
+        _mm_mask_storeu_epi8(p, lanes, _mm_mask_add_epi8(c, positive(x[k]), c, _mm_set1_epi8(1)));
       }
     }
     return;
