@@ -298,12 +298,12 @@ RELU_EXT_VEC_INLINE CountVec<typename V::value_type> count_positive(
 }
 
 // A row's counts: counts[j] += (lane j of x > 0) for the R vectors x (n lanes of each). AVX-512,
-// float: 8-bit counts (flushed every 127 rows), four vectors' compares joined into one 64-lane
+// float: 8-bit counts (flushed every 255 rows), four vectors' compares joined into one 64-lane
 // masked add (one load, add and store per four vectors: the count was most of the monitor's
 // cost, NOTES §17, §24); elsewhere an integer vector of the float's width per vector.
 #if defined(CPU_CAPABILITY_AVX512)
 template <typename T>
-using RowCount = std::conditional_t<std::is_same_v<T, float>, int8_t, at::vec::int_same_size_t<T>>;
+using RowCount = std::conditional_t<std::is_same_v<T, float>, uint8_t, at::vec::int_same_size_t<T>>;
 #else
 template <typename T>
 using RowCount = at::vec::int_same_size_t<T>;
@@ -319,7 +319,7 @@ RELU_EXT_VEC_INLINE void count_row(RowCount<typename V::value_type>* counts, con
     };
     if constexpr (R % 4 == 0) {  // whole vectors
       for (int64_t k = 0; k < R; k += 4) {
-        int8_t* const p = counts + k * V::size();
+        uint8_t* const p = counts + k * V::size();
         const __mmask64 fired = _mm512_kunpackd(
             _mm512_kunpackw(positive(x[k + 3]), positive(x[k + 2])),
             _mm512_kunpackw(positive(x[k + 1]), positive(x[k])));
@@ -329,7 +329,7 @@ RELU_EXT_VEC_INLINE void count_row(RowCount<typename V::value_type>* counts, con
     } else {  // lanes past n load as 0: not positive
       const auto lanes = static_cast<__mmask16>((1u << n) - 1);
       for (int64_t k = 0; k < R; ++k) {
-        int8_t* const p = counts + k * V::size();
+        uint8_t* const p = counts + k * V::size();
         const __m128i c = _mm_maskz_loadu_epi8(lanes, p);
         _mm_mask_storeu_epi8(p, lanes, _mm_mask_add_epi8(c, positive(x[k]), c, _mm_set1_epi8(1)));
       }
@@ -422,8 +422,15 @@ void stats_forward(scalar_t* out, const scalar_t* x,
         }
         ++pending;
         if (pending >= kFlushRows || u + 1 >= u1) {
-          for (int64_t c = 0; c < C; ++c) mine[c] += static_cast<int64_t>(counts[c]);
-          std::fill(counts.begin(), counts.end(), RI(0));
+          // (restrict pointers and a local bound: 8-bit counts may alias anything, which
+          // kept this loop scalar, reloading C through the closure at each element)
+          int64_t* __restrict__ const total = mine.data();
+          RI* __restrict__ const lane = counts.data();
+          const int64_t channels = C;
+          for (int64_t c = 0; c < channels; ++c) {
+            total[c] += static_cast<int64_t>(lane[c]);
+            lane[c] = RI(0);
+          }
           pending = 0;
         }
       }
