@@ -360,7 +360,9 @@ def fused_table(devices, threads, rounds, block_s, ops, rows_n=4096):
             plain = OPS[op][0]
             pair = [lambda: torch.ops.relu_ext.act_stats(xs, None, 1, a, p),
                     lambda: plain(xs, None)]
-            counted, alone = interleaved(pair, threads, 2 * rounds, block_s)
+            # short blocks, many rounds: a busy neighbour's bursts then hit both sides of a
+            # round alike, and the median sees more rounds
+            counted, alone = interleaved(pair, threads, 8 * rounds, block_s / 4)
             monitor = statistics.median(c / s for c, s in zip(counted, alone)) - 1
         row = {"device": device, "dtype": str(dtype).replace("torch.", ""), "op": op,
                "bias_act_ms": med[0] * 1e3, "aten_ms": med[1] * 1e3,

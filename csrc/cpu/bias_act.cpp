@@ -343,13 +343,35 @@ RELU_EXT_VEC_INLINE void count_row(RowCount<typename V::value_type>* counts, con
   }
 }
 
-// ReLU in the half types on the 16-bit patterns (act_vec.h), loops the compiler vectorizes
-// (32 elements to a 512-bit vector): y[i] = relu(x[i]), counts[i] += x[i] > 0 for a row; the
-// number of x[i] > 0 returned for a run.
+// ReLU in the half types on the 16-bit patterns (act_vec.h): y[i] = relu(x[i]),
+// counts[i] += x[i] > 0 for a row; the number of x[i] > 0 returned for a run. Loops the
+// compiler vectorizes, but for the rows' 8-bit counts on AVX-512: there two 32-element vectors
+// a step, their compares joined into one 64-lane masked add, unmasked loads and stores (the
+// compiler's own loop packs compare results into bytes: +65-80% over the plain forward; with
+// masked stores, slow on Zen 4, +65%; with 16-bit counts +25%).
 template <typename scalar_t, typename RI>
 void stats_row_relu_bits(int16_t* __restrict__ y, const int16_t* __restrict__ x,
                          RI* __restrict__ counts, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
+  int64_t i = 0;
+#if defined(CPU_CAPABILITY_AVX512)
+  if constexpr (std::is_same_v<RI, uint8_t>) {
+    const __m512i neg_inf = _mm512_set1_epi16(kNegInfBits<scalar_t>);
+    const __m512i pos_inf = _mm512_set1_epi16(kNegInfBits<scalar_t> & 0x7FFF);
+    const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi8(1);
+    for (; i + 64 <= n; i += 64) {  // whole steps unmasked (masked stores are slow on Zen 4)
+      const __m512i a = _mm512_loadu_si512(x + i), b = _mm512_loadu_si512(x + i + 32);
+      _mm512_storeu_si512(y + i, _mm512_maskz_mov_epi16(_mm512_cmpgt_epi16_mask(a, neg_inf), a));
+      _mm512_storeu_si512(y + i + 32,
+                          _mm512_maskz_mov_epi16(_mm512_cmpgt_epi16_mask(b, neg_inf), b));
+      const __mmask64 fired = _mm512_kunpackd(
+          _mm512_mask_cmple_epi16_mask(_mm512_cmpgt_epi16_mask(b, zero), b, pos_inf),
+          _mm512_mask_cmple_epi16_mask(_mm512_cmpgt_epi16_mask(a, zero), a, pos_inf));
+      const __m512i c = _mm512_loadu_si512(counts + i);
+      _mm512_storeu_si512(counts + i, _mm512_mask_add_epi8(c, fired, c, one));
+    }
+  }
+#endif
+  for (; i < n; ++i) {  // (the tail there)
     y[i] = relu_fwd_bits<scalar_t>(x[i]);
     counts[i] += static_cast<RI>(positive_bits<scalar_t>(x[i]));
   }
@@ -390,9 +412,7 @@ void stats_forward(scalar_t* out, const scalar_t* x,
     const int64_t held = geo.inner == 1 ? C : std::min(C, u1 - u0);
     std::vector<int64_t> mine(held, 0);
     if (geo.inner == 1) {  // rows of C, a row at a time
-      // a row adds at most 1 to a lane; ReLU's 16-bit patterns count in int16_t lanes, the
-      // elements' width (8-bit counts there cost the compiler's loop packing: +70%)
-      using RI = std::conditional_t<kReluBits<A, scalar_t>, int16_t, RowCount<T>>;
+      using RI = RowCount<T>;  // a row adds at most 1 to a lane
       constexpr int64_t kFlushRows = std::min<int64_t>(kFlush, std::numeric_limits<RI>::max());
       std::vector<RI> counts(C, RI(0));
       int64_t pending = 0;  // rows counted in `counts`
