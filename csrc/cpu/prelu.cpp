@@ -163,12 +163,11 @@ void reduce_partials(const std::vector<double>& partials, int64_t num_chunks, in
 // The inner loops of the dense backward.
 
 // Float and the half types, runs of one channel: grad_input and the weight-gradient terms with
-// at::vec (half types widened to float), four vectors a step (run_steps), the terms summed per
-// lane into the channel's float vector `lanes` (kept across the chunk's pieces of that channel,
-// so a short piece costs no reduction), which is added to the channel's double in lane order
-// once 64 vectors are in it (`pending` counts them) and at the chunk's end. Each lane's
-// terms are added in element order: the sum depends on the shape (and on streaming, below),
-// never on the thread count.
+// at::vec (half types widened to float), the terms summed per lane into the channel's float
+// vector `lanes` (kept across the chunk's pieces of that channel, so a short piece costs no
+// reduction), which is added to the channel's double in lane order after at most 64 vectors
+// (`pending` counts them) and at the chunk's end. Each lane's terms are added in element
+// order: the sum depends on the shape (and on streaming, below), never on the thread count.
 constexpr int kLaneFlush = 64;
 template <typename V>
 inline void flush_lanes(V* lanes, int* pending, double* sum) {
@@ -195,45 +194,20 @@ inline at::vec::Vectorized<float> prelu_bwd_step(at::vec::Vectorized<float> g,
 #endif
 }
 
-// n elements of one channel: grad_input, and the weight gradient's terms added to s (returned).
-template <typename scalar_t>
-RELU_EXT_VEC_INLINE at::vec::Vectorized<float> prelu_backward_run(
-    scalar_t* __restrict__ grad_input, const scalar_t* __restrict__ grad,
-    const scalar_t* __restrict__ x, at::vec::Vectorized<float> w, int64_t n,
-    at::vec::Vectorized<float> s) {
-  using VF = at::vec::Vectorized<float>;
-  run_steps<VF::size()>(n, [&](int64_t i, auto vecs, int64_t m) {
-    constexpr int64_t R = decltype(vecs)::value;
-    VF gi[R];
-    for (int64_t r = 0; r < R; ++r) {
-      const int64_t j = i + r * VF::size();
-      const VF g = load_wide(grad + j, m), xv = load_wide(x + j, m);  // lanes past m: 0
-      gi[r] = prelu_bwd_step(g, xv, w, &s);
-    }
-    store_narrow(grad_input + i, gi, m);
-  });
-  return s;
-}
-
-// A channel's piece, in runs that fill its lanes up to kLaneFlush vectors (the flush outside
-// the vector loop keeps the lanes in a register: inside, they went through memory each step).
 template <typename scalar_t>
 void prelu_backward_piece_vec(scalar_t* __restrict__ grad_input,
                               const scalar_t* __restrict__ grad,
                               const scalar_t* __restrict__ x, float w, int64_t n,
                               at::vec::Vectorized<float>* lanes, int* pending, double* sum) {
   using VF = at::vec::Vectorized<float>;
-  constexpr int64_t W = VF::size();
   const VF wv(w);
   VF s = *lanes;
   int count = *pending;
-  for (int64_t i = 0; i < n;) {
-    const int64_t len = std::min<int64_t>(n - i, (kLaneFlush - count) * W);
-    s = prelu_backward_run(grad_input + i, grad + i, x + i, wv, len, s);
-    count += static_cast<int>((len + W - 1) / W);
-    i += len;
-    if (count >= kLaneFlush) flush_lanes(&s, &count, sum);
-  }
+  vec_steps<VF::size()>(n, [&](int64_t i, int64_t m) {
+    const VF g = load_wide(grad + i, m), xv = load_wide(x + i, m);  // lanes past m: 0
+    store_narrow(grad_input + i, prelu_bwd_step(g, xv, wv, &s), m);
+    if (++count == kLaneFlush) flush_lanes(&s, &count, sum);
+  });
   *lanes = s;
   *pending = count;
 }
