@@ -63,6 +63,10 @@ def test_act_stats_counts_exact_at_any_thread_count(shape, dim):
                 y, fired = ops.act_stats(x.to(dtype), None, dim, "leaky_relu", 0.1)
                 assert torch.equal(fired, want), (n, dtype)
                 torch.testing.assert_close(y, TF.leaky_relu(x.to(dtype), 0.1))
+            # (ReLU in bfloat16: its own loop, on the 16-bit patterns)
+            y, fired = ops.act_stats(x.to(torch.bfloat16), None, dim, "relu", 0.0)
+            assert torch.equal(fired, want), (n, "relu")
+            torch.testing.assert_close(y, TF.relu(x.to(torch.bfloat16)), rtol=0, atol=0)
     finally:
         torch.set_num_threads(threads)
 
