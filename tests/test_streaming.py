@@ -20,6 +20,7 @@ BUILT = [isa for isa in relu_ext._library.runnable_isas()
 RUN = r"""
 import sys, torch, relu_ext
 import relu_ext.functional as F
+lib = torch.ops.relu_ext
 torch.manual_seed(0)
 out = {}
 for dtype in (torch.float32, torch.float64, torch.bfloat16, torch.float16):
@@ -58,6 +59,13 @@ for dtype in (torch.float32, torch.float64, torch.bfloat16, torch.float16):
         kw = {"negative_slope": 0.2} if wt is None else {"weight": leaves[2]}
         y = F.bias_act(leaves[0], leaves[1], act, **kw)
         out[f"bias_act_{name} {dtype}"] = (y.detach(), *torch.autograd.grad(y, leaves, gb))
+    # act_stats (the dead-unit monitor's forward): its output streams in pieces of rows and
+    # runs; values and per-channel counts
+    for act, p in (("relu", 0.0), ("leaky_relu", 0.2), ("elu", 0.7), ("gelu", 0.0)):
+        for name, t, dim in (("rows", xb, 1), ("runs", base[1:1 + 8250].reshape(3, 5, 550), 1)):
+            out[f"act_stats_{act}_{name} {dtype}"] = lib.act_stats(t, None, dim, act, p)
+    out[f"act_stats_prelu {dtype}"] = lib.act_stats(base[1:1 + 8250].reshape(3, 5, 550), w5, 1,
+                                                    "prelu", 0.0)
 torch.save(out, sys.argv[2])
 print("ok", relu_ext.backend_info()["cpu_isa"])
 """
@@ -77,7 +85,7 @@ def _run(isa, streaming_bytes, path):
 def test_streamed_outputs_equal_plain_ones(isa, tmp_path):
     streamed = _run(isa, 4096, tmp_path / "streamed.pt")
     plain = _run(isa, 0, tmp_path / "plain.pt")
-    assert streamed.keys() == plain.keys() and len(plain) == 4 * 3 * 10 + 4 * 3
+    assert streamed.keys() == plain.keys() and len(plain) == 4 * 3 * 10 + 4 * 3 + 4 * 9
     for key in plain:
         for i, (a, b) in enumerate(zip(streamed[key], plain[key])):
             if key.startswith("bias_act_prelu1") and i == 3:  # one weight: its terms move
@@ -101,3 +109,11 @@ def test_streamed_outputs_equal_plain_ones(isa, tmp_path):
         for name, want in refs.items():
             tol = {} if dtype in (torch.float32, torch.float64) else {"rtol": 1.6e-2, "atol": 1e-3}
             torch.testing.assert_close(streamed[f"{name} {dtype} 1"][0], want, **tol)
+        # act_stats streamed: torch's values and the exact per-channel counts of x > 0
+        xb, xr = base[1:1 + 37 * 200].reshape(200, 37), base[1:1 + 8250].reshape(3, 5, 550)
+        for name, t, fired in (("rows", xb, (xb > 0).sum(0)), ("runs", xr, (xr > 0).sum((0, 2)))):
+            y, n = streamed[f"act_stats_relu_{name} {dtype}"]
+            assert torch.equal(n, fired) and torch.equal(y, torch.relu(t)), (name, dtype)
+            y, n = streamed[f"act_stats_elu_{name} {dtype}"]
+            assert torch.equal(n, fired), (name, dtype)
+            torch.testing.assert_close(y, torch.nn.functional.elu(t, 0.7), **tol)

@@ -87,7 +87,7 @@ void bias_forward(scalar_t* out, const scalar_t* x, const std::vector<at::opmath
                   const std::vector<at::opmath_type<scalar_t>>& p, Geometry geo) {
   using V = VecOf<scalar_t>;
   const int64_t C = geo.channels;
-  const bool per_c = p.size() > 1;
+  const bool per_c = A == Act::kPrelu && p.size() > 1;  // (false at compile time for the others)
   if (geo.inner == 1) {  // channels are the fastest dim: rows of C
     const int64_t grain = std::max<int64_t>(1, kGrainSize / C);
     at::parallel_for(0, geo.n / C, grain, [&](int64_t r0, int64_t r1) {
@@ -172,7 +172,7 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
   using V = VecOf<scalar_t>;
   constexpr bool kWeight = A == Act::kPrelu;
   const int64_t C = geo.channels;
-  const bool per_c = p.size() > 1;
+  const bool per_c = A == Act::kPrelu && p.size() > 1;  // (false at compile time for the others)
   const int64_t Cw = static_cast<int64_t>(p.size());
   // Lanes past a partial vector's end load g = 0, x = b = 0: they add 0 to every sum.
   // Fixed chunks of whole rows / runs.
@@ -409,7 +409,9 @@ constexpr bool kReluBits = A == Act::kRelu && sizeof(scalar_t) == 2;
 // act(x) and, per channel, the number of x > 0 (added into fired, C values). Counts are
 // integers, so each task counts its own rows / runs and adds them into fired under a lock:
 // the same result in any order, at any thread count. Lanes count in RowCount (rows) or int32
-// (runs; int64 for double), moved to int64 before they can overflow.
+// (runs; int64 for double), moved to int64 before they can overflow. The output streams when
+// larger than the last-level cache (loops.h), as the plain forward's does: each task's range
+// of elements is then computed in 512-byte blocks, which cut rows and runs into pieces.
 template <Act A, typename scalar_t>
 void stats_forward(scalar_t* out, const scalar_t* x,
                    const std::vector<at::opmath_type<scalar_t>>& p,
@@ -420,8 +422,10 @@ void stats_forward(scalar_t* out, const scalar_t* x,
   using VI = CountVec<T>;
   constexpr int64_t kFlush = int64_t{1} << 22;
   const int64_t C = geo.channels;
-  const bool per_c = p.size() > 1;
+  // a weight per channel: PReLU's only (a compile-time false for the others: no per-vector test)
+  const bool per_c = A == Act::kPrelu && p.size() > 1;
   const int64_t unit = geo.inner == 1 ? C : geo.inner;
+  const bool stream = detail::use_streaming(out, std::array<const scalar_t*, 1>{x}, geo.n);
   std::mutex lock;
   const auto task = [&](int64_t u0, int64_t u1) {
     // This task's counts: mine[j] for channel j (rows), or (u0 + j) % C (runs: fewer than C
@@ -429,78 +433,99 @@ void stats_forward(scalar_t* out, const scalar_t* x,
     // dim it barely touches).
     const int64_t held = geo.inner == 1 ? C : std::min(C, u1 - u0);
     std::vector<int64_t> mine(held, 0);
-    if (geo.inner == 1) {  // rows of C, a row at a time
+    // Pointers as locals (not captures): the stores may not alias them.
+    const scalar_t* const xs = x;
+    const T* const pp = p.data();
+    const bool pc_each = per_c;
+    const V p0(pp[0]);
+    if (geo.inner == 1) {  // rows of C, a row (or a piece of one) at a time
       using RI = RowCount<T>;  // a row adds at most 1 to a lane
       constexpr int64_t kFlushRows = std::min<int64_t>(kFlush, std::numeric_limits<RI>::max());
       std::vector<RI> counts(C, RI(0));
-      int64_t pending = 0;  // rows counted in `counts`
-      for (int64_t u = u0; u < u1;) {
-        int64_t rows = 1;
-        // Pointers as locals of this loop (not captures): the stores may not alias them.
-        const scalar_t* const xu = x + u * C;
-        scalar_t* const yu = out + u * C;
-        const T* const pp = p.data();
-        const bool pc_each = per_c;
-        const V p0(pp[0]);
+      int64_t pending = 0;  // whole rows counted in `counts`
+      const auto flush = [&] {
+        // (restrict pointers and a local bound: 8-bit counts may alias anything, which
+        // kept this loop scalar, reloading C through the closure at each element)
+        int64_t* __restrict__ const total = mine.data();
+        RI* __restrict__ const lane = counts.data();
+        const int64_t channels = C;
+        for (int64_t c = 0; c < channels; ++c) {
+          total[c] += static_cast<int64_t>(lane[c]);
+          lane[c] = RI(0);
+        }
+        pending = 0;
+      };
+      // elements [first, first + count) (whole rows, or cut anywhere when streamed) into dst
+      const auto rows = [&](scalar_t* dst, int64_t first, int64_t count) {
         RI* const cu = counts.data();
-        if constexpr (kReluBits<A, scalar_t>) {  // all the rows up to the next flush at once
-          rows = std::min(u1 - u, kFlushRows - pending);
-          stats_rows_relu_bits<scalar_t>(reinterpret_cast<int16_t*>(yu),
-                                         reinterpret_cast<const int16_t*>(xu), cu, C, rows);
-        } else {
-          run_steps<V::size()>(C, [&](int64_t c, auto vecs, int64_t n) {
-            constexpr int64_t R = decltype(vecs)::value;
-            V xv[R], yv[R];
-            for (int64_t k = 0; k < R; ++k) xv[k] = load_wide(xu + c + k * V::size(), n);
-            for (int64_t k = 0; k < R; ++k) {
-              const int64_t ck = c + k * V::size();
-              yv[k] = act_fwd_vec<A, scalar_t>(xv[k], pc_each ? V::loadu(pp + ck, n) : p0);
+        for (int64_t i = first, end = first + count; i < end;) {
+          const int64_t c_begin = i % C, len = std::min(C - c_begin, end - i);
+          scalar_t* const yu = dst + (i - first);
+          const scalar_t* const xu = xs + i;
+          int64_t whole = c_begin == 0 && len == C;  // whole rows done here
+          if constexpr (kReluBits<A, scalar_t>) {  // whole rows up to the next flush at once
+            const int64_t n_rows =
+                c_begin == 0 ? std::min((end - i) / C, kFlushRows - pending) : 0;
+            if (n_rows > 0) {
+              stats_rows_relu_bits<scalar_t>(reinterpret_cast<int16_t*>(yu),
+                                             reinterpret_cast<const int16_t*>(xu), cu, C, n_rows);
+              whole = n_rows;
+            } else {
+              stats_rows_relu_bits<scalar_t>(reinterpret_cast<int16_t*>(yu),
+                                             reinterpret_cast<const int16_t*>(xu), cu + c_begin,
+                                             len, 1);
             }
-            store_narrow(yu + c, yv, n);
-            count_row(cu + c, xv, n);
-          });
-        }
-        pending += rows;
-        u += rows;
-        if (pending >= kFlushRows || u >= u1) {
-          // (restrict pointers and a local bound: 8-bit counts may alias anything, which
-          // kept this loop scalar, reloading C through the closure at each element)
-          int64_t* __restrict__ const total = mine.data();
-          RI* __restrict__ const lane = counts.data();
-          const int64_t channels = C;
-          for (int64_t c = 0; c < channels; ++c) {
-            total[c] += static_cast<int64_t>(lane[c]);
-            lane[c] = RI(0);
+          } else {
+            RI* const cb = cu + c_begin;
+            const T* const pb = pp + c_begin;
+            run_steps<V::size()>(len, [&](int64_t c, auto vecs, int64_t n) {
+              constexpr int64_t R = decltype(vecs)::value;
+              V xv[R], yv[R];
+              for (int64_t k = 0; k < R; ++k) xv[k] = load_wide(xu + c + k * V::size(), n);
+              for (int64_t k = 0; k < R; ++k) {
+                const int64_t ck = c + k * V::size();
+                yv[k] = act_fwd_vec<A, scalar_t>(xv[k], pc_each ? V::loadu(pb + ck, n) : p0);
+              }
+              store_narrow(yu + c, yv, n);
+              count_row(cb + c, xv, n);
+            });
           }
-          pending = 0;
+          i += whole > 1 ? whole * C : len;
+          pending += whole > 0 ? whole : c_begin + len == C;  // a row ends here
+          if (pending >= kFlushRows) flush();
         }
-      }
+      };
+      detail::write_range(stream, out, u0 * C, u1 * C, rows);
+      flush();
     } else {  // runs of `inner` elements of channel c, in pieces of at most kFlush
-      for (int64_t u = u0; u < u1; ++u) {
-        const int64_t c = u % C, base = u * unit, j = (u - u0) % held;
-        const V pc(p[per_c ? c : 0]);
-        for (int64_t s = 0; s < geo.inner; s += kFlush) {
-          VI count(I(0));
-          const scalar_t* const xs = x + base + s;
-          scalar_t* const ys = out + base + s;
+      const int64_t inner = geo.inner;
+      const auto runs = [&](scalar_t* dst, int64_t first, int64_t count) {
+        for (int64_t i = first, end = first + count; i < end;) {
+          const int64_t u = i / inner, s = i - u * inner;
+          const int64_t len = std::min({inner - s, end - i, kFlush});
+          scalar_t* const ys = dst + (i - first);
+          const scalar_t* const xu = xs + i;
+          int64_t& total = mine[(u - u0) % held];
+          i += len;
           if constexpr (kReluBits<A, scalar_t>) {
-            mine[j] += stats_run_relu_bits<scalar_t>(reinterpret_cast<int16_t*>(ys),
-                                                     reinterpret_cast<const int16_t*>(xs),
-                                                     std::min(kFlush, geo.inner - s));
+            total += stats_run_relu_bits<scalar_t>(reinterpret_cast<int16_t*>(ys),
+                                                   reinterpret_cast<const int16_t*>(xu), len);
             continue;
           }
-          run_steps<V::size()>(std::min(kFlush, geo.inner - s), [&](int64_t i, auto vecs,
-                                                                     int64_t n) {
+          const V pc = pc_each ? V(pp[u % C]) : p0;
+          VI n_fired(I(0));
+          run_steps<V::size()>(len, [&](int64_t j, auto vecs, int64_t n) {
             constexpr int64_t R = decltype(vecs)::value;
             V xv[R], yv[R];
-            for (int64_t k = 0; k < R; ++k) xv[k] = load_wide(xs + i + k * V::size(), n);
+            for (int64_t k = 0; k < R; ++k) xv[k] = load_wide(xu + j + k * V::size(), n);
             for (int64_t k = 0; k < R; ++k) yv[k] = act_fwd_vec<A, scalar_t>(xv[k], pc);
-            store_narrow(ys + i, yv, n);
-            for (int64_t k = 0; k < R; ++k) count = count_positive(count, xv[k]);
+            store_narrow(ys + j, yv, n);
+            for (int64_t k = 0; k < R; ++k) n_fired = count_positive(n_fired, xv[k]);
           });
-          mine[j] += lane_sum(count);  // at most kFlush: no int32 overflow
+          total += lane_sum(n_fired);  // at most kFlush: no int32 overflow
         }
-      }
+      };
+      detail::write_range(stream, out, u0 * unit, u1 * unit, runs);
     }
     const std::lock_guard<std::mutex> guard(lock);
     for (int64_t j = 0; j < held; ++j) fired[geo.inner == 1 ? j : (u0 + j) % C] += mine[j];
