@@ -2,6 +2,7 @@
 convert(fuse_bias=True)) against torch.nn.functional on input + bias."""
 import copy
 import io
+import math
 
 import pytest
 import torch
@@ -90,6 +91,41 @@ def test_values_and_gradients(case, layout, dtype, device):
         t = tol if name == "input" else {k: v * (1 if dtype == torch.float64 else scale ** 0.5)
                                           for k, v in tol.items()}
         torch.testing.assert_close(got.double(), want, **t, msg=name)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16, torch.float16],
+                         ids=str)
+@pytest.mark.parametrize("layout", ["linear", "nchw"])
+@pytest.mark.parametrize("case", ["relu", "leaky_relu", "prelu"])
+def test_special_values_as_torch(case, layout, dtype, device):
+    """NaN, +-inf, +-0, subnormals and huge values in the input: values and all gradients as
+    torch's on input + bias, NaN included (relu's gradient passes g at NaN, leaky_relu's and
+    prelu's scale it: their x > 0 test is false)."""
+    activation, kw, dim, x, b, w, _ = make(case, layout, dtype, device)
+    tiny, big = torch.finfo(dtype).tiny / 4, torch.finfo(dtype).max / 2
+    vals = torch.tensor([math.nan, math.inf, -math.inf, 0.0, -0.0, tiny, -tiny, big, -big],
+                        dtype=torch.float64)
+    x = x.clone()
+    x.view(-1)[: 9 * (x.numel() // 9)] = vals.repeat(x.numel() // 9).to(dtype)
+    b = b.clone()
+    b[::2] = 0.0  # z = x exactly in half of the channels (specials kept as they are)
+    view = [1] * x.dim()
+    view[dim] = x.shape[dim]
+    leaves = [t.detach().requires_grad_() for t in (x, b, w) if t is not None]
+    y = call(activation, kw, dim, *(leaves + [None] * (3 - len(leaves))))
+    g = torch.randn_like(y)
+    grads = torch.autograd.grad(y, leaves, g)
+    ref = [t.detach().requires_grad_() for t in (x, b, w) if t is not None]
+    z = ref[0] + ref[1].reshape(view)
+    if activation == "prelu":
+        y_ref = TF.prelu(z.movedim(dim, 1), ref[2]).movedim(1, dim)
+    else:
+        y_ref = ACTS[case][2](z, None)
+    grads_ref = torch.autograd.grad(y_ref, ref, g)
+    torch.testing.assert_close(y, y_ref, equal_nan=True, **TOL[dtype])
+    for got, want, name in zip(grads, grads_ref, ["input", "bias", "weight"]):
+        tol = TOL[dtype] if name == "input" else dict(rtol=5e-2, atol=1e-1)
+        torch.testing.assert_close(got, want, equal_nan=True, **tol, msg=name)
 
 
 @pytest.mark.parametrize("case", list(ACTS))

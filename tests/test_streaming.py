@@ -59,6 +59,11 @@ for dtype in (torch.float32, torch.float64, torch.bfloat16, torch.float16):
         kw = {"negative_slope": 0.2} if wt is None else {"weight": leaves[2]}
         y = F.bias_act(leaves[0], leaves[1], act, **kw)
         out[f"bias_act_{name} {dtype}"] = (y.detach(), *torch.autograd.grad(y, leaves, gb))
+    # and its forward on runs (channels along dim 1: runs of 550 elements cut by the blocks)
+    xr5 = base[1:1 + 8250].reshape(3, 5, 550)
+    for name, act, kw in (("relu", "relu", {}), ("elu", "elu", {"alpha": 0.7}),
+                          ("prelu5", "prelu", {"weight": w5})):
+        out[f"bias_act_runs_{name} {dtype}"] = (F.bias_act(xr5, b37[:5], act, dim=1, **kw),)
     # act_stats (the dead-unit monitor's forward): its output streams in pieces of rows and
     # runs; values and per-channel counts
     for act, p in (("relu", 0.0), ("leaky_relu", 0.2), ("elu", 0.7), ("gelu", 0.0)):
@@ -85,7 +90,7 @@ def _run(isa, streaming_bytes, path):
 def test_streamed_outputs_equal_plain_ones(isa, tmp_path):
     streamed = _run(isa, 4096, tmp_path / "streamed.pt")
     plain = _run(isa, 0, tmp_path / "plain.pt")
-    assert streamed.keys() == plain.keys() and len(plain) == 4 * 3 * 10 + 4 * 3 + 4 * 9
+    assert streamed.keys() == plain.keys() and len(plain) == 4 * 3 * 10 + 4 * 3 + 4 * 3 + 4 * 9
     for key in plain:
         for i, (a, b) in enumerate(zip(streamed[key], plain[key])):
             if key.startswith("bias_act_prelu1") and i == 3:  # one weight: its terms move
@@ -117,3 +122,9 @@ def test_streamed_outputs_equal_plain_ones(isa, tmp_path):
             y, n = streamed[f"act_stats_elu_{name} {dtype}"]
             assert torch.equal(n, fired), (name, dtype)
             torch.testing.assert_close(y, torch.nn.functional.elu(t, 0.7), **tol)
+        # bias_act's runs streamed: torch's values
+        b5 = torch.randn(37, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+        b5 = b5.to(dtype)[:5].view(1, 5, 1)
+        torch.testing.assert_close(streamed[f"bias_act_runs_relu {dtype}"][0], torch.relu(xr + b5))
+        torch.testing.assert_close(streamed[f"bias_act_runs_prelu5 {dtype}"][0],
+                                   torch.nn.functional.prelu(xr + b5, w5), **tol)

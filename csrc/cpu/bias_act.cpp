@@ -34,7 +34,7 @@ RELU_EXT_VEC_INLINE V act_fwd_vec(V z, V p) {
 template <Act A, typename V>
 RELU_EXT_VEC_INLINE V act_bwd_vec(V g, V z, V p) {
   using T = typename V::value_type;
-  if constexpr (A == Act::kRelu) return where_positive(z, g, V(T(0)));
+  if constexpr (A == Act::kRelu) return V::blendv(g, V(T(0)), z <= V(T(0)));  // NaN: g
   if constexpr (A == Act::kLeakyRelu || A == Act::kPrelu) return leaky_relu_bwd_vec(g, z, p);
   if constexpr (A == Act::kElu) return elu_bwd_vec(g, z, p);
   if constexpr (A == Act::kGelu) return gelu_bwd_vec(g, z);
@@ -79,57 +79,130 @@ using VecOf = at::vec::Vectorized<at::opmath_type<scalar_t>>;
 // kRows vectors: on Zen 4 that cost 30-100% over the activation alone, a row at a time 0-20%;
 // benchmarks/NOTES.md §15.)
 
+// The piecewise-linear activations in float and double are memory-bound: their loops are
+// ones the compiler vectorizes (RELU_EXT_AUTO_256, loops.h: 256-bit on AVX-512; at 4M float
+// elements 6-17% faster than at::vec's 512-bit loops on Zen 4, NOTES §25), on the scalar
+// formulas of ../common.h; the per-channel sums in the same order as the at::vec loops.
+template <Act A, typename scalar_t>
+constexpr bool kLinearAuto = std::is_same_v<scalar_t, at::opmath_type<scalar_t>> &&
+                             (A == Act::kRelu || A == Act::kLeakyRelu || A == Act::kPrelu);
+
+// y = act(x + b[c]) for channels c in [0, n) of a row, the pointers at its first channel (p:
+// the slope or weight, p[c] when per_c)
+template <Act A, typename T>
+RELU_EXT_AUTO_256 void bias_row_linear(T* __restrict__ y, const T* __restrict__ x,
+                                       const T* __restrict__ b, const T* __restrict__ p,
+                                       bool per_c, int64_t n) {
+  if (per_c) {
+    for (int64_t c = 0; c < n; ++c) y[c] = act_fwd<A>(x[c] + b[c], p[c]);
+  } else {
+    const T p0 = p[0];
+    for (int64_t c = 0; c < n; ++c) y[c] = act_fwd<A>(x[c] + b[c], p0);
+  }
+}
+// y = act(x + b) for n elements of one channel
+template <Act A, typename T>
+RELU_EXT_AUTO_256 void bias_run_linear(T* __restrict__ y, const T* __restrict__ x, T b, T p,
+                                       int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = act_fwd<A>(x[i] + b, p);
+}
+// The backward on channels [0, n) of a row, the pointers at its first channel: grad_input
+// gi = g * act'(x + b), sb[c] += gi and (PReLU, a weight per channel) sw[c] += its weight term
+template <Act A, typename T>
+RELU_EXT_AUTO_256 void bias_row_linear_bwd(T* __restrict__ gi, const T* __restrict__ g,
+                                           const T* __restrict__ x, const T* __restrict__ b,
+                                           const T* __restrict__ p, bool per_c,
+                                           T* __restrict__ sb, T* __restrict__ sw, int64_t n) {
+  if (per_c) {
+    for (int64_t c = 0; c < n; ++c) {
+      const T z = x[c] + b[c], d = act_bwd<A>(g[c], z, p[c]);
+      gi[c] = d;
+      sb[c] += d;
+      if constexpr (A == Act::kPrelu) sw[c] += prelu_bwd_weight(g[c], z);
+    }
+  } else {
+    const T p0 = p[0];
+    for (int64_t c = 0; c < n; ++c) {
+      const T d = act_bwd<A>(g[c], x[c] + b[c], p0);
+      gi[c] = d;
+      sb[c] += d;
+    }
+  }
+}
+
 // The loops below copy the pointers they use into locals first: read through the task's
 // closure, every store (which may alias anything under -fno-strict-aliasing) would make the
-// compiler load them again.
+// compiler load them again. Outputs larger than the last-level cache stream (loops.h): a
+// task's range of elements is then computed in 512-byte blocks, which cut rows and runs into
+// pieces.
 template <Act A, typename scalar_t>
 void bias_forward(scalar_t* out, const scalar_t* x, const std::vector<at::opmath_type<scalar_t>>& b,
                   const std::vector<at::opmath_type<scalar_t>>& p, Geometry geo) {
+  using T = at::opmath_type<scalar_t>;
   using V = VecOf<scalar_t>;
   const int64_t C = geo.channels;
   const bool per_c = A == Act::kPrelu && p.size() > 1;  // (false at compile time for the others)
-  if (geo.inner == 1) {  // channels are the fastest dim: rows of C
-    const int64_t grain = std::max<int64_t>(1, kGrainSize / C);
-    at::parallel_for(0, geo.n / C, grain, [&](int64_t r0, int64_t r1) {
-      const auto* const bs = b.data();
-      const auto* const ps = p.data();
-      const bool pc_each = per_c;
-      const V p0(ps[0]);
-      for (int64_t r = r0; r < r1; ++r) {  // a row at a time (see stats_forward)
-        scalar_t* const y = out + r * C;
-        const scalar_t* const xs = x + r * C;
-        run_steps<V::size()>(C, [&](int64_t c, auto vecs, int64_t n) {
-          constexpr int64_t R = decltype(vecs)::value;
-          V z[R];
-          for (int64_t k = 0; k < R; ++k) {
-            z[k] = load_wide(xs + c + k * V::size(), n) + V::loadu(bs + c + k * V::size(), n);
-          }
-          for (int64_t k = 0; k < R; ++k) {
-            const int64_t ck = c + k * V::size();
-            z[k] = act_fwd_vec<A, scalar_t>(z[k], pc_each ? V::loadu(ps + ck, n) : p0);
-          }
-          store_narrow(y + c, z, n);
-        });
-      }
-    });
-    return;
-  }
-  const int64_t inner = geo.inner;  // runs of `inner` elements share a channel
-  const int64_t grain = std::max<int64_t>(1, kGrainSize / inner);
-  at::parallel_for(0, geo.n / inner, grain, [&](int64_t q0, int64_t q1) {
-    scalar_t* const y = out;
+  const int64_t unit = geo.inner == 1 ? C : geo.inner;  // a row of C, or a run of one channel
+  const bool stream = detail::use_streaming(out, std::array<const scalar_t*, 1>{x}, geo.n);
+  at::parallel_for(0, geo.n / unit, std::max<int64_t>(1, kGrainSize / unit), [&](int64_t u0,
+                                                                                int64_t u1) {
     const scalar_t* const xs = x;
-    for (int64_t q = q0; q < q1; ++q) {
-      const int64_t c = q % C;
-      const V bc(b[c]), pc(p[per_c ? c : 0]);
-      run_steps<V::size()>(inner, [&](int64_t i, auto vecs, int64_t n) {
-        constexpr int64_t R = decltype(vecs)::value;
-        const int64_t m = q * inner + i;
-        V z[R];
-        for (int64_t k = 0; k < R; ++k) z[k] = load_wide(xs + m + k * V::size(), n) + bc;
-        for (int64_t k = 0; k < R; ++k) z[k] = act_fwd_vec<A, scalar_t>(z[k], pc);
-        store_narrow(y + m, z, n);
-      });
+    const T* const bs = b.data();
+    const T* const ps = p.data();
+    const bool pc_each = per_c;
+    const V p0(ps[0]);
+    // elements [first, first + count) into dst: pieces of rows (channels the fastest dim)
+    const auto rows = [&](scalar_t* dst, int64_t first, int64_t count) {
+      for (int64_t i = first, end = first + count; i < end;) {
+        const int64_t c0 = i % C, n = std::min(C - c0, end - i);
+        scalar_t* const y = dst + (i - first);
+        const scalar_t* const xi = xs + i;
+        const T* const bi = bs + c0;
+        const T* const pi = pc_each ? ps + c0 : ps;
+        i += n;
+        if constexpr (kLinearAuto<A, scalar_t>) {
+          bias_row_linear<A>(y, xi, bi, pi, pc_each, n);
+        } else {
+          run_steps<V::size()>(n, [&](int64_t c, auto vecs, int64_t m) {
+            constexpr int64_t R = decltype(vecs)::value;
+            V z[R];
+            for (int64_t k = 0; k < R; ++k) {
+              z[k] = load_wide(xi + c + k * V::size(), m) + V::loadu(bi + c + k * V::size(), m);
+            }
+            for (int64_t k = 0; k < R; ++k) {
+              const int64_t ck = c + k * V::size();
+              z[k] = act_fwd_vec<A, scalar_t>(z[k], pc_each ? V::loadu(pi + ck, m) : p0);
+            }
+            store_narrow(y + c, z, m);
+          });
+        }
+      }
+    };
+    // the same, in pieces of runs (`inner` elements of one channel)
+    const auto runs = [&](scalar_t* dst, int64_t first, int64_t count) {
+      for (int64_t i = first, end = first + count; i < end;) {
+        const int64_t q = i / unit, c = q % C, n = std::min(q * unit + unit, end) - i;
+        scalar_t* const y = dst + (i - first);
+        const scalar_t* const xi = xs + i;
+        i += n;
+        if constexpr (kLinearAuto<A, scalar_t>) {
+          bias_run_linear<A>(y, xi, bs[c], ps[pc_each ? c : 0], n);
+        } else {
+          const V bc(bs[c]), pc(ps[pc_each ? c : 0]);
+          run_steps<V::size()>(n, [&](int64_t j, auto vecs, int64_t m) {
+            constexpr int64_t R = decltype(vecs)::value;
+            V z[R];
+            for (int64_t k = 0; k < R; ++k) z[k] = load_wide(xi + j + k * V::size(), m) + bc;
+            for (int64_t k = 0; k < R; ++k) z[k] = act_fwd_vec<A, scalar_t>(z[k], pc);
+            store_narrow(y + j, z, m);
+          });
+        }
+      }
+    };
+    if (geo.inner == 1) {
+      detail::write_range(stream, out, u0 * unit, u1 * unit, rows);
+    } else {
+      detail::write_range(stream, out, u0 * unit, u1 * unit, runs);
     }
   });
 }
@@ -204,6 +277,14 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
         V sw(T(0));  // a single weight's gradient terms of the current row
         // channels [c_begin, c_end) of the row starting at element base, grad_input into dst
         const auto row_piece = [&](scalar_t* dst, int64_t base, int64_t c_begin, int64_t c_end) {
+          if constexpr (kLinearAuto<A, scalar_t>) {
+            if (A != Act::kPrelu || pc_each) {  // (PReLU's single weight: its row sum below)
+              return bias_row_linear_bwd<A>(dst, gs + base + c_begin, xs + base + c_begin,
+                                            bs + c_begin, pc_each ? ps + c_begin : ps, pc_each,
+                                            pb + c_begin, kWeight ? pw + c_begin : nullptr,
+                                            c_end - c_begin);
+            }
+          }
           run_steps<V::size()>(c_end - c_begin, [&](int64_t j0, auto vecs, int64_t n) {
             constexpr int64_t R = decltype(vecs)::value;
             const int64_t c0 = c_begin + j0;

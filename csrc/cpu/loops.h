@@ -57,6 +57,15 @@ inline at::Tensor empty_bitmask_cpu(const at::Tensor& like) {
 #define RELU_EXT_FLATTEN
 #endif
 
+// A loop the compiler vectorizes itself, in 256-bit vectors on AVX-512 (out of line, so the
+// attribute holds): on Zen 4, which runs a 512-bit vector as two halves, memory-bound float
+// loops measured faster so (dense_chunk_256 below; benchmarks/NOTES.md §15, §25).
+#if defined(CPU_CAPABILITY_AVX512)
+#define RELU_EXT_AUTO_256 __attribute__((noinline, target("prefer-vector-width=256")))
+#else
+#define RELU_EXT_AUTO_256
+#endif
+
 // Two float vectors narrowed to one half-type vector (lo in the low lanes), rounded to
 // nearest even. The AVX512-BF16 library (setup.py: avx512_bf16) narrows to bfloat16 in one
 // instruction, which flushes subnormal floats to zero: a pair holding one (rare) takes
