@@ -123,6 +123,9 @@ def test_special_values(name, p, ours, ref, dtype, device):
     for i in overflow.nonzero().flatten().tolist():
         assert g[i].item() == pytest.approx(limits[math.copysign(math.inf, x[i].item())][1])
     assert torch.isnan(y[0])
+    if name in ("relu", "leaky_relu"):  # torch's signs of zero too: relu(-0) = -0, as max(0, x)
+        number = ~torch.isnan(x)
+        assert torch.equal(torch.signbit(y[number]), torch.signbit(y_ref[number])), y
     # The gradient at NaN: relu passes it through (torch's convention: its x <= 0 test is
     # false), leaky_relu scales it (its x > 0 test is false), ELU and GELU give NaN. (For
     # ELU torch disagrees with itself: its vectorized CPU kernels give NaN, its scalar and

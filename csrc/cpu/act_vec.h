@@ -22,16 +22,19 @@ constexpr bool kHalfMath = !std::is_same_v<scalar_t, at::opmath_type<scalar_t>>;
 
 // ReLU on the half types' 16-bit patterns b (int16_t), with no arithmetic (relu.cpp, and the
 // dead-unit counts of act_stats): read as int16_t, the patterns above that of -inf are +0, the
-// positive numbers, +inf and the NaNs of either sign; -inf, the negative numbers and -0 lie
-// at or below it. So relu keeps b above it (NaN stays NaN) and writes +0 below, relu'(y) = 1
-// where b(y) is above it and not +0 (y > 0, or NaN as relu_bwd takes it), and x > 0 where b
-// lies in [1, b(+inf)]: relu_fwd and relu_bwd's values, with no widening and narrowing.
+// positive numbers, +inf and the NaNs of either sign; -inf, the negative numbers and -0 (the
+// lowest, INT16_MIN) lie at or below it. So relu keeps b above it (NaN stays NaN) and -0, and
+// writes +0 for the rest: b - 1 (wrapping, so -0 becomes the highest) at or above b(-inf).
+// relu'(y) = 1 where b(y) is above b(-inf) and not +0 (y > 0, or NaN as relu_bwd takes it),
+// and x > 0 where b lies in [1, b(+inf)]: relu_fwd and relu_bwd's values, with no widening and
+// narrowing.
 template <typename scalar_t>
 constexpr int16_t kNegInfBits = std::is_same_v<scalar_t, at::BFloat16> ? int16_t(0xFF80)
                                                                        : int16_t(0xFC00);
 template <typename scalar_t>
 inline int16_t relu_fwd_bits(int16_t x) {
-  return x > kNegInfBits<scalar_t> ? x : int16_t(0);
+  return static_cast<int16_t>(static_cast<uint16_t>(x) - 1u) >= kNegInfBits<scalar_t> ? x
+                                                                                      : int16_t(0);
 }
 template <typename scalar_t>
 inline int16_t relu_bwd_bits(int16_t g, int16_t y) {

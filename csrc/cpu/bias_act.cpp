@@ -441,8 +441,10 @@ RELU_EXT_VEC_INLINE int64_t stats_row_relu_bits_steps(int16_t* __restrict__ y,
   const __m512i neg_inf = _mm512_set1_epi16(kNegInfBits<scalar_t>);
   const __m512i pos_inf = _mm512_set1_epi16(kNegInfBits<scalar_t> & 0x7FFF);
   const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi8(1);
+  const __m512i ones16 = _mm512_set1_epi16(1);
   const auto relu = [&](__m512i v) {  // relu_fwd_bits
-    return _mm512_maskz_mov_epi16(_mm512_cmpgt_epi16_mask(v, neg_inf), v);
+    return _mm512_maskz_mov_epi16(_mm512_cmpge_epi16_mask(_mm512_sub_epi16(v, ones16), neg_inf),
+                                  v);
   };
   const auto positive = [&](__m512i v) {  // positive_bits
     return _mm512_mask_cmple_epi16_mask(_mm512_cmpgt_epi16_mask(v, zero), v, pos_inf);
@@ -558,7 +560,7 @@ void stats_forward(scalar_t* out, const scalar_t* x,
             }
           } else {
             RI* const cb = cu + c_begin;
-            const T* const pb = pp + c_begin;
+            const T* const pb = pc_each ? pp + c_begin : pp;
             run_steps<V::size()>(len, [&](int64_t c, auto vecs, int64_t n) {
               constexpr int64_t R = decltype(vecs)::value;
               V xv[R], yv[R];
