@@ -80,9 +80,9 @@ using VecOf = at::vec::Vectorized<at::opmath_type<scalar_t>>;
 // benchmarks/NOTES.md §15.)
 
 // The piecewise-linear activations in float and double are memory-bound: their loops are
-// ones the compiler vectorizes (RELU_EXT_AUTO_256, loops.h: 256-bit on AVX-512; at 4M float
-// elements 6-17% faster than at::vec's 512-bit loops on Zen 4, NOTES §25), on the scalar
-// formulas of ../common.h; the per-channel sums in the same order as the at::vec loops.
+// ones the compiler vectorizes, on the scalar formulas of ../common.h (at 4M float elements
+// 6-17% faster than the at::vec loops below on Zen 4, NOTES §25); the per-channel sums in the
+// same order as the at::vec loops.
 template <Act A, typename scalar_t>
 constexpr bool kLinearAuto = std::is_same_v<scalar_t, at::opmath_type<scalar_t>> &&
                              (A == Act::kRelu || A == Act::kLeakyRelu || A == Act::kPrelu);
@@ -90,9 +90,8 @@ constexpr bool kLinearAuto = std::is_same_v<scalar_t, at::opmath_type<scalar_t>>
 // y = act(x + b[c]) for channels c in [0, n) of a row, the pointers at its first channel (p:
 // the slope or weight, p[c] when per_c)
 template <Act A, typename T>
-RELU_EXT_AUTO_256 void bias_row_linear(T* __restrict__ y, const T* __restrict__ x,
-                                       const T* __restrict__ b, const T* __restrict__ p,
-                                       bool per_c, int64_t n) {
+inline void bias_row_linear(T* __restrict__ y, const T* __restrict__ x, const T* __restrict__ b,
+                            const T* __restrict__ p, bool per_c, int64_t n) {
   if (per_c) {
     for (int64_t c = 0; c < n; ++c) y[c] = act_fwd<A>(x[c] + b[c], p[c]);
   } else {
@@ -102,17 +101,19 @@ RELU_EXT_AUTO_256 void bias_row_linear(T* __restrict__ y, const T* __restrict__ 
 }
 // y = act(x + b) for n elements of one channel
 template <Act A, typename T>
-RELU_EXT_AUTO_256 void bias_run_linear(T* __restrict__ y, const T* __restrict__ x, T b, T p,
-                                       int64_t n) {
+inline void bias_run_linear(T* __restrict__ y, const T* __restrict__ x, T b, T p, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = act_fwd<A>(x[i] + b, p);
 }
 // The backward on channels [0, n) of a row, the pointers at its first channel: grad_input
-// gi = g * act'(x + b), sb[c] += gi and (PReLU, a weight per channel) sw[c] += its weight term
+// gi = g * act'(x + b), sb[c] += gi and (PReLU, a weight per channel) sw[c] += its weight term.
+// No product joined to a sum in one fma (fp-contract): the compiler would do it in some loops
+// (the vector body, the scalar tail) and not others, so a sum's last bits would depend on
+// where the row's pieces start (streamed or not).
 template <Act A, typename T>
-RELU_EXT_AUTO_256 void bias_row_linear_bwd(T* __restrict__ gi, const T* __restrict__ g,
-                                           const T* __restrict__ x, const T* __restrict__ b,
-                                           const T* __restrict__ p, bool per_c,
-                                           T* __restrict__ sb, T* __restrict__ sw, int64_t n) {
+__attribute__((optimize("fp-contract=off"))) void bias_row_linear_bwd(
+    T* __restrict__ gi, const T* __restrict__ g, const T* __restrict__ x,
+    const T* __restrict__ b, const T* __restrict__ p, bool per_c, T* __restrict__ sb,
+    T* __restrict__ sw, int64_t n) {
   if (per_c) {
     for (int64_t c = 0; c < n; ++c) {
       const T z = x[c] + b[c], d = act_bwd<A>(g[c], z, p[c]);

@@ -57,15 +57,6 @@ inline at::Tensor empty_bitmask_cpu(const at::Tensor& like) {
 #define RELU_EXT_FLATTEN
 #endif
 
-// A loop the compiler vectorizes itself, in 256-bit vectors on AVX-512 (out of line, so the
-// attribute holds): on Zen 4, which runs a 512-bit vector as two halves, memory-bound float
-// loops measured faster so (dense_chunk_256 below; benchmarks/NOTES.md §15, §25).
-#if defined(CPU_CAPABILITY_AVX512)
-#define RELU_EXT_AUTO_256 __attribute__((noinline, target("prefer-vector-width=256")))
-#else
-#define RELU_EXT_AUTO_256
-#endif
-
 // Two float vectors narrowed to one half-type vector (lo in the low lanes), rounded to
 // nearest even. The AVX512-BF16 library (setup.py: avx512_bf16) narrows to bfloat16 in one
 // instruction, which flushes subnormal floats to zero: a pair holding one (rare) takes
@@ -397,32 +388,15 @@ inline __attribute__((always_inline)) void dense_chunk(bool stream, scalar_t* o,
   });
 }
 
-// The same, compiled on its own (noinline keeps the attribute) with the loops the compiler
-// vectorizes itself in 256-bit vectors: on Zen 4, float ReLU measured 3-12% faster at 4M-16M
-// elements (memory-bound; AVX-512 runs as two 256-bit halves there), as gcc also prefers when
-// tuning for Intel's AVX-512 server cores. The half types keep 512 bits: their widening and
-// narrowing is the work, and 256-bit made bfloat16 ReLU 15-25% slower.
-#if defined(CPU_CAPABILITY_AVX512)
-template <typename scalar_t, size_t N, typename Loop>
-RELU_EXT_FLATTEN __attribute__((noinline, target("prefer-vector-width=256"))) void
-dense_chunk_256(bool stream, scalar_t* o, const std::array<const scalar_t*, N>& in, int64_t begin,
-                int64_t end, const Loop& loop) {
-  dense_chunk(stream, o, in, begin, end, loop);
-}
-#endif
-
 // loop(o, in, begin, end) over [0, numel), threaded; streamed when use_streaming says so.
-// kAutoVectorized: loop is one the compiler vectorizes (flat_loop), not at::vec code.
-template <bool kAutoVectorized, typename scalar_t, size_t N, typename Loop>
+// (The compiler's float loops once ran in 256-bit vectors on AVX-512, measured 3-12% faster at
+// 4M-16M elements before the streaming stores; with them, no faster there, and 20-45% slower
+// at 32K-1M elements, in or near the cache: benchmarks/NOTES.md §15, §25.)
+template <typename scalar_t, size_t N, typename Loop>
 inline void parallel_dense(scalar_t* o, const std::array<const scalar_t*, N>& in, int64_t numel,
                            const Loop& loop) {
   const bool stream = use_streaming(o, in, numel);
   at::parallel_for(0, numel, kGrainSize, [&](int64_t begin, int64_t end) RELU_EXT_FLATTEN {
-#if defined(CPU_CAPABILITY_AVX512)
-    if constexpr (kAutoVectorized && std::is_same_v<scalar_t, at::opmath_type<scalar_t>>) {
-      return dense_chunk_256(stream, o, in, begin, end, loop);
-    }
-#endif
     dense_chunk(stream, o, in, begin, end, loop);
   });
 }
@@ -433,7 +407,7 @@ template <typename T, typename Op, typename... Ts>
 void dense_elementwise(const at::Tensor& out, const Op& op, const Ts&... ins) {
   T* o = static_cast<T*>(out.data_ptr());
   const std::array<const T*, sizeof...(Ts)> in = {static_cast<const T*>(ins.const_data_ptr())...};
-  parallel_dense<true>(o, in, out.numel(), [&](T* dst, auto src, int64_t begin, int64_t end) {
+  parallel_dense(o, in, out.numel(), [&](T* dst, auto src, int64_t begin, int64_t end) {
     flat_loop<T>(dst, src, begin, end, op, std::index_sequence_for<Ts...>{});
   });
 }
@@ -500,7 +474,7 @@ void cpu_elementwise_vec(const at::Tensor& out, const Op& op, const VOp& vop, co
   scalar_t* o = out.data_ptr<scalar_t>();
   const std::array<const scalar_t*, sizeof...(Ts)> in = {
       ins.template const_data_ptr<scalar_t>()...};
-  detail::parallel_dense<false>(o, in, numel, [&](scalar_t* dst, auto src, int64_t begin,
+  detail::parallel_dense(o, in, numel, [&](scalar_t* dst, auto src, int64_t begin,
                                                  int64_t end) {
     detail::flat_vec_loop<scalar_t>(dst, src, begin, end, op, vop, std::index_sequence_for<Ts...>{});
   });
