@@ -164,7 +164,7 @@ void bias_forward(scalar_t* out, const scalar_t* x, const std::vector<at::opmath
         if constexpr (kLinearAuto<A, scalar_t>) {
           bias_row_linear<A>(y, xi, bi, pi, pc_each, n);
         } else {
-          run_steps<V::size()>(n, [&](int64_t c, auto vecs, int64_t m) {
+          run_steps<V::size()>(n, [&](int64_t c, auto vecs, int64_t m) RELU_EXT_STEP {
             constexpr int64_t R = decltype(vecs)::value;
             V z[R];
             for (int64_t k = 0; k < R; ++k) {
@@ -190,7 +190,7 @@ void bias_forward(scalar_t* out, const scalar_t* x, const std::vector<at::opmath
           bias_run_linear<A>(y, xi, bs[c], ps[pc_each ? c : 0], n);
         } else {
           const V bc(bs[c]), pc(ps[pc_each ? c : 0]);
-          run_steps<V::size()>(n, [&](int64_t j, auto vecs, int64_t m) {
+          run_steps<V::size()>(n, [&](int64_t j, auto vecs, int64_t m) RELU_EXT_STEP {
             constexpr int64_t R = decltype(vecs)::value;
             V z[R];
             for (int64_t k = 0; k < R; ++k) z[k] = load_wide(xi + j + k * V::size(), m) + bc;
@@ -286,7 +286,7 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
                                             c_end - c_begin);
             }
           }
-          run_steps<V::size()>(c_end - c_begin, [&](int64_t j0, auto vecs, int64_t n) {
+          run_steps<V::size()>(c_end - c_begin, [&](int64_t j0, auto vecs, int64_t n) RELU_EXT_STEP {
             constexpr int64_t R = decltype(vecs)::value;
             const int64_t c0 = c_begin + j0;
             V z[R], gv[R];
@@ -334,7 +334,7 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
         const int64_t c = u % C, base = u * unit;
         const V bc(bs[c]), pc(ps[per_c ? c : 0]);
         V acc_b(T(0)), acc_w(T(0));
-        run_steps<V::size()>(geo.inner, [&](int64_t i, auto vecs, int64_t n) {
+        run_steps<V::size()>(geo.inner, [&](int64_t i, auto vecs, int64_t n) RELU_EXT_STEP {
           constexpr int64_t R = decltype(vecs)::value;
           const int64_t m = base + i;
           V z[R], gv[R], d[R];
@@ -562,7 +562,7 @@ void stats_forward(scalar_t* out, const scalar_t* x,
           } else {
             RI* const cb = cu + c_begin;
             const T* const pb = pc_each ? pp + c_begin : pp;
-            run_steps<V::size()>(len, [&](int64_t c, auto vecs, int64_t n) {
+            run_steps<V::size()>(len, [&](int64_t c, auto vecs, int64_t n) RELU_EXT_STEP {
               constexpr int64_t R = decltype(vecs)::value;
               V xv[R], yv[R];
               for (int64_t k = 0; k < R; ++k) xv[k] = load_wide(xu + c + k * V::size(), n);
@@ -598,7 +598,7 @@ void stats_forward(scalar_t* out, const scalar_t* x,
           }
           const V pc = pc_each ? V(pp[u % C]) : p0;
           VI n_fired(I(0));
-          run_steps<V::size()>(len, [&](int64_t j, auto vecs, int64_t n) {
+          run_steps<V::size()>(len, [&](int64_t j, auto vecs, int64_t n) RELU_EXT_STEP {
             constexpr int64_t R = decltype(vecs)::value;
             V xv[R], yv[R];
             for (int64_t k = 0; k < R; ++k) xv[k] = load_wide(xu + j + k * V::size(), n);

@@ -92,7 +92,16 @@ inline void vec_steps(int64_t len, const F& f) {
 // vectors hide the activations' long dependency chains, and in the half types a pair of them
 // narrows in one instruction (store_narrow below). For the loops over rows and runs of one
 // channel (bias_act.cpp, prelu.cpp).
+// Its step functions are lambdas marked RELU_EXT_STEP, always inlined: left to itself gcc
+// kept some out of line as a function grew (a call per step, the activation's constants
+// reloaded and its vectors through the stack: act_stats's float32 ELU took twice its time,
+// benchmarks/NOTES.md §25).
 constexpr int64_t kRows = 4;
+#if RELU_EXT_FORCED_INLINE
+#define RELU_EXT_STEP __attribute__((always_inline))
+#else
+#define RELU_EXT_STEP
+#endif
 template <int64_t W, typename F>
 RELU_EXT_VEC_INLINE void run_steps(int64_t len, const F& f) {
   int64_t i = 0;

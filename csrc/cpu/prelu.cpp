@@ -62,7 +62,7 @@ inline void prelu_forward_range(scalar_t* dst, const scalar_t* x, const opmath_t
     for (int64_t i = first, c = first % channels; i < end; c = 0) {
       const int64_t n = std::min(end - i, channels - c);
       if constexpr (kVecHalf<scalar_t>) {
-        run_steps<VF::size()>(n, [&](int64_t k, auto vecs, int64_t m) {
+        run_steps<VF::size()>(n, [&](int64_t k, auto vecs, int64_t m) RELU_EXT_STEP {
           constexpr int64_t R = decltype(vecs)::value;
           VF y[R];
           for (int64_t r = 0; r < R; ++r) {
@@ -85,7 +85,7 @@ inline void prelu_forward_range(scalar_t* dst, const scalar_t* x, const opmath_t
     const opmath_t wc = w[c];
     if constexpr (kVecHalf<scalar_t>) {
       const VF wv(wc);
-      run_steps<VF::size()>(e - b, [&](int64_t i, auto vecs, int64_t m) {
+      run_steps<VF::size()>(e - b, [&](int64_t i, auto vecs, int64_t m) RELU_EXT_STEP {
         constexpr int64_t R = decltype(vecs)::value;
         VF y[R];
         for (int64_t r = 0; r < R; ++r) {
