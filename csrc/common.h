@@ -230,7 +230,7 @@ inline int64_t channel_inner(const at::Tensor& self, int64_t channels) {
 // T is the compute type (float for half/bfloat16 storage).
 
 template <typename T> C10_HOST_DEVICE inline T relu_fwd(T x) {
-  return T(0) > x ? T(0) : x;  // max(0, x) as torch's: NaN and -0 stay (one maxps)
+  return T(0) > x ? T(0) : x;  // max(0, x), as torch's: NaN and -0 stay
 }
 // d/dx relu(x) = (y > 0), from the output y; 0 at x = 0 as in torch.
 template <typename T> C10_HOST_DEVICE inline T relu_bwd(T g, T y) {

@@ -286,7 +286,8 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
                                             c_end - c_begin);
             }
           }
-          run_steps<V::size()>(c_end - c_begin, [&](int64_t j0, auto vecs, int64_t n) RELU_EXT_STEP {
+          run_steps<V::size()>(c_end - c_begin, [&](int64_t j0, auto vecs,
+                                                    int64_t n) RELU_EXT_STEP {
             constexpr int64_t R = decltype(vecs)::value;
             const int64_t c0 = c_begin + j0;
             V z[R], gv[R];

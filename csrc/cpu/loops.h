@@ -479,7 +479,7 @@ void cpu_elementwise_vec(const at::Tensor& out, const Op& op, const VOp& vop, co
   const std::array<const scalar_t*, sizeof...(Ts)> in = {
       ins.template const_data_ptr<scalar_t>()...};
   detail::parallel_dense(o, in, numel, [&](scalar_t* dst, auto src, int64_t begin,
-                                                 int64_t end) {
+                                          int64_t end) {
     detail::flat_vec_loop<scalar_t>(dst, src, begin, end, op, vop, std::index_sequence_for<Ts...>{});
   });
 #endif
