@@ -547,14 +547,14 @@ void stats_forward(scalar_t* out, const scalar_t* x,
           const int64_t c_begin = i % C, len = std::min(C - c_begin, end - i);
           scalar_t* const yu = dst + (i - first);
           const scalar_t* const xu = xs + i;
-          int64_t whole = c_begin == 0 && len == C;  // whole rows done here
+          int64_t done = len;  // elements done here
           if constexpr (kReluBits<A, scalar_t>) {  // whole rows up to the next flush at once
             const int64_t n_rows =
                 c_begin == 0 ? std::min((end - i) / C, kFlushRows - pending) : 0;
             if (n_rows > 0) {
               stats_rows_relu_bits<scalar_t>(reinterpret_cast<int16_t*>(yu),
                                              reinterpret_cast<const int16_t*>(xu), cu, C, n_rows);
-              whole = n_rows;
+              done = n_rows * C;
             } else {
               stats_rows_relu_bits<scalar_t>(reinterpret_cast<int16_t*>(yu),
                                              reinterpret_cast<const int16_t*>(xu), cu + c_begin,
@@ -575,8 +575,8 @@ void stats_forward(scalar_t* out, const scalar_t* x,
               count_row(cb + c, xv, n);
             });
           }
-          i += whole > 1 ? whole * C : len;
-          pending += whole > 0 ? whole : c_begin + len == C;  // a row ends here
+          pending += (i + done) / C - i / C;  // the rows that end here
+          i += done;
           if (pending >= kFlushRows) flush();
         }
       };
