@@ -67,10 +67,9 @@ for dtype in (torch.float32, torch.float64, torch.bfloat16, torch.float16):
     # act_stats (the dead-unit monitor's forward): its output streams in pieces of rows and
     # runs; values and per-channel counts
     for act, p in (("relu", 0.0), ("leaky_relu", 0.2), ("elu", 0.7), ("gelu", 0.0)):
-        for name, t, dim in (("rows", xb, 1), ("runs", base[1:1 + 8250].reshape(3, 5, 550), 1)):
+        for name, t, dim in (("rows", xb, 1), ("runs", xr5, 1)):
             out[f"act_stats_{act}_{name} {dtype}"] = lib.act_stats(t, None, dim, act, p)
-    out[f"act_stats_prelu {dtype}"] = lib.act_stats(base[1:1 + 8250].reshape(3, 5, 550), w5, 1,
-                                                    "prelu", 0.0)
+    out[f"act_stats_prelu {dtype}"] = lib.act_stats(xr5, w5, 1, "prelu", 0.0)
 torch.save(out, sys.argv[2])
 print("ok", relu_ext.backend_info()["cpu_isa"])
 """

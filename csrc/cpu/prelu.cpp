@@ -203,11 +203,24 @@ void prelu_backward_piece_vec(scalar_t* __restrict__ grad_input,
   const VF wv(w);
   VF s = *lanes;
   int count = *pending;
-  vec_steps<VF::size()>(n, [&](int64_t i, int64_t m) {
-    const VF g = load_wide(grad + i, m), xv = load_wide(x + i, m);  // lanes past m: 0
-    store_narrow(grad_input + i, prelu_bwd_step(g, xv, wv, &s), m);
-    if (++count == kLaneFlush) flush_lanes(&s, &count, sum);
-  });
+  // R vectors at i, their terms added to s in element order
+  const auto step = [&](int64_t i, auto vecs, int64_t m) RELU_EXT_STEP {
+    constexpr int64_t R = decltype(vecs)::value;
+    VF gi[R];
+    for (int64_t k = 0; k < R; ++k) {
+      const int64_t j = i + k * VF::size();  // lanes past m load as 0
+      gi[k] = prelu_bwd_step(load_wide(grad + j, m), load_wide(x + j, m), wv, &s);
+      if (++count == kLaneFlush) flush_lanes(&s, &count, sum);
+    }
+    store_narrow(grad_input + i, gi, m);
+  };
+  if constexpr (std::is_same_v<scalar_t, float>) {  // a vector a step (four: 5-10% slower)
+    vec_steps<VF::size()>(n, [&](int64_t i, int64_t m) {
+      step(i, std::integral_constant<int64_t, 1>{}, m);
+    });
+  } else {  // the half types kRows vectors a step: a pair narrows in one instruction (-10%)
+    run_steps<VF::size()>(n, step);
+  }
   *lanes = s;
   *pending = count;
 }
