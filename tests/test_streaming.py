@@ -44,6 +44,10 @@ for dtype in (torch.float32, torch.float64, torch.bfloat16, torch.float16):
             y = f(xr)
             (gi,) = torch.autograd.grad(y, xr, gx[:y.numel()].reshape(y.shape))
             out[f"{name} {dtype} {off}"] = (f(x), y.detach(), gi)
+    # PReLU's weight gradient on rows (a float sum per channel: the same streamed or not)
+    w5r = w5.clone().requires_grad_()
+    y = F.prelu(base[1:1 + 8250].reshape(1650, 5), w5r)
+    out[f"prelu_rows_weight {dtype}"] = torch.autograd.grad(y, w5r, g[1:1 + 8250].reshape(y.shape))
     # bias_act on rows of 37 channels, misaligned (its grad_input streams in pieces of rows):
     # the input, bias and weight gradients
     xb = base[1:1 + 37 * 200].reshape(200, 37)
@@ -89,7 +93,7 @@ def _run(isa, streaming_bytes, path):
 def test_streamed_outputs_equal_plain_ones(isa, tmp_path):
     streamed = _run(isa, 4096, tmp_path / "streamed.pt")
     plain = _run(isa, 0, tmp_path / "plain.pt")
-    assert streamed.keys() == plain.keys() and len(plain) == 4 * 3 * 10 + 4 * 3 + 4 * 3 + 4 * 9
+    assert streamed.keys() == plain.keys() and len(plain) == 4 * 3 * 10 + 4 + 4 * 3 + 4 * 3 + 4 * 9
     for key in plain:
         for i, (a, b) in enumerate(zip(streamed[key], plain[key])):
             if key.startswith("bias_act_prelu1") and i == 3:  # one weight: its terms move
@@ -100,7 +104,7 @@ def test_streamed_outputs_equal_plain_ones(isa, tmp_path):
     torch.manual_seed(0)
     for dtype in (torch.float32, torch.float64, torch.bfloat16, torch.float16):
         base = (torch.randn(8 * 1031 + 5, dtype=torch.float64) * 4).to(dtype)
-        torch.randn(base.shape, dtype=torch.float64)
+        g = torch.randn(base.shape, dtype=torch.float64).to(dtype)
         w = torch.rand(1, dtype=dtype)
         w5 = torch.rand(5, dtype=dtype)
         x = base[1:]
@@ -113,6 +117,15 @@ def test_streamed_outputs_equal_plain_ones(isa, tmp_path):
         for name, want in refs.items():
             tol = {} if dtype in (torch.float32, torch.float64) else {"rtol": 1.6e-2, "atol": 1e-3}
             torch.testing.assert_close(streamed[f"{name} {dtype} 1"][0], want, **tol)
+        # PReLU's weight gradient on rows: the sum of g * min(x, 0) per channel (in float64)
+        xw, gw = base[1:1 + 8250].reshape(1650, 5), g[1:1 + 8250].reshape(1650, 5)
+        want = (gw.double() * xw.double().clamp(max=0)).sum(0)
+        got = streamed[f"prelu_rows_weight {dtype}"][0]
+        if dtype in (torch.float32, torch.float64):
+            torch.testing.assert_close(got.double(), want, atol=0,
+                                       rtol=1e-5 if dtype == torch.float32 else 1e-12)
+        else:
+            torch.testing.assert_close(got, want.to(dtype))
         # act_stats streamed: torch's values and the exact per-channel counts of x > 0
         xb, xr = base[1:1 + 37 * 200].reshape(200, 37), base[1:1 + 8250].reshape(3, 5, 550)
         for name, t, fired in (("rows", xb, (xb > 0).sum(0)), ("runs", xr, (xr > 0).sum((0, 2)))):

@@ -227,11 +227,7 @@ void sum_chunks(const std::vector<T>& part, int64_t chunks, int64_t C, std::vect
   out.assign(C, 0.0);
   at::parallel_for(0, C, std::max<int64_t>(1, 4096 / std::max<int64_t>(chunks, 1)),
                    [&](int64_t c0, int64_t c1) {
-                     for (int64_t c = c0; c < c1; ++c) {
-                       double s = 0;
-                       for (int64_t k = 0; k < chunks; ++k) s += part[k * C + c];
-                       out[c] = s;
-                     }
+                     sum_rows_in_order(part.data(), chunks, C, c0, c1, out.data() + c0);
                    });
 }
 

@@ -50,6 +50,11 @@ const opmath_t* weights_in_opmath(const scalar_t* w, int64_t channels,
 template <typename scalar_t>
 constexpr bool kVecHalf =
     !std::is_same_v<scalar_t, at::opmath_type<scalar_t>> && !RELU_EXT_GENERIC_VEC;
+// The backward's float and half-type loops in at::vec (the baseline library's generic vectors
+// are slower than its scalar float loop).
+template <typename scalar_t>
+constexpr bool kVecFloat = std::is_same_v<at::opmath_type<scalar_t>, float> &&
+                           !(RELU_EXT_GENERIC_VEC && std::is_same_v<scalar_t, float>);
 
 // Elements [first, first + count) of the forward into dst[0, count): rows of C channels
 // (inner == 1) or runs of `inner` elements of one channel; w in the compute type.
@@ -152,10 +157,10 @@ template <typename scalar_t>
 void reduce_partials(const std::vector<double>& partials, int64_t num_chunks, int64_t channels,
                      scalar_t* grad_weight, int64_t grad_weight_stride) {
   at::parallel_for(0, channels, 1024, [&](int64_t c_begin, int64_t c_end) {
+    std::vector<double> sum(c_end - c_begin);
+    sum_rows_in_order(partials.data(), num_chunks, channels, c_begin, c_end, sum.data());
     for (int64_t c = c_begin; c < c_end; ++c) {
-      double sum = 0;
-      for (int64_t k = 0; k < num_chunks; ++k) sum += partials[k * channels + c];
-      grad_weight[c * grad_weight_stride] = static_cast<scalar_t>(sum);
+      grad_weight[c * grad_weight_stride] = static_cast<scalar_t>(sum[c - c_begin]);
     }
   });
 }
@@ -252,26 +257,44 @@ C10_NOINLINE double prelu_backward_piece(scalar_t* __restrict__ grad_input,
   return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
 }
 
-// One row of C channels (channels the fastest dim): per-channel sums into acc; w in the
-// compute type. Each channel's terms are added to its double in row order either way.
+// Channels [0, channels) of a row (channels the fastest dim; the pointers at its first one),
+// float and the half types: grad_input, and each channel's weight-gradient term added to its
+// float lane, lanes[c] (kRows vectors a step).
+template <typename scalar_t>
+void prelu_backward_row_vec(scalar_t* __restrict__ grad_input, const scalar_t* __restrict__ grad,
+                            const scalar_t* __restrict__ x, const float* __restrict__ w,
+                            float* __restrict__ lanes, int64_t channels) {
+  using VF = at::vec::Vectorized<float>;
+  run_steps<VF::size()>(channels, [&](int64_t c, auto vecs, int64_t m) RELU_EXT_STEP {
+    constexpr int64_t R = decltype(vecs)::value;
+    VF gi[R];
+    for (int64_t k = 0; k < R; ++k) {
+      const int64_t ck = c + k * VF::size();
+      VF s = VF::loadu(lanes + ck, m);
+      gi[k] = prelu_bwd_step(load_wide(grad + ck, m), load_wide(x + ck, m),
+                             VF::loadu(w + ck, m), &s);
+      s.store(lanes + ck, m);
+    }
+    store_narrow(grad_input + c, gi, m);
+  });
+}
+
+// acc[c] += lanes[c], lanes[c] = 0 for the C channels.
+inline void flush_row_lanes(float* __restrict__ lanes, double* __restrict__ acc, int64_t channels) {
+  for (int64_t c = 0; c < channels; ++c) {
+    acc[c] += static_cast<double>(lanes[c]);
+    lanes[c] = 0.0f;
+  }
+}
+
+// One row of C channels, double (and float in the baseline library): per-channel sums into acc,
+// each term added to its channel's double in row order.
 template <typename scalar_t, typename opmath_t = at::opmath_type<scalar_t>>
 C10_NOINLINE void prelu_backward_row(scalar_t* __restrict__ grad_input,
                                      const scalar_t* __restrict__ grad,
                                      const scalar_t* __restrict__ x,
                                      const opmath_t* __restrict__ w, double* __restrict__ acc,
                                      int64_t channels) {
-  if constexpr (kVecHalf<scalar_t>) {
-    using VF = at::vec::Vectorized<float>;
-    vec_steps<VF::size()>(channels, [&](int64_t c, int64_t m) {
-      const VF g = load_wide(grad + c, m), xv = load_wide(x + c, m);
-      VF s(0.0f);
-      store_narrow(grad_input + c, prelu_bwd_step(g, xv, VF::loadu(w + c, m), &s), m);
-      float terms[VF::size()];
-      s.store(terms);
-      for (int64_t k = 0; k < m; ++k) acc[c + k] += static_cast<double>(terms[k]);
-    });
-    return;
-  }
   for (int64_t c = 0; c < channels; ++c) {
     const auto g = static_cast<opmath_t>(grad[c]);
     const auto xi = static_cast<opmath_t>(x[c]);
@@ -290,25 +313,46 @@ void prelu_backward_dense(scalar_t* grad_input, const scalar_t* grad, const scal
   const int64_t chunk = weight_grad_chunk(numel, channels, inner == 1);
   const int64_t num_chunks = (numel + chunk - 1) / chunk;
   std::vector<double> partials(num_chunks * channels, 0.0);
-  // grad_input streamed when larger than the last-level cache (loops.h), as relu's is. The
-  // 512-byte blocks then cut pieces in two, which moves terms to other lanes: the weight
-  // gradient's last bits depend on whether it streamed (on the size and the machine's
+  // grad_input streamed when larger than the last-level cache (loops.h), as relu's is. In
+  // runs the 512-byte blocks then cut pieces in two, which moves terms to other lanes: the
+  // weight gradient's last bits depend on whether it streamed (on the size and the machine's
   // cache), never on the thread count.
   const bool stream =
       detail::use_streaming(grad_input, std::array<const scalar_t*, 2>{grad, x}, numel);
   at::parallel_for(0, num_chunks, 1, [&](int64_t k_begin, int64_t k_end) {
+    std::vector<float> lanes;  // rows: the channels' float lanes
     for (int64_t k = k_begin; k < k_end; ++k) {
       double* acc = partials.data() + k * channels;
       const int64_t begin = k * chunk, end = std::min(numel, begin + chunk);
       if (inner == 1) {  // chunks hold whole rows
-        for (int64_t r = begin; r < end; r += channels) {
-          prelu_backward_row(grad_input + r, grad + r, x + r, w, acc, channels);
+        if constexpr (kVecFloat<scalar_t> && !RELU_EXT_GENERIC_VEC) {
+          // float lanes, added to the doubles every kLaneFlush whole rows and at the chunk's
+          // end; grad_input streamed like the runs', in pieces of rows (a lane per channel:
+          // the sums do not depend on where the pieces start)
+          lanes.resize(channels, 0.0f);
+          int rows = 0;
+          const auto compute = [&](scalar_t* dst, int64_t first, int64_t count) {
+            for (int64_t i = first, e = first + count; i < e;) {
+              const int64_t c0 = i % channels, n = std::min(channels - c0, e - i);
+              prelu_backward_row_vec(dst + (i - first), grad + i, x + i, w + c0,
+                                     lanes.data() + c0, n);
+              i += n;
+              if (c0 + n == channels && ++rows == kLaneFlush) {
+                flush_row_lanes(lanes.data(), acc, channels);
+                rows = 0;
+              }
+            }
+          };
+          detail::write_range(stream, grad_input, begin, end, compute);
+          flush_row_lanes(lanes.data(), acc, channels);
+        } else {
+          for (int64_t r = begin; r < end; r += channels) {
+            prelu_backward_row(grad_input + r, grad + r, x + r, w, acc, channels);
+          }
         }
         continue;
       }
-      // (the baseline library's generic vectors are slower than its scalar float loop)
-      if constexpr (std::is_same_v<opmath_t, float> &&
-                    !(RELU_EXT_GENERIC_VEC && std::is_same_v<scalar_t, float>)) {
+      if constexpr (kVecFloat<scalar_t>) {
         using VF = at::vec::Vectorized<float>;
         std::vector<VF> lanes(channels, VF(0.0f));
         std::vector<int> pending(channels, 0);
