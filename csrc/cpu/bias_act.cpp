@@ -50,12 +50,13 @@ Geometry geometry(const at::Tensor& x, int64_t dim) {
   return {x.numel(), x.size(dim) == 1 ? x.numel() : x.stride(dim), x.size(dim)};
 }
 
-// Per-channel values in the compute type, contiguous (bias; PReLU's weight, 1 or C values).
-template <typename opmath_t>
-std::vector<opmath_t> per_channel(const at::Tensor& t) {
-  const at::Tensor c = t.to(c10::CppTypeToScalarType<opmath_t>::value).contiguous();
-  const opmath_t* data = c.const_data_ptr<opmath_t>();
-  return std::vector<opmath_t>(data, data + c.numel());
+// Per-channel values of dtype scalar_t (bias; PReLU's weight, 1 or C values) in the compute
+// type, widened here (through at::Tensor::to, a half type's cost 1-2 µs a call).
+template <typename scalar_t>
+std::vector<at::opmath_type<scalar_t>> per_channel(const at::Tensor& t) {
+  const at::Tensor c = t.contiguous();
+  const scalar_t* data = c.const_data_ptr<scalar_t>();
+  return std::vector<at::opmath_type<scalar_t>>(data, data + c.numel());
 }
 
 // The sum of v's lanes, in lane order.
@@ -614,6 +615,13 @@ void stats_forward(scalar_t* out, const scalar_t* x,
   at::parallel_for(0, geo.n / unit, std::max<int64_t>(1, kGrainSize / unit), task);
 }
 
+// PReLU's weight (1 or C values), or the other activations' parameter, in the compute type.
+template <typename scalar_t>
+std::vector<at::opmath_type<scalar_t>> activation_params(const at::Tensor* weight, double param) {
+  using T = at::opmath_type<scalar_t>;
+  return weight ? per_channel<scalar_t>(*weight) : std::vector<T>{static_cast<T>(param)};
+}
+
 // x in a dense layout (a contiguous copy otherwise), and y / grads in the same one.
 at::Tensor dense(const at::Tensor& t) {
   return t.is_non_overlapping_and_dense() ? t : t.contiguous();
@@ -621,10 +629,15 @@ at::Tensor dense(const at::Tensor& t) {
 at::Tensor like(const at::Tensor& t, const at::Tensor& ref) {
   return same_dense_layout(ref, t) ? t : empty_like_cpu(ref).copy_(t);
 }
+// v as a tensor of like_t's dtype and shape, each value rounded from double as
+// at::Tensor::to rounds it (one tensor, not three).
 at::Tensor to_tensor(const std::vector<double>& v, const at::Tensor& like_t) {
-  return at::tensor(v, at::TensorOptions().dtype(at::kDouble))
-      .to(like_t.scalar_type())
-      .view(like_t.sizes());
+  auto out = at::empty(like_t.sizes(), like_t.options());
+  RELU_EXT_DISPATCH(out.scalar_type(), "to_tensor", [&] {
+    scalar_t* data = out.data_ptr<scalar_t>();
+    for (size_t i = 0; i < v.size(); ++i) data[i] = static_cast<scalar_t>(v[i]);
+  });
+  return out;
 }
 
 at::Tensor forward(const at::Tensor& self, const at::Tensor& bias, const at::Tensor* weight,
@@ -634,9 +647,8 @@ at::Tensor forward(const at::Tensor& self, const at::Tensor& bias, const at::Ten
   if (x.numel() == 0) return out;
   const auto geo = geometry(x, dim);
   RELU_EXT_DISPATCH(x.scalar_type(), "bias_act_cpu", [&] {
-    using T = at::opmath_type<scalar_t>;
-    const auto b = per_channel<T>(bias);
-    const auto p = weight ? per_channel<T>(*weight) : std::vector<T>{static_cast<T>(param)};
+    const auto b = per_channel<scalar_t>(bias);
+    const auto p = activation_params<scalar_t>(weight, param);
     with_activation(act, [&](auto a) {
       bias_forward<decltype(a)::value>(out.data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(), b,
                                        p, geo);
@@ -657,9 +669,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(const at::Tensor& grad_o
   if (x.numel() > 0) {
     const auto geo = geometry(x, dim);
     RELU_EXT_DISPATCH(x.scalar_type(), "bias_act_backward_cpu", [&] {
-      using T = at::opmath_type<scalar_t>;
-      const auto b = per_channel<T>(bias);
-      const auto p = weight ? per_channel<T>(*weight) : std::vector<T>{static_cast<T>(param)};
+      const auto b = per_channel<scalar_t>(bias);
+      const auto p = activation_params<scalar_t>(weight, param);
       with_activation(act, [&](auto a) {
         bias_backward<decltype(a)::value>(gi.data_ptr<scalar_t>(), g.const_data_ptr<scalar_t>(),
                                           x.const_data_ptr<scalar_t>(), b, p, geo, gb, gw);
@@ -728,8 +739,7 @@ std::tuple<at::Tensor, at::Tensor> act_stats_cpu(const at::Tensor& self,
   if (x.numel() > 0) {
     const auto geo = geometry(x, dim);
     RELU_EXT_DISPATCH(x.scalar_type(), "act_stats_cpu", [&] {
-      using T = at::opmath_type<scalar_t>;
-      const auto p = weight ? per_channel<T>(*weight) : std::vector<T>{static_cast<T>(param)};
+      const auto p = activation_params<scalar_t>(weight ? &*weight : nullptr, param);
       with_activation(act, [&](auto a) {
         stats_forward<decltype(a)::value>(out.data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
                                           p, geo, fired.data_ptr<int64_t>());
