@@ -417,9 +417,11 @@ RELU_EXT_VEC_INLINE void count_row(RowCount<typename V::value_type>* counts, con
     return;
   }
 #endif
-  for (int64_t k = 0; k < R; ++k) {
+  for (int64_t k = 0; k < R; ++k) {  // (at::vec's AVX2 integer loadu(p, n) copies a whole
+                                     // vector through the stack: act_stats +80-790%)
     RowCount<T>* const p = counts + k * V::size();
-    count_positive(CountVec<T>::loadu(p, n), x[k]).store(p, n);
+    const auto c = n == V::size() ? CountVec<T>::loadu(p) : CountVec<T>::loadu(p, n);
+    count_positive(c, x[k]).store(p, n);
   }
 }
 
@@ -521,7 +523,11 @@ void stats_forward(scalar_t* out, const scalar_t* x,
     const bool pc_each = per_c;
     const V p0(pp[0]);
     if (geo.inner == 1) {  // rows of C, a row (or a piece of one) at a time
-      using RI = RowCount<T>;  // a row adds at most 1 to a lane
+      // a row adds at most 1 to a lane; ReLU on the half types' patterns counts in 16 bits,
+      // their width, where RowCount has 32 (AVX2: the compiler's loop then needs no
+      // widening, NOTES §26)
+      using RI = std::conditional_t<kReluBits<A, scalar_t> && sizeof(RowCount<T>) == 4,
+                                    int16_t, RowCount<T>>;
       constexpr int64_t kFlushRows = std::min<int64_t>(kFlush, std::numeric_limits<RI>::max());
       std::vector<RI> counts(C, RI(0));
       int64_t pending = 0;  // whole rows counted in `counts`

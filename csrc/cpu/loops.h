@@ -127,6 +127,21 @@ inline at::vec::Vectorized<at::opmath_type<scalar_t>> load_wide(const scalar_t* 
     } else {
       return _mm512_cvtph_ps(h);
     }
+#elif defined(CPU_CAPABILITY_AVX2)  // the same: at::vec's 16-lane load of 8 lanes copies them
+                                     // through the stack (a stalled store-to-load forward)
+    __m128i h;
+    if (n == 8) {
+      h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    } else {
+      alignas(16) uint16_t lanes[8] = {};
+      std::memcpy(lanes, p, n * sizeof(scalar_t));
+      h = _mm_load_si128(reinterpret_cast<const __m128i*>(lanes));
+    }
+    if constexpr (std::is_same_v<scalar_t, at::BFloat16>) {
+      return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    } else {
+      return _mm256_cvtph_ps(h);
+    }
 #else
     return std::get<0>(
         at::vec::convert_to_float<scalar_t>(at::vec::Vectorized<scalar_t>::loadu(p, n)));
