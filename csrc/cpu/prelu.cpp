@@ -1,7 +1,8 @@
 // PReLU on CPU: y = x if x > 0 else w[c] * x, c the channel (dim 1).
 //   d/dx = 1 if x > 0 else w[c];   d/dw[c] = sum over channel c of (x > 0 ? 0 : x) * g.
 // The backward computes both in one pass. The weight gradient is summed in
-// fixed-size chunks of the iteration into per-chunk partials, then reduced in
+// fixed-size chunks of the iteration into per-chunk partials (double; float and the half
+// types first add at most 64 vectors' or rows' terms of a channel in float), then reduced in
 // chunk order, so it is bitwise identical at any thread count.
 #include <torch/library.h>
 
@@ -287,8 +288,8 @@ inline void flush_row_lanes(float* __restrict__ lanes, double* __restrict__ acc,
   }
 }
 
-// One row of C channels, double (and float in the baseline library): per-channel sums into acc,
-// each term added to its channel's double in row order.
+// One row of C channels, double (and, in the baseline library, float and the half types):
+// per-channel sums into acc, each term added to its channel's double in row order.
 template <typename scalar_t, typename opmath_t = at::opmath_type<scalar_t>>
 C10_NOINLINE void prelu_backward_row(scalar_t* __restrict__ grad_input,
                                      const scalar_t* __restrict__ grad,
@@ -320,7 +321,7 @@ void prelu_backward_dense(scalar_t* grad_input, const scalar_t* grad, const scal
   const bool stream =
       detail::use_streaming(grad_input, std::array<const scalar_t*, 2>{grad, x}, numel);
   at::parallel_for(0, num_chunks, 1, [&](int64_t k_begin, int64_t k_end) {
-    std::vector<float> lanes;  // rows: the channels' float lanes
+    std::vector<float> row_lanes;  // rows: each channel's float lane
     for (int64_t k = k_begin; k < k_end; ++k) {
       double* acc = partials.data() + k * channels;
       const int64_t begin = k * chunk, end = std::min(numel, begin + chunk);
@@ -329,22 +330,22 @@ void prelu_backward_dense(scalar_t* grad_input, const scalar_t* grad, const scal
           // float lanes, added to the doubles every kLaneFlush whole rows and at the chunk's
           // end; grad_input streamed like the runs', in pieces of rows (a lane per channel:
           // the sums do not depend on where the pieces start)
-          lanes.resize(channels, 0.0f);
+          row_lanes.resize(channels, 0.0f);
           int rows = 0;
           const auto compute = [&](scalar_t* dst, int64_t first, int64_t count) {
             for (int64_t i = first, e = first + count; i < e;) {
               const int64_t c0 = i % channels, n = std::min(channels - c0, e - i);
               prelu_backward_row_vec(dst + (i - first), grad + i, x + i, w + c0,
-                                     lanes.data() + c0, n);
+                                     row_lanes.data() + c0, n);
               i += n;
               if (c0 + n == channels && ++rows == kLaneFlush) {
-                flush_row_lanes(lanes.data(), acc, channels);
+                flush_row_lanes(row_lanes.data(), acc, channels);
                 rows = 0;
               }
             }
           };
           detail::write_range(stream, grad_input, begin, end, compute);
-          flush_row_lanes(lanes.data(), acc, channels);
+          flush_row_lanes(row_lanes.data(), acc, channels);
         } else {
           for (int64_t r = begin; r < end; r += channels) {
             prelu_backward_row(grad_input + r, grad + r, x + r, w, acc, channels);
