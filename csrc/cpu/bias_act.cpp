@@ -51,7 +51,8 @@ Geometry geometry(const at::Tensor& x, int64_t dim) {
 }
 
 // Per-channel values of dtype scalar_t (bias; PReLU's weight, 1 or C values) in the compute
-// type, widened here (through at::Tensor::to, a half type's cost 1-2 µs a call).
+// type, widened here element by element (at::Tensor::to would cost a half type 1-2 µs a
+// call).
 template <typename scalar_t>
 std::vector<at::opmath_type<scalar_t>> per_channel(const at::Tensor& t) {
   const at::Tensor c = t.contiguous();

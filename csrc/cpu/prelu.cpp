@@ -326,7 +326,7 @@ void prelu_backward_dense(scalar_t* grad_input, const scalar_t* grad, const scal
       double* acc = partials.data() + k * channels;
       const int64_t begin = k * chunk, end = std::min(numel, begin + chunk);
       if (inner == 1) {  // chunks hold whole rows
-        if constexpr (kVecFloat<scalar_t> && !RELU_EXT_GENERIC_VEC) {
+        if constexpr (!RELU_EXT_GENERIC_VEC && std::is_same_v<at::opmath_type<scalar_t>, float>) {
           // float lanes, added to the doubles every kLaneFlush whole rows and at the chunk's
           // end; grad_input streamed like the runs', in pieces of rows (a lane per channel:
           // the sums do not depend on where the pieces start)
