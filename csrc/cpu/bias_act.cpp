@@ -428,53 +428,73 @@ RELU_EXT_VEC_INLINE void count_row(RowCount<typename V::value_type>* counts, con
 
 // ReLU in the half types on the 16-bit patterns (act_vec.h): y[i] = relu(x[i]) and
 // counts[i] += x[i] > 0 for `rows` rows of n (all the rows up to a flush in one call: a call
-// per row cost 10-15% of the monitor's time in L2); the number of x[i] > 0 returned for a run.
+// per row cost 10-15% of the monitor's time in L2), kRowBlock rows at a time: each count is
+// loaded and stored once per block (NOTES §27); the number of x[i] > 0 returned for a run.
 // Loops the compiler vectorizes, but for the rows' 8-bit counts on AVX-512: there two
 // 32-element vectors a step, their compares joined into one 64-lane masked add, unmasked loads
 // and stores (the compiler's own loop packs compare results into bytes: +65-80% over the plain
 // forward; with masked stores, slow on Zen 4, +65%; with 16-bit counts +25%).
+constexpr int64_t kRowBlock = 4;
 #if defined(CPU_CAPABILITY_AVX512)
-// A row's whole 64-element steps of stats_rows_relu_bits with 8-bit counts; returns the index
-// where they stop (the tail is left to the caller).
-template <typename scalar_t>
-RELU_EXT_VEC_INLINE int64_t stats_row_relu_bits_steps(int16_t* __restrict__ y,
-                                                      const int16_t* __restrict__ x,
-                                                      uint8_t* __restrict__ counts, int64_t n) {
+// The whole 64-element steps of kR rows of n (y and x rows n apart) with 8-bit counts; returns
+// the index where they stop (the tail is left to the caller).
+template <int64_t kR, typename scalar_t>
+RELU_EXT_VEC_INLINE int64_t stats_rows_relu_bits_steps(int16_t* __restrict__ y,
+                                                       const int16_t* __restrict__ x,
+                                                       uint8_t* __restrict__ counts, int64_t n) {
   const __m512i neg_inf = _mm512_set1_epi16(kNegInfBits<scalar_t>);
   const __m512i pos_inf = _mm512_set1_epi16(kNegInfBits<scalar_t> & 0x7FFF);
   const __m512i one = _mm512_set1_epi8(1), ones16 = _mm512_set1_epi16(1);
   int64_t i = 0;
   for (; i + 64 <= n; i += 64) {  // unmasked (masked stores are slow on Zen 4)
-    const __m512i a = _mm512_loadu_si512(x + i), b = _mm512_loadu_si512(x + i + 32);
-    // b - 1 serves both tests: relu keeps b where it is at or above b(-inf) (relu_fwd_bits),
-    // and b is positive where it lies below b(+inf) read unsigned (positive_bits)
-    const __m512i da = _mm512_sub_epi16(a, ones16), db = _mm512_sub_epi16(b, ones16);
-    _mm512_storeu_si512(y + i, _mm512_maskz_mov_epi16(_mm512_cmpge_epi16_mask(da, neg_inf), a));
-    _mm512_storeu_si512(y + i + 32,
-                        _mm512_maskz_mov_epi16(_mm512_cmpge_epi16_mask(db, neg_inf), b));
-    const __mmask64 fired = _mm512_kunpackd(_mm512_cmplt_epu16_mask(db, pos_inf),
-                                            _mm512_cmplt_epu16_mask(da, pos_inf));
-    const __m512i c = _mm512_loadu_si512(counts + i);
-    _mm512_storeu_si512(counts + i, _mm512_mask_add_epi8(c, fired, c, one));
+    __m512i c = _mm512_loadu_si512(counts + i);
+    for (int64_t k = 0; k < kR; ++k) {
+      const int16_t* const xk = x + k * n + i;
+      int16_t* const yk = y + k * n + i;
+      const __m512i a = _mm512_loadu_si512(xk), b = _mm512_loadu_si512(xk + 32);
+      // b - 1 serves both tests: relu keeps b where it is at or above b(-inf)
+      // (relu_fwd_bits), and b is positive where it lies below b(+inf) read unsigned
+      // (positive_bits)
+      const __m512i da = _mm512_sub_epi16(a, ones16), db = _mm512_sub_epi16(b, ones16);
+      _mm512_storeu_si512(yk, _mm512_maskz_mov_epi16(_mm512_cmpge_epi16_mask(da, neg_inf), a));
+      _mm512_storeu_si512(yk + 32,
+                          _mm512_maskz_mov_epi16(_mm512_cmpge_epi16_mask(db, neg_inf), b));
+      const __mmask64 fired = _mm512_kunpackd(_mm512_cmplt_epu16_mask(db, pos_inf),
+                                              _mm512_cmplt_epu16_mask(da, pos_inf));
+      c = _mm512_mask_add_epi8(c, fired, c, one);
+    }
+    _mm512_storeu_si512(counts + i, c);
   }
   return i;
 }
 #endif
-template <typename scalar_t, typename RI>
-void stats_rows_relu_bits(int16_t* __restrict__ y, const int16_t* __restrict__ x,
-                          RI* __restrict__ counts, int64_t n, int64_t rows) {
-  for (int64_t r = 0; r < rows; ++r, x += n, y += n) {
-    int64_t i = 0;
+// kR rows of n
+template <int64_t kR, typename scalar_t, typename RI>
+RELU_EXT_VEC_INLINE void stats_row_block_relu_bits(int16_t* __restrict__ y,
+                                                   const int16_t* __restrict__ x,
+                                                   RI* __restrict__ counts, int64_t n) {
+  int64_t i = 0;
 #if defined(CPU_CAPABILITY_AVX512)
-    if constexpr (std::is_same_v<RI, uint8_t>) {
-      i = stats_row_relu_bits_steps<scalar_t>(y, x, counts, n);
-    }
-#endif
-    for (; i < n; ++i) {  // (the tail there)
-      y[i] = relu_fwd_bits<scalar_t>(x[i]);
-      counts[i] += static_cast<RI>(positive_bits<scalar_t>(x[i]));
-    }
+  if constexpr (std::is_same_v<RI, uint8_t>) {
+    i = stats_rows_relu_bits_steps<kR, scalar_t>(y, x, counts, n);
   }
+#endif
+  for (; i < n; ++i) {  // (the tail there)
+    RI c = counts[i];
+    for (int64_t k = 0; k < kR; ++k) {
+      y[k * n + i] = relu_fwd_bits<scalar_t>(x[k * n + i]);
+      c += static_cast<RI>(positive_bits<scalar_t>(x[k * n + i]));
+    }
+    counts[i] = c;
+  }
+}
+template <typename scalar_t, typename RI>
+void stats_rows_relu_bits(int16_t* y, const int16_t* x, RI* counts, int64_t n, int64_t rows) {
+  int64_t r = 0;
+  for (; r + kRowBlock <= rows; r += kRowBlock) {
+    stats_row_block_relu_bits<kRowBlock, scalar_t>(y + r * n, x + r * n, counts, n);
+  }
+  for (; r < rows; ++r) stats_row_block_relu_bits<1, scalar_t>(y + r * n, x + r * n, counts, n);
 }
 template <typename scalar_t>
 int64_t stats_run_relu_bits(int16_t* __restrict__ y, const int16_t* __restrict__ x, int64_t n) {
