@@ -75,11 +75,12 @@ for dtype in (torch.float32, torch.float64, torch.bfloat16, torch.float16):
             torch.testing.assert_close(y, ref(x), rtol=0, atol=0, equal_nan=True)
             want = (x > 0).movedim(dim, -1).reshape(-1, C).sum(0)
             assert torch.equal(fired, want), (dim, dtype, act)
-# ReLU's half-type pattern count past 2^15 rows on one thread: its 16-bit lane counts (AVX2,
-# the baseline) flush before they overflow
+# ReLU's half-type pattern count past 2^15 rows on one thread: its 8-bit (AVX-512, AVX2) and
+# 16-bit (the baseline) lane counts flush before they overflow; 72 channels: whole vector
+# steps of four-row blocks and a tail in every library
 threads = torch.get_num_threads()
 torch.set_num_threads(1)
-xr = torch.randn(70000, 20).to(torch.bfloat16)
+xr = torch.randn(70000, 72).to(torch.bfloat16)
 y, fired = torch.ops.relu_ext.act_stats(xr, None, 1, "relu", 0.0)
 assert torch.equal(fired, (xr > 0).sum(0)) and torch.equal(y, TF.relu(xr))
 torch.set_num_threads(threads)
