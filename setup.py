@@ -218,7 +218,8 @@ def autograd_sources():
 ext_modules = [
     cpp_extension.CppExtension(
         "relu_ext._C",
-        autograd_sources(),
+        # python.cpp: the functional API's Python entry points (PYBIND11_MODULE)
+        autograd_sources() + sources("python.cpp"),
         extra_compile_args={"cxx": CXX_FLAGS},
         extra_link_args=LINK_FLAGS,
         depends=sources("*.h") + sources("autograd/*.h") + AUTOGRAD_SOURCES,

@@ -19,9 +19,10 @@ import functools
 import torch
 from torch import nn
 
-from . import modules
+from . import _C, modules
 
-_ops = torch.ops.relu_ext
+# act_stats: _C's entry point (csrc/python.cpp), or under torch.compile its OpOverload.
+_act_stats_traced = torch.ops.relu_ext.act_stats.default
 _FLOATS = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
 
@@ -98,7 +99,9 @@ class DeadUnitMonitor:
                  and (weight is None or weight.numel() == 1 or dim == 1)
                  and (input.device.type == "cpu" or torch.cuda.is_available()))
         if fused:
-            y, fired = _ops.act_stats(input, weight, dim, activation, param)
+            act_stats = (_act_stats_traced if torch.compiler.is_dynamo_compiling()
+                         else _C.act_stats)
+            y, fired = act_stats(input, weight, dim, activation, param)
         else:  # in place, or inputs relu_ext does not take: torch's forward, then a count
             y = type(module).forward(module, input)
             positive = (y > 0) if getattr(module, "inplace", False) else (input > 0)

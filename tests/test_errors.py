@@ -134,3 +134,50 @@ def test_crash_prone_inputs_raise_in_a_subprocess():
                           env=env, timeout=300)
     assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr[-2000:])
     assert "all raised" in proc.stdout, proc.stdout
+
+
+def _typed_cases():
+    """(op, arguments): each with one argument of a type torch.ops does not take there."""
+    x, b = torch.randn(2, 4), torch.zeros(4)
+    return [
+        ("relu", ([1.0],)),
+        ("leaky_relu", (x, "0.1")),
+        ("elu", (x, None, False)),
+        ("gelu", (x, 3, False)),
+        ("prelu", (x, None)),
+        ("bias_act", (x, b, 1.0, "relu", 0.0)),  # a float for an int
+        ("bias_act", (x, b, -1, "relu", 2**1100)),  # an int beyond a double's range
+        ("act_stats", (x, 1.0, 1, "relu", 0.0)),
+    ]
+
+
+@pytest.mark.parametrize("idx", range(len(_typed_cases())))
+def test_entry_points_raise_as_torch_ops(idx):
+    """relu_ext._C's entry points (what the functional API calls) raise exactly what the
+    OpOverload raises for an argument of the wrong type: same type, same message."""
+    import relu_ext._C as entry
+
+    name, args = _typed_cases()[idx]
+    with pytest.raises(Exception) as theirs:
+        getattr(ops, name).default(*args)
+    with pytest.raises(Exception) as ours:
+        getattr(entry, name)(*args)
+    assert type(ours.value) is type(theirs.value)
+    assert str(ours.value) == str(theirs.value)
+
+
+def test_entry_points_take_what_torch_ops_takes():
+    """An int where the schema has a float or a bool, a Parameter for a tensor, None for an
+    optional tensor: the same results as the OpOverload's."""
+    import relu_ext._C as entry
+
+    x = torch.randn(3, 5)
+    w = torch.nn.Parameter(torch.rand(5))
+    calls = [("leaky_relu", (x, 2)), ("elu", (x, 3, False)), ("elu", (x, 1.0, 1)),
+             ("prelu", (x, w)),
+             ("bias_act", (x, w, 1, "elu", 1)), ("act_stats", (x, None, 1, "relu", 0.0)),
+             ("gelu", (x, "tanh", False))]
+    for name, args in calls:
+        ours, theirs = getattr(entry, name)(*args), getattr(ops, name).default(*args)
+        for a, b in zip(*(r if isinstance(r, tuple) else (r,) for r in (ours, theirs))):
+            assert torch.equal(a, b), name

@@ -1,4 +1,5 @@
-"""Converted models in the training stack: torch.export, autocast, deterministic mode."""
+"""Converted models in the training stack: torch.export, autocast, deterministic mode, tensor
+subclasses and TorchFunctionMode."""
 import warnings
 
 import pytest
@@ -81,6 +82,57 @@ def test_deterministic_algorithms_mode(name, device):
         torch.use_deterministic_algorithms(previous)
     for a, b in zip(*grads):
         assert torch.equal(a, b)
+
+
+FUNCTIONAL_CALLS = {
+    "relu": lambda F, x: F.relu(x), "relu_": lambda F, x: F.relu_(x.clone()),
+    "leaky_relu": lambda F, x: F.leaky_relu(x, 0.2),
+    "leaky_relu_": lambda F, x: F.leaky_relu_(x.clone(), 0.2),
+    "prelu": lambda F, x: F.prelu(x, torch.full((4,), 0.3)),
+    "elu": lambda F, x: F.elu(x, 0.7), "elu_": lambda F, x: F.elu_(x.clone(), 0.7),
+    "gelu": lambda F, x: F.gelu(x, approximate="tanh"),
+}
+
+
+class _Logged(torch.Tensor):
+    """A tensor subclass that records every function torch calls on it."""
+    calls = []
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        cls.calls.append(getattr(func, "__name__", str(func)))
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+
+@pytest.mark.parametrize("name", FUNCTIONAL_CALLS)
+def test_torch_function_subclass_and_mode(name):
+    """relu_ext.functional honours __torch_function__ as torch.nn.functional does: a
+    subclass's override sees the relu_ext op and the result keeps the subclass; a
+    TorchFunctionMode sees the call too. Values as for a plain tensor."""
+    import torch.nn.functional as TF
+    from torch.overrides import TorchFunctionMode
+
+    import relu_ext.functional as F
+
+    call = FUNCTIONAL_CALLS[name]
+    x = torch.randn(2, 4, 3)
+    want = call(TF, x)
+    _Logged.calls.clear()
+    y = call(F, x.as_subclass(_Logged))
+    assert type(y) is _Logged
+    assert any(c.startswith(name.rstrip("_")) for c in _Logged.calls), _Logged.calls
+    torch.testing.assert_close(y.as_subclass(torch.Tensor), want)
+
+    seen = []
+
+    class Mode(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            seen.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    with Mode():
+        torch.testing.assert_close(call(F, x), want)
+    assert any(s.startswith(f"relu_ext.{name}.") for s in seen), seen
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

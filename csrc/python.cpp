@@ -1,0 +1,162 @@
+// Python entry points for the functional API (relu_ext/functional.py) and the dead-unit
+// monitor: each calls its op through the dispatcher exactly as torch.ops.relu_ext.<op>.default
+// does (every dispatch key: autograd, vmap, fake tensors, Python modes), but reads its
+// arguments straight from the Python objects instead of through torch.ops's stack of IValues
+// checked against the schema (about 0.2 µs an argument): a relu call 0.85 -> 0.5 µs, ATen's
+// own 0.9 (benchmarks/NOTES.md §28).
+//
+// Only arguments of exactly the types below are read here; a call with any other (a tensor
+// subclass, which may define __torch_function__; an int for a bool; a list), with another
+// count of arguments, or inside a TorchFunctionMode goes to the OpOverload's own function,
+// unchanged: same result, same error. Under torch.compile functional.py calls the OpOverload.
+#include <ATen/PythonTorchFunctionTLS.h>
+#include <torch/csrc/autograd/python_variable.h>
+#include <torch/extension.h>
+
+#include <optional>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "ops.h"
+
+namespace relu_ext {
+namespace {
+
+namespace py = pybind11;
+
+PyTypeObject* g_tensor = nullptr;     // torch.Tensor
+PyTypeObject* g_parameter = nullptr;  // torch.nn.Parameter (its __torch_function__ is off)
+
+// Arg<T>::read(o, out): whether o is a Python object of the kind torch.ops takes for a C++
+// argument of type T (as these ops' schemas use them), and if so its value in out.
+template <typename T>
+struct Arg;
+template <>
+struct Arg<at::Tensor> {
+  using type = at::Tensor;
+  static bool read(PyObject* o, type& out) {
+    if (Py_TYPE(o) != g_tensor && Py_TYPE(o) != g_parameter) return false;
+    out = THPVariable_Unpack(o);
+    return true;
+  }
+};
+template <>
+struct Arg<std::optional<at::Tensor>> {
+  using type = std::optional<at::Tensor>;
+  static bool read(PyObject* o, type& out) {
+    if (o == Py_None) return true;
+    at::Tensor t;
+    if (!Arg<at::Tensor>::read(o, t)) return false;
+    out = std::move(t);
+    return true;
+  }
+};
+template <>
+struct Arg<double> {  // float, or int (exactly representable or not, as torch.ops)
+  using type = double;
+  static bool read(PyObject* o, type& out) {
+    if (!PyFloat_CheckExact(o) && !PyLong_CheckExact(o)) return false;
+    out = PyFloat_AsDouble(o);
+    if (out == -1.0 && PyErr_Occurred()) {  // an int too large for a double
+      PyErr_Clear();
+      return false;
+    }
+    return true;
+  }
+};
+template <>
+struct Arg<int64_t> {
+  using type = int64_t;
+  static bool read(PyObject* o, type& out) {
+    if (!PyLong_CheckExact(o)) return false;
+    int overflow = 0;
+    out = PyLong_AsLongLongAndOverflow(o, &overflow);
+    return overflow == 0;
+  }
+};
+template <>
+struct Arg<bool> {
+  using type = bool;
+  static bool read(PyObject* o, type& out) {
+    if (!PyBool_Check(o)) return false;
+    out = o == Py_True;
+    return true;
+  }
+};
+template <>
+struct Arg<c10::string_view> {  // a view of the str's UTF-8 form, alive as long as the str
+  using type = c10::string_view;
+  static bool read(PyObject* o, type& out) {
+    if (!PyUnicode_CheckExact(o)) return false;
+    Py_ssize_t size = 0;
+    const char* data = PyUnicode_AsUTF8AndSize(o, &size);
+    if (data == nullptr) {
+      PyErr_Clear();
+      return false;
+    }
+    out = c10::string_view(data, static_cast<size_t>(size));
+    return true;
+  }
+};
+
+template <typename A>
+using ArgOf = Arg<std::remove_const_t<std::remove_reference_t<A>>>;
+
+template <typename R, typename... A, size_t... I>
+py::object call(R (*op)(A...), const py::object& fallback, const py::args& args,
+                std::index_sequence<I...>) {
+  std::tuple<typename ArgOf<A>::type...> values;
+  if (args.size() != sizeof...(A) ||
+      !(ArgOf<A>::read(args[I].ptr(), std::get<I>(values)) && ...) ||
+      at::impl::torch_function_mode_enabled() ||
+      at::impl::PythonTorchFunctionTLS::peek_skip_next()) {
+    return fallback(*args);
+  }
+  if constexpr (std::is_void_v<R>) {
+    {
+      py::gil_scoped_release no_gil;  // as torch's own bindings, while the op runs
+      op(std::get<I>(values)...);
+    }
+    return py::none();
+  } else {
+    R result;
+    {
+      py::gil_scoped_release no_gil;
+      result = op(std::get<I>(values)...);
+    }
+    return py::cast(std::move(result));
+  }
+}
+
+// Binds name to the op's C++ entry point op (ops.h), falling back to
+// torch.ops.relu_ext.<name>.default's function.
+template <typename R, typename... A>
+void def(py::module_& m, const char* name, R (*op)(A...)) {
+  py::object fallback = py::module_::import("torch")
+                            .attr("ops").attr("relu_ext").attr(name).attr("default").attr("_op");
+  m.def(name, [op, fallback](const py::args& args) {
+    return call(op, fallback, args, std::index_sequence_for<A...>{});
+  });
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  g_tensor = reinterpret_cast<PyTypeObject*>(py::module_::import("torch").attr("Tensor").ptr());
+  g_parameter =
+      reinterpret_cast<PyTypeObject*>(py::module_::import("torch.nn").attr("Parameter").ptr());
+  def(m, "relu", &ops::relu);
+  def(m, "relu_", &ops::relu_);
+  def(m, "leaky_relu", &ops::leaky_relu);
+  def(m, "leaky_relu_", &ops::leaky_relu_);
+  def(m, "prelu", &ops::prelu);
+  def(m, "elu", &ops::elu);
+  def(m, "elu_", &ops::elu_);
+  def(m, "gelu", &ops::gelu);
+  def(m, "bias_act", &ops::bias_act);
+  def(m, "bias_prelu", &ops::bias_prelu);
+  def(m, "act_stats", &ops::act_stats);
+}
+
+}  // namespace relu_ext
