@@ -1,5 +1,5 @@
-"""Converted models in the training stack: torch.export, autocast, deterministic mode, tensor
-subclasses and TorchFunctionMode."""
+"""Converted models in the training stack: torch.export, autocast, deterministic mode, torch.fx,
+tensor subclasses and TorchFunctionMode."""
 import warnings
 
 import pytest
@@ -82,6 +82,18 @@ def test_deterministic_algorithms_mode(name, device):
         torch.use_deterministic_algorithms(previous)
     for a, b in zip(*grads):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_fx_symbolic_trace(name):
+    """torch.fx.symbolic_trace records relu_ext's ops (their OpOverloads) in the graph, and
+    the traced module gives the converted model's results."""
+    _, ours = _pair(name, "cpu")
+    gm = torch.fx.symbolic_trace(ours)
+    targets = [str(n.target) for n in gm.graph.nodes if n.op == "call_function"]
+    assert any(t.startswith("relu_ext.") for t in targets), targets
+    x = torch.randn(5, 8)
+    torch.testing.assert_close(gm(x), ours(x), rtol=0, atol=0)
 
 
 FUNCTIONAL_CALLS = {
