@@ -1,5 +1,5 @@
 """Converted models in the training stack: torch.export, autocast, deterministic mode, torch.fx,
-tensor subclasses and TorchFunctionMode."""
+torch.jit.trace, tensor subclasses and TorchFunctionMode."""
 import warnings
 
 import pytest
@@ -94,6 +94,20 @@ def test_fx_symbolic_trace(name):
     assert any(t.startswith("relu_ext.") for t in targets), targets
     x = torch.randn(5, 8)
     torch.testing.assert_close(gm(x), ours(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_jit_trace(name):
+    """torch.jit.trace (deprecated, still in use) records relu_ext's ops: the traced module
+    runs at another batch size with the converted model's results."""
+    _, ours = _pair(name, "cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # its deprecation warning
+        traced = torch.jit.trace(ours, torch.randn(2, 8))
+    assert "relu_ext::" in str(traced._modules["1"].graph) or \
+        "relu_ext::" in str(traced._modules["1"].inlined_graph)
+    x = torch.randn(5, 8)
+    torch.testing.assert_close(traced(x), ours(x), rtol=0, atol=0)
 
 
 FUNCTIONAL_CALLS = {
