@@ -124,6 +124,10 @@ inline void check_bitmask(const at::Tensor& mask, const at::Tensor& ref, const c
               op, ": expected mask to be a contiguous 1-D tensor of ", bitmask_bytes(ref.numel()),
               " bytes (1 bit per element of ", ref_arg, ", in 32-bit words), but got size ",
               mask.sizes());
+  // The kernels read whole 32-bit words (CUDA: a misaligned word load is a fault).
+  TORCH_CHECK(reinterpret_cast<uintptr_t>(mask.const_data_ptr()) % 4 == 0, op,
+              ": expected mask to start on a 4-byte boundary (32-bit words), but it starts at "
+              "byte offset ", mask.storage_offset(), " of its storage");
 }
 
 // A tensor whose memory order a bit mask follows must be non-overlapping and dense.

@@ -122,6 +122,11 @@ def _check_bitmask(mask, ref, op, ref_arg):
             f"{op}: expected mask to be a contiguous 1-D tensor of {nbytes} bytes (1 bit per "
             f"element of {ref_arg}, in 32-bit words), but got size {list(mask.shape)}"
         )
+    if mask.storage_offset() % 4:  # the real kernels check the address itself
+        raise RuntimeError(
+            f"{op}: expected mask to start on a 4-byte boundary (32-bit words), but it starts "
+            f"at byte offset {mask.storage_offset()} of its storage"
+        )
 
 
 def _relu_check(self, op):

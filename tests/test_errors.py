@@ -41,6 +41,12 @@ def _cases(device):
         (lambda: ops.prelu_backward(x, x, torch.ones(2, device=device)), RuntimeError,
          ["prelu_backward", "weight"]),
         (lambda: F.elu_(i), NotImplementedError, ["elu_", "self"]),
+        # a mask of the right size starting mid-word (its kernels read 32-bit words)
+        (lambda: ops.leaky_relu_mask_backward(
+            x, torch.zeros(5, dtype=torch.uint8, device=device)[1:], 0.1), RuntimeError,
+         ["leaky_relu_mask_backward", "mask", "4-byte boundary"]),
+        (lambda: ops.gelu_inverse(x, torch.zeros(6, dtype=torch.uint8, device=device)[2:], "none"),
+         RuntimeError, ["gelu_inverse", "mask", "4-byte boundary"]),
     ]
 
 
