@@ -83,6 +83,15 @@ torch.set_num_threads(1)
 xr = torch.randn(70000, 72).to(torch.bfloat16)
 y, fired = torch.ops.relu_ext.act_stats(xr, None, 1, "relu", 0.0)
 assert torch.equal(fired, (xr > 0).sum(0)) and torch.equal(y, TF.relu(xr))
+# Few rows of many channels, split by channels over 8 threads (300 rows: 8-bit lanes flush;
+# 1100 channels: a last block under 64), ReLU on the patterns and the float loop
+torch.set_num_threads(8)
+xw = torch.randn(300, 1100)
+for dtype in (torch.bfloat16, torch.float32):
+    for act, p, ref in (("relu", 0.0, TF.relu), ("elu", 1.0, TF.elu)):
+        y, fired = torch.ops.relu_ext.act_stats(xw.to(dtype), None, 1, act, p)
+        assert torch.equal(fired, (xw > 0).sum(0)), (dtype, act)
+        torch.testing.assert_close(y, ref(xw.to(dtype)))
 torch.set_num_threads(threads)
 # Subnormal results survive the narrowing to the half types (the AVX512-BF16 instruction
 # alone would flush them to zero), at both ends of the vector loops.

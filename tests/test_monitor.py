@@ -71,6 +71,34 @@ def test_act_stats_counts_exact_at_any_thread_count(shape, dim):
         torch.set_num_threads(threads)
 
 
+@pytest.mark.parametrize("rows,channels,threads", [(4, 16384 + 33, 2), (100, 1000, 2),
+                                                   (300, 1100, 8)],
+                         ids=["wide", "short", "short_past_8bit"])
+def test_act_stats_few_rows_split_by_channels(rows, channels, threads):
+    """Few rows a thread (under 64) of many channels are split by channels, each thread
+    writing its own channels' counts: exact counts and torch's values for every form and
+    dtype, PReLU's weight per channel, a last block of channels under 64, and (8 threads,
+    300 rows) more rows than an 8-bit lane holds."""
+    previous = torch.get_num_threads()
+    x = torch.randn(rows, channels)
+    x.view(-1)[::5] = 0.0
+    w = torch.rand(channels)
+    want = reference_fired(x, 1)
+    try:
+        torch.set_num_threads(threads)
+        for dtype in (torch.float32, torch.float64, torch.bfloat16, torch.float16):
+            xd = x.to(dtype)
+            for activation, param, ref in ACTS:
+                y, fired = ops.act_stats(xd, None, 1, activation, param)
+                assert torch.equal(fired, want), (activation, dtype)
+                torch.testing.assert_close(y, ref(xd))
+            y, fired = ops.act_stats(xd, w.to(dtype), 1, "prelu", 0.0)
+            assert torch.equal(fired, want), ("prelu", dtype)
+            torch.testing.assert_close(y, TF.prelu(xd, w.to(dtype)))
+    finally:
+        torch.set_num_threads(previous)
+
+
 def test_act_stats_prelu_gradcheck():
     x = torch.randn(5, 4, 3, dtype=torch.float64, requires_grad=True)
     w = torch.rand(4, dtype=torch.float64, requires_grad=True)
