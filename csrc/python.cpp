@@ -2,8 +2,8 @@
 // monitor: each calls its op through the dispatcher exactly as torch.ops.relu_ext.<op>.default
 // does (every dispatch key: autograd, vmap, fake tensors, Python modes), but reads its
 // arguments straight from the Python objects instead of through torch.ops's stack of IValues
-// checked against the schema (about 0.2 µs an argument): a relu call 0.85 -> 0.5 µs, ATen's
-// own 0.9 (benchmarks/NOTES.md §28).
+// checked against the schema (about 0.2 µs an argument): a relu call 0.93 -> 0.60 µs, ATen's
+// own 0.80 (benchmarks/NOTES.md §28).
 //
 // Only arguments of exactly the types below are read here; a call with any other (a tensor
 // subclass, which may define __torch_function__; an int for a bool; a list), with another
