@@ -110,6 +110,38 @@ def test_jit_trace(name):
     torch.testing.assert_close(traced(x), ours(x), rtol=0, atol=0)
 
 
+def test_python_threads_call_concurrently():
+    """Python threads calling the functional API at once (its entry points release the GIL
+    while a kernel runs, as torch's own bindings do) each get the results one thread gets."""
+    import threading
+
+    import relu_ext.functional as F
+
+    xs = [torch.randn(64, 4096) for _ in range(4)]
+    b = torch.randn(4096)
+    calls = [lambda x: F.gelu(x), lambda x: F.leaky_relu(x, 0.2),
+             lambda x: F.bias_act(x, b, "elu", alpha=0.5), lambda x: F.relu(x)]
+    want = [[f(x) for f in calls] for x in xs]
+    got, errors = [None] * len(xs), []
+
+    def run(i):
+        try:
+            for _ in range(20):
+                got[i] = [f(xs[i]) for f in calls]
+        except Exception as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(xs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for w, g in zip(want, got):
+        for a, c in zip(w, g):
+            assert torch.equal(a, c)
+
+
 FUNCTIONAL_CALLS = {
     "relu": lambda F, x: F.relu(x), "relu_": lambda F, x: F.relu_(x.clone()),
     "leaky_relu": lambda F, x: F.leaky_relu(x, 0.2),
