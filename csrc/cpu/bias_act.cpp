@@ -890,18 +890,19 @@ std::tuple<at::Tensor, at::Tensor> act_stats_cpu(const at::Tensor& self,
               ": PReLU with a weight per channel counts along dim 1 (its channels), got dim ", dim);
   const auto x = dense(self);
   auto out = empty_like_cpu(x);
-  at::Tensor fired = at::detail::empty_cpu({x.size(dim)}, at::kLong);  // stats_forward writes it
-  if (x.numel() == 0) std::fill_n(fired.data_ptr<int64_t>(), fired.numel(), int64_t{0});
-  if (x.numel() > 0) {
-    const auto geo = geometry(x, dim);
-    RELU_EXT_DISPATCH(x.scalar_type(), "act_stats_cpu", [&] {
-      const auto p = activation_params<scalar_t>(weight ? &*weight : nullptr, param);
-      with_activation(act, [&](auto a) {
-        stats_forward<decltype(a)::value>(out.data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
-                                          p, geo, fired.data_ptr<int64_t>());
-      });
-    });
+  at::Tensor fired = at::detail::empty_cpu({x.size(dim)}, at::kLong);
+  if (x.numel() == 0) {  // every count 0 (otherwise stats_forward writes them all)
+    std::fill_n(fired.data_ptr<int64_t>(), fired.numel(), int64_t{0});
+    return {out, fired};
   }
+  const auto geo = geometry(x, dim);
+  RELU_EXT_DISPATCH(x.scalar_type(), "act_stats_cpu", [&] {
+    const auto p = activation_params<scalar_t>(weight ? &*weight : nullptr, param);
+    with_activation(act, [&](auto a) {
+      stats_forward<decltype(a)::value>(out.data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
+                                        p, geo, fired.data_ptr<int64_t>());
+    });
+  });
   return {out, fired};
 }
 
