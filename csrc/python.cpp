@@ -13,6 +13,7 @@
 #include <torch/csrc/autograd/python_variable.h>
 #include <torch/extension.h>
 
+#include <algorithm>
 #include <optional>
 #include <tuple>
 #include <type_traits>
@@ -140,6 +141,87 @@ void def(py::module_& m, const char* name, R (*op)(A...)) {
   });
 }
 
+// The dead-unit monitor's running counts for one watched module (relu_ext/monitor.py).
+// step(input, weight, activation, param) is the module's forward while monitored: act_stats,
+// then its per-channel counts added into `fired` and the inputs per channel into `seen`, in
+// one call from Python (the same steps in Python cost ~10 µs a call, a 64K-element GELU 15.5
+// -> 26 µs; more after a large input, the interpreter's data then out of the cache;
+// benchmarks/NOTES.md §29). It returns None, counting nothing, where the monitor's Python path
+// must take the call: an argument not exactly a tensor (or None for the weight), a
+// TorchFunctionMode, a tensor without storage (vmap's, functorch's wrappers), a dtype or
+// device act_stats does not take, a weight per channel with the channels not at dim 1, a
+// 0-dim input, a channel dim out of range, or a channel count other than the one counted so
+// far (Python raises the errors).
+class ActCounter {
+ public:
+  explicit ActCounter(std::optional<int64_t> channel_dim) : channel_dim_(channel_dim) {}
+
+  py::object step(py::handle input, py::handle weight, py::handle activation,
+                  py::handle param) {
+    at::Tensor x;
+    std::optional<at::Tensor> w;
+    c10::string_view act;
+    double p = 0;
+    if (!Arg<at::Tensor>::read(input.ptr(), x) ||
+        !Arg<std::optional<at::Tensor>>::read(weight.ptr(), w) ||
+        !Arg<c10::string_view>::read(activation.ptr(), act) ||
+        !Arg<double>::read(param.ptr(), p) || at::impl::torch_function_mode_enabled() ||
+        at::impl::PythonTorchFunctionTLS::peek_skip_next() ||
+        !x.unsafeGetTensorImpl()->has_storage()) {
+      return py::none();
+    }
+    const auto dtype = x.scalar_type();
+    const int64_t nd = x.dim();
+    if ((dtype != at::kFloat && dtype != at::kDouble && dtype != at::kHalf &&
+         dtype != at::kBFloat16) ||
+        (!x.is_cpu() && !x.is_cuda()) || nd == 0) {
+      return py::none();
+    }
+    int64_t dim = channel_dim_.value_or(nd >= 2 ? 1 : 0);
+    if (dim < -nd || dim >= nd) return py::none();
+    if (dim < 0) dim += nd;
+    const int64_t channels = x.size(dim);
+    if ((w && w->numel() != 1 && dim != 1) || (fired.defined() && fired.numel() != channels)) {
+      return py::none();
+    }
+    at::Tensor y, counts;
+    {
+      py::gil_scoped_release no_gil;
+      std::tie(y, counts) = ops::act_stats(x, w, dim, act, p);
+    }
+    add(counts, x.numel() / std::max<int64_t>(1, channels));
+    return py::cast(std::move(y));
+  }
+
+  // counts (int64, one per channel) and the inputs each channel saw, added to the totals
+  void add(const at::Tensor& counts, int64_t inputs) {
+    if (!fired.defined()) {
+      c10::InferenceMode normal(false);  // (counted in inference mode: still a normal tensor)
+      fired = counts.detach().clone();
+    } else if (fired.is_cpu() && counts.is_cpu() && counts.scalar_type() == at::kLong &&
+               counts.is_contiguous() && counts.unsafeGetTensorImpl()->has_storage() &&
+               counts.numel() == fired.numel()) {
+      int64_t* const total = fired.data_ptr<int64_t>();  // (contiguous: made by clone)
+      const int64_t* const more = counts.const_data_ptr<int64_t>();
+      for (int64_t c = 0, n = fired.numel(); c < n; ++c) total[c] += more[c];
+    } else {
+      fired.add_(counts.detach().to(fired.device()));
+    }
+    seen += inputs;
+  }
+
+  void reset() {
+    fired = at::Tensor();
+    seen = 0;
+  }
+
+  at::Tensor fired;  // undefined until the first count
+  int64_t seen = 0;
+
+ private:
+  std::optional<int64_t> channel_dim_;
+};
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -157,6 +239,15 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   def(m, "bias_act", &ops::bias_act);
   def(m, "bias_prelu", &ops::bias_prelu);
   def(m, "act_stats", &ops::act_stats);
+  py::class_<ActCounter>(m, "ActCounter")
+      .def(py::init<std::optional<int64_t>>(), py::arg("channel_dim"))
+      .def("step", &ActCounter::step)
+      .def("add", &ActCounter::add, py::arg("counts"), py::arg("inputs"))
+      .def("reset", &ActCounter::reset)
+      .def_property_readonly("fired", [](const ActCounter& c) -> py::object {
+        return c.fired.defined() ? py::cast(c.fired) : py::none();
+      })
+      .def_readonly("seen", &ActCounter::seen);
 }
 
 }  // namespace relu_ext

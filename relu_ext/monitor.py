@@ -26,20 +26,17 @@ _act_stats_traced = torch.ops.relu_ext.act_stats.default
 _FLOATS = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
 
-def _spec(m):
-    """(activation, param, weight) for act_stats, or None for types not watched."""
-    t = type(m)
-    if t in (nn.ReLU, modules.ReLU):
-        return "relu", 0.0, None
-    if t in (nn.LeakyReLU, modules.LeakyReLU):
-        return "leaky_relu", float(m.negative_slope), None
-    if t in (nn.PReLU, modules.PReLU):
-        return "prelu", 0.0, m.weight
-    if t in (nn.ELU, modules.ELU):
-        return "elu", float(m.alpha), None
-    if t in (nn.GELU, modules.GELU):
-        return ("gelu_tanh" if m.approximate == "tanh" else "gelu"), 0.0, None
-    return None
+# type -> module -> (activation, param, weight, inplace) for act_stats: the types watched
+_SPECS = {}
+for _types, _spec_of in (
+        ((nn.ReLU, modules.ReLU), lambda m: ("relu", 0.0, None, m.inplace)),
+        ((nn.LeakyReLU, modules.LeakyReLU),
+         lambda m: ("leaky_relu", float(m.negative_slope), None, m.inplace)),
+        ((nn.PReLU, modules.PReLU), lambda m: ("prelu", 0.0, m.weight, False)),
+        ((nn.ELU, modules.ELU), lambda m: ("elu", float(m.alpha), None, m.inplace)),
+        ((nn.GELU, modules.GELU),
+         lambda m: ("gelu_tanh" if m.approximate == "tanh" else "gelu", 0.0, None, False))):
+    _SPECS.update(dict.fromkeys(_types, _spec_of))
 
 
 class DeadUnitMonitor:
@@ -49,9 +46,15 @@ class DeadUnitMonitor:
     :meth:`stop`). Counts accumulate over every forward call until :meth:`reset`."""
 
     def __init__(self, model: nn.Module, channel_dim=None):
+        if channel_dim is not None and not isinstance(channel_dim, int):
+            raise TypeError(f"DeadUnitMonitor: channel_dim must be an int or None, "
+                            f"got {type(channel_dim).__name__}")
         self.model = model
         self.channel_dim = channel_dim
-        self._watched = [(name, m) for name, m in model.named_modules() if _spec(m) is not None]
+        self._watched = [(name, m) for name, m in model.named_modules() if type(m) in _SPECS]
+        # the counts of eager calls, in C++ (csrc/python.cpp); those of calls traced by
+        # torch.compile in _fired and _seen
+        self._counters = {name: _C.ActCounter(channel_dim) for name, _ in self._watched}
         self._fired = {}
         self._seen = {}
         self._saved = {}
@@ -82,20 +85,28 @@ class DeadUnitMonitor:
         self.stop()
 
     def reset(self):
+        for counter in self._counters.values():
+            counter.reset()
         self._fired.clear()
         self._seen.clear()
 
     # ------------------------------------------------------------------ counting --
-    def _dim(self, x):
-        return self.channel_dim if self.channel_dim is not None else (1 if x.dim() >= 2 else 0)
-
     def _forward(self, name, module, input):
-        activation, param, weight = _spec(module)
+        activation, param, weight, inplace = _SPECS[type(module)](module)
+        if not (inplace or torch.compiler.is_dynamo_compiling()):
+            # the common case in one C++ call; None where this path below must take it
+            y = self._counters[name].step(input, weight, activation, param)
+            if y is not None:
+                return y
         if input.dim() == 0:
             raise ValueError(f"DeadUnitMonitor: {name or 'the model'} got a 0-dim input; "
                              f"channels need at least 1 dimension")
-        dim = self._dim(input) % input.dim()
-        fused = (input.dtype in _FLOATS and not getattr(module, "inplace", False)
+        dim = self.channel_dim if self.channel_dim is not None else (1 if input.dim() >= 2 else 0)
+        if not -input.dim() <= dim < input.dim():
+            raise IndexError(f"DeadUnitMonitor: channel_dim={dim} is out of range for the "
+                             f"{input.dim()}-dim input of {name or 'the model'}")
+        dim %= input.dim()
+        fused = (input.dtype in _FLOATS and not inplace
                  and (weight is None or weight.numel() == 1 or dim == 1)
                  and (input.device.type == "cpu" or torch.cuda.is_available()))
         if fused:
@@ -104,26 +115,50 @@ class DeadUnitMonitor:
             y, fired = act_stats(input, weight, dim, activation, param)
         else:  # in place, or inputs relu_ext does not take: torch's forward, then a count
             y = type(module).forward(module, input)
-            positive = (y > 0) if getattr(module, "inplace", False) else (input > 0)
+            positive = (y > 0) if inplace else (input > 0)
             fired = positive.movedim(dim, 0).reshape(input.shape[dim], -1).sum(1)
         fired = fired.detach()
-        if name in self._fired:
-            if self._fired[name].numel() != fired.numel():
-                raise ValueError(f"DeadUnitMonitor: {name or 'the model'} saw "
-                                 f"{fired.numel()} channels (dim {dim}) after "
-                                 f"{self._fired[name].numel()}; pass channel_dim=")
-            self._fired[name] += fired
-            self._seen[name] += input.numel() // max(1, input.shape[dim])
+        seen = input.numel() // max(1, input.shape[dim])
+        if torch.compiler.is_dynamo_compiling():
+            if name in self._fired:
+                self._check_channels(name, dim, fired, self._fired[name])
+                self._fired[name] += fired
+                self._seen[name] += seen
+            else:
+                self._fired[name] = fired.clone()
+                self._seen[name] = seen
         else:
-            self._fired[name] = fired.clone()
-            self._seen[name] = input.numel() // max(1, input.shape[dim])
+            counter = self._counters[name]
+            self._check_channels(name, dim, fired, counter.fired)
+            counter.add(fired, seen)
         return y
+
+    @staticmethod
+    def _check_channels(name, dim, fired, before):
+        if before is not None and before.numel() != fired.numel():
+            raise ValueError(f"DeadUnitMonitor: {name or 'the model'} saw {fired.numel()} "
+                             f"channels (dim {dim}) after {before.numel()}; pass channel_dim=")
 
     # ------------------------------------------------------------------- results --
     def counts(self):
         """{module name: (fired, seen)}: per-channel counts of inputs with x > 0 (int64
         tensor) and the number of inputs each channel saw, for modules that ran."""
-        return {name: (self._fired[name].cpu(), self._seen[name]) for name in self._fired}
+        out = {}
+        for name, counter in self._counters.items():
+            parts = [(counter.fired, counter.seen)] if counter.fired is not None else []
+            if name in self._fired:  # calls traced by torch.compile
+                parts.append((self._fired[name], self._seen[name]))
+            if not parts:
+                continue
+            fired = parts[0][0].cpu().clone()  # a copy: later counts do not change it
+            for more, _ in parts[1:]:
+                if more.numel() != fired.numel():
+                    raise ValueError(f"DeadUnitMonitor: {name or 'the model'} saw "
+                                     f"{fired.numel()} channels in eager calls and "
+                                     f"{more.numel()} in compiled ones; pass channel_dim=")
+                fired += more.cpu()
+            out[name] = (fired, sum(seen for _, seen in parts))
+        return out
 
     def dead_units(self):
         """{module name: bool tensor, one entry per channel, True where the unit never fired
@@ -139,12 +174,12 @@ class DeadUnitMonitor:
         """A per-layer table: dead channels / channels, the fraction dead, and the mean
         fraction of inputs in the inactive regime."""
         rows = [("layer", "type", "dead / total", "dead", "inactive inputs")]
-        inactive = self.inactive_fraction()
+        dead_units, inactive = self.dead_units(), self.inactive_fraction()
         for name, m in self._watched:
-            if name not in self._fired:
+            if name not in dead_units:
                 rows.append((name or "(model)", type(m).__name__, "not run", "", ""))
                 continue
-            dead = self.dead_units()[name]
+            dead = dead_units[name]
             rows.append((name or "(model)", type(m).__name__,
                          f"{int(dead.sum())} / {dead.numel()}",
                          f"{dead.double().mean().item():.1%}",
@@ -162,10 +197,10 @@ class DeadUnitMonitor:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        names = list(self._fired)
+        dead = self.dead_units()
+        names = list(dead)
         if not names:
             raise RuntimeError("DeadUnitMonitor.plot: no activation has run while enabled")
-        dead = self.dead_units()
         inactive = self.inactive_fraction()
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 0.45 * len(names) + 2))
         ax1.barh(names, [dead[n].double().mean().item() for n in names], color="tab:red")

@@ -219,3 +219,89 @@ def test_act_stats_vmap(weight, shape, dim):
         want = TF.relu(x[i]) if wi is None else TF.prelu(x[i], wi.reshape(-1))
         torch.testing.assert_close(y[i], want)
         assert torch.equal(fired[i], reference_fired(x[i], d))
+
+
+def test_monitor_under_torch_compile_counts_as_eager():
+    """Calls traced by torch.compile (fullgraph, no break) count as eager calls do, and the
+    two kinds of call add up."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 12), relu_ext.GELU("tanh"),
+                        nn.Linear(12, 6), nn.LeakyReLU(0.1))
+    x = torch.randn(32, 8)
+    with relu_ext.DeadUnitMonitor(net) as eager:
+        for _ in range(3):
+            expected = net(x)
+    torch._dynamo.reset()
+    with relu_ext.DeadUnitMonitor(net) as mixed:
+        compiled = torch.compile(net, fullgraph=True)
+        for _ in range(2):
+            torch.testing.assert_close(compiled(x), expected)
+        net(x)
+        assert torch._dynamo.explain(net)(x).graph_break_count == 0  # (one more call)
+    base = eager.counts()
+    counts = mixed.counts()
+    assert set(counts) == set(base) == {"1", "3", "5"}
+    for name, (fired, seen) in counts.items():
+        assert seen == base[name][1] + 32 and fired.sum() > 0
+        torch.testing.assert_close(fired, base[name][0] * 4 // 3, rtol=0, atol=0)
+
+
+def test_monitor_counts_are_a_copy_and_follow_module_changes():
+    torch.manual_seed(0)
+    act = nn.LeakyReLU(0.1)
+    x = torch.randn(16, 5)
+    with relu_ext.DeadUnitMonitor(act) as mon:
+        act(x)
+        fired, seen = mon.counts()[""]
+        before = fired.clone()
+        act.negative_slope = 0.3  # read at each call
+        torch.testing.assert_close(act(x), TF.leaky_relu(x, 0.3))
+    assert torch.equal(fired, before) and seen == 16  # the first counts() did not change
+    fired, seen = mon.counts()[""]
+    assert torch.equal(fired, 2 * reference_fired(x, 1)) and seen == 32
+
+
+def test_monitor_inference_mode_then_training(device):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 10), nn.ELU()).to(device)
+    x = torch.randn(8, 6, device=device)
+    with relu_ext.DeadUnitMonitor(net) as mon:
+        with torch.inference_mode():
+            net(x)
+        net(x).sum().backward()
+        with torch.inference_mode():
+            net(x)
+    fired, seen = mon.counts()["1"]
+    assert torch.equal(fired, 3 * reference_fired(net[0](x), 1).cpu()) and seen == 24
+
+
+def test_monitor_python_path_counts_as_the_kernel():
+    """Inputs the C++ step leaves to monitor.py's own path (a tensor subclass, which may
+    define __torch_function__; an in-place module) count the same."""
+    class Tagged(torch.Tensor):
+        pass
+
+    torch.manual_seed(0)
+    x = torch.randn(12, 7, 3)
+    for act in (nn.ReLU(), nn.ReLU(inplace=True), relu_ext.GELU()):
+        with relu_ext.DeadUnitMonitor(act) as mon:
+            act(x.clone())
+            act(x.clone().as_subclass(Tagged))
+        fired, seen = mon.counts()[""]
+        assert torch.equal(fired, 2 * reference_fired(x, 1)) and seen == 2 * 12 * 3
+
+
+def test_monitor_bad_channel_dims():
+    act = nn.ReLU()
+    with pytest.raises(TypeError, match="channel_dim must be an int"):
+        relu_ext.DeadUnitMonitor(act, channel_dim=1.0)
+    with relu_ext.DeadUnitMonitor(act, channel_dim=3):
+        with pytest.raises(IndexError, match="channel_dim=3 is out of range"):
+            act(torch.randn(2, 3, 4))
+    with relu_ext.DeadUnitMonitor(act) as mon:
+        act(torch.randn(2, 3, 4))
+        with pytest.raises(ValueError, match="saw 5 channels .dim 1. after 3; pass channel_dim="):
+            act(torch.randn(2, 5, 4))
+        with pytest.raises(ValueError, match="0-dim input"):
+            act(torch.tensor(1.0))
+    assert mon.counts()[""][1] == 8  # the failed calls counted nothing
