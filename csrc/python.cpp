@@ -215,6 +215,8 @@ class ActCounter {
     seen = 0;
   }
 
+  std::optional<int64_t> channel_dim() const { return channel_dim_; }
+
   at::Tensor fired;  // undefined until the first count
   int64_t seen = 0;
 
@@ -247,7 +249,18 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       .def_property_readonly("fired", [](const ActCounter& c) -> py::object {
         return c.fired.defined() ? py::cast(c.fired) : py::none();
       })
-      .def_readonly("seen", &ActCounter::seen);
+      .def_readonly("seen", &ActCounter::seen)
+      .def(py::pickle(  // (a watched model is copied or saved with its monitor's counts)
+          [](const ActCounter& c) {
+            return py::make_tuple(c.channel_dim(),
+                                  c.fired.defined() ? py::cast(c.fired) : py::none(), c.seen);
+          },
+          [](const py::tuple& state) {
+            ActCounter c(state[0].cast<std::optional<int64_t>>());
+            if (!state[1].is_none()) c.fired = state[1].cast<at::Tensor>();
+            c.seen = state[2].cast<int64_t>();
+            return c;
+          }));
 }
 
 }  // namespace relu_ext

@@ -1,5 +1,7 @@
 """relu_ext.DeadUnitMonitor and the act_stats op behind it: per-channel counts of inputs in
 the active regime (x > 0), counted inside the forward kernel."""
+import copy
+import io
 import os
 
 import pytest
@@ -305,3 +307,29 @@ def test_monitor_bad_channel_dims():
         with pytest.raises(ValueError, match="0-dim input"):
             act(torch.tensor(1.0))
     assert mon.counts()[""][1] == 8  # the failed calls counted nothing
+
+
+def test_monitored_model_copies_and_saves():
+    """A model copied or saved while watched takes its monitor along, counts included; the
+    copy counts on its own."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 6), nn.GELU())
+    x = torch.randn(5, 4)
+    with relu_ext.DeadUnitMonitor(net) as mon:
+        net(x)
+        twin = copy.deepcopy(net)
+        buffer = io.BytesIO()
+        torch.save(net, buffer)
+        buffer.seek(0)
+        loaded = torch.load(buffer, weights_only=False)
+        twin(x)
+        twin(x)
+        loaded(x)
+        torch.testing.assert_close(twin(x), net(x))
+    h = net[0](x)
+    assert torch.equal(mon.counts()["1"][0], 2 * reference_fired(h, 1))
+    for copied, calls in ((twin, 4), (loaded, 2)):
+        monitor = copied[1].forward.func.__self__  # (the monitor held by the copy)
+        fired, seen = monitor.counts()["1"]
+        assert torch.equal(fired, calls * reference_fired(h, 1)) and seen == calls * 5
+        assert set(monitor.counts()) == {"1", "3"}
