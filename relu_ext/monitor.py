@@ -37,6 +37,7 @@ for _types, _spec_of in (
         ((nn.GELU, modules.GELU),
          lambda m: ("gelu_tanh" if m.approximate == "tanh" else "gelu", 0.0, None, False))):
     _SPECS.update(dict.fromkeys(_types, _spec_of))
+del _types, _spec_of
 
 
 class DeadUnitMonitor:
@@ -142,7 +143,8 @@ class DeadUnitMonitor:
     # ------------------------------------------------------------------- results --
     def counts(self):
         """{module name: (fired, seen)}: per-channel counts of inputs with x > 0 (int64
-        tensor) and the number of inputs each channel saw, for modules that ran."""
+        tensor on the CPU, a copy: later calls do not change it) and the number of inputs
+        each channel saw, for modules that ran."""
         out = {}
         for name, counter in self._counters.items():
             parts = [(counter.fired, counter.seen)] if counter.fired is not None else []
