@@ -1,0 +1,132 @@
+"""Random cases across the public functional API: random shapes (1-4 dims, odd sizes), memory
+layouts (contiguous, transposed, strided slices, channels_last), dtypes, thread counts and
+activation parameters, forward and backward (bias and weight gradients included) and the
+dead-unit monitor's counts, each against torch.nn.functional in float64 on the same values
+(the counts against (x > 0) summed per channel). Seeded: a failure reproduces."""
+import math
+import random
+
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import relu_ext
+
+F = relu_ext.functional
+
+DTYPES = [torch.float32, torch.float64, torch.bfloat16, torch.float16]
+# (rtol, atol) of an elementwise result in each dtype against the float64 reference rounded to it
+TOL = {torch.float32: (2e-5, 1e-6), torch.float64: (1e-12, 1e-14),
+       torch.bfloat16: (1.6e-2, 1e-5), torch.float16: (2e-3, 1e-6)}
+SIZES = [1, 2, 3, 5, 7, 16, 31, 33, 64, 65, 130]
+MAX_NUMEL = 1 << 17  # above the kernels' 32K-element grain: several threads
+
+
+def random_input(rng, shape, dtype, device):
+    kind = rng.choice(["contiguous", "transposed", "sliced", "channels_last"])
+    if kind == "channels_last" and len(shape) == 4:
+        x = torch.randn(shape, dtype=torch.float64, device=device)
+        return x.to(dtype).contiguous(memory_format=torch.channels_last)
+    if kind == "transposed" and len(shape) >= 2:
+        x = torch.randn(list(reversed(shape)), dtype=torch.float64, device=device)
+        return x.to(dtype).permute(*reversed(range(len(shape))))
+    if kind == "sliced":
+        x = torch.randn([2 * s for s in shape], dtype=torch.float64, device=device)
+        return x.to(dtype)[tuple(slice(None, None, 2) for _ in shape)]
+    return torch.randn(shape, dtype=torch.float64, device=device).to(dtype)
+
+
+def reduction_tol(dtype, terms_abs_sum):
+    """Tolerance of a sum (a bias or weight gradient): the dtype's epsilon times the sum of
+    the terms' magnitudes, per element."""
+    return 4 * torch.finfo(dtype).eps * terms_abs_sum + TOL[dtype][1]
+
+
+def one_case(rng, dtype, device):
+    nd = rng.randint(1, 4)
+    shape = [rng.choice(SIZES) for _ in range(nd)]
+    while math.prod(shape) > MAX_NUMEL:  # (up to 130^4 otherwise)
+        shape[rng.randrange(nd)] = rng.choice(SIZES[:6])
+    op = rng.choice(["relu", "leaky_relu", "elu", "gelu", "prelu", "bias_act", "act_stats"])
+    x = random_input(rng, shape, dtype, device)
+    if op == "act_stats":  # the dead-unit monitor's op: the activation and exact counts
+        dim = rng.randrange(nd)
+        act, p, ref = rng.choice([("relu", 0.0, TF.relu), ("elu", 0.5, lambda z: TF.elu(z, 0.5)),
+                                  ("gelu_tanh", 0.0, lambda z: TF.gelu(z, approximate="tanh"))])
+        y, fired = torch.ops.relu_ext.act_stats(x, None, dim, act, p)
+        what = f"act_stats {act} {shape} dim {dim} {dtype} strides {tuple(x.stride())}"
+        torch.testing.assert_close(y, ref(x.double()).to(dtype), rtol=TOL[dtype][0],
+                                   atol=TOL[dtype][1], msg=what)
+        expected = (x > 0).movedim(dim, 0).reshape(x.shape[dim], -1).sum(1)
+        assert torch.equal(fired, expected), what
+        return
+    xe = x.detach().clone().requires_grad_()
+    xr = x.detach().double().requires_grad_()
+    extra_e, extra_r, sums = [], [], []  # parameters, and their gradients' terms per element
+    if op == "relu":
+        ye, yr = F.relu(xe), TF.relu(xr)
+    elif op == "leaky_relu":
+        s = rng.choice([0.01, 0.2, -0.5, 1.5])
+        ye, yr = F.leaky_relu(xe, s), TF.leaky_relu(xr, s)
+    elif op == "elu":
+        a = rng.choice([1.0, 0.3, 2.0])
+        ye, yr = F.elu(xe, a), TF.elu(xr, a)
+    elif op == "gelu":
+        approximate = rng.choice(["none", "tanh"])
+        ye, yr = F.gelu(xe, approximate=approximate), TF.gelu(xr, approximate=approximate)
+    elif op == "prelu":
+        channels = shape[1] if nd >= 2 else 1
+        w = (torch.rand(rng.choice([1, channels]), dtype=torch.float64) - 0.3).to(dtype)
+        we = w.to(device).requires_grad_()
+        wr = w.to(device).double().requires_grad_()
+        ye, yr = F.prelu(xe, we), TF.prelu(xr, wr)
+        extra_e, extra_r = [we], [wr]
+        # d/dw: the sum of g * min(x, 0) over the weight's elements
+        sums = [lambda g: xr.detach().clamp(max=0).abs() * g.abs()]
+    else:
+        dim = rng.choice([1, -1]) if nd >= 2 else -1
+        channels = shape[dim]
+        b = torch.randn(channels, dtype=torch.float64).to(dtype)
+        act = rng.choice(["relu", "leaky_relu", "elu", "gelu"])
+        be = b.to(device).requires_grad_()
+        br = b.to(device).double().requires_grad_()
+        view = [1] * nd
+        view[dim] = channels
+        ye = F.bias_act(xe, be, act, dim=dim)
+        yr = getattr(TF, act)(xr + br.view(view))
+        extra_e, extra_r = [be], [br]
+        sums = [None]  # d/db: the sum of grad_input over the other dims
+    what = f"{op} {shape} {dtype} strides {tuple(x.stride())}"
+    rtol, atol = TOL[dtype]
+    torch.testing.assert_close(ye, yr.detach().to(dtype), rtol=rtol, atol=atol, msg=what)
+    g = torch.randn(shape, dtype=torch.float64, device=device).to(dtype)
+    grads_e = torch.autograd.grad(ye, [xe] + extra_e, g)
+    grads_r = torch.autograd.grad(yr, [xr] + extra_r, g.double())
+    # grad_input: elementwise, but from a rounded gradient and (half types) a rounded input
+    torch.testing.assert_close(grads_e[0], grads_r[0].to(dtype), rtol=2 * rtol, atol=2 * atol,
+                               msg=what + " grad_input")
+    for ge, gr, terms in zip(grads_e[1:], grads_r[1:], sums):
+        if terms is None:  # a bias: grad_input summed over every dim but the channel's
+            dims = [d for d in range(nd) if d != dim % nd]
+            total = grads_r[0].abs().sum(dims) if dims else grads_r[0].abs()
+        else:
+            per_element = terms(g.double())
+            total = (per_element.sum() if ge.numel() == 1
+                     else per_element.transpose(0, 1).reshape(ge.numel(), -1).sum(1))
+        bound = reduction_tol(dtype, total.reshape(ge.shape))
+        err = (ge.double() - gr).abs()
+        assert bool((err <= bound).all()), f"{what} parameter gradient: {err.max()} > bound"
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_random_cases_against_torch(seed, dtype, device):
+    rng = random.Random(1000 * seed + DTYPES.index(dtype))
+    torch.manual_seed(1000 * seed + DTYPES.index(dtype))
+    before = torch.get_num_threads()
+    try:
+        for _ in range(25):
+            torch.set_num_threads(rng.choice([1, 2, 3]))
+            one_case(rng, dtype, device)
+    finally:
+        torch.set_num_threads(before)
