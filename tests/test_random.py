@@ -88,6 +88,7 @@ def one_case(rng, dtype, device):
         ye = F.gelu(xe, approximate=approximate, memory_efficient=efficient)
         yr = TF.gelu(xr, approximate=approximate)
     elif op == "prelu":
+        dim = 1  # the weight's channel dim
         channels = shape[1] if nd >= 2 else 1
         w = (torch.rand(rng.choice([1, channels]), dtype=torch.float64) - 0.3).to(dtype)
         we = w.to(device).requires_grad_()
@@ -100,15 +101,25 @@ def one_case(rng, dtype, device):
         dim = rng.choice([1, -1]) if nd >= 2 else -1
         channels = shape[dim]
         b = torch.randn(channels, dtype=torch.float64).to(dtype)
-        act = rng.choice(["relu", "leaky_relu", "elu", "gelu"])
+        act = rng.choice(["relu", "leaky_relu", "elu", "gelu", "prelu"])
         be = b.to(device).requires_grad_()
         br = b.to(device).double().requires_grad_()
         view = [1] * nd
         view[dim] = channels
-        ye = F.bias_act(xe, be, act, dim=dim)
-        yr = getattr(TF, act)(xr + br.view(view))
+        z = xr + br.view(view)
         extra_e, extra_r = [be], [br]
         sums = [None]  # d/db: the sum of grad_input over the other dims
+        if act == "prelu":  # a weight too, 1 or C values along dim
+            w = (torch.rand(rng.choice([1, channels]), dtype=torch.float64) - 0.3).to(dtype)
+            we = w.to(device).requires_grad_()
+            wr = w.to(device).double().requires_grad_()
+            ye = F.bias_act(xe, be, "prelu", dim=dim, weight=we)
+            yr = torch.where(z > 0, z, z * (wr.view(view) if wr.numel() > 1 else wr))
+            extra_e, extra_r = [be, we], [br, wr]
+            sums.append(lambda g: z.detach().clamp(max=0).abs() * g.abs())
+        else:
+            ye = F.bias_act(xe, be, act, dim=dim)
+            yr = getattr(TF, act)(z)
     what = f"{op} {shape} {dtype} strides {tuple(x.stride())}"
     rtol, atol = TOL[dtype]
     torch.testing.assert_close(ye, yr.detach().to(dtype), rtol=rtol, atol=atol, msg=what)
@@ -134,7 +145,7 @@ def one_case(rng, dtype, device):
         else:
             per_element = terms(g.double())
             total = (per_element.sum() if ge.numel() == 1
-                     else per_element.transpose(0, 1).reshape(ge.numel(), -1).sum(1))
+                     else per_element.movedim(dim, 0).reshape(ge.numel(), -1).sum(1))
         bound = reduction_tol(dtype, total.reshape(ge.shape))
         err = (ge.double() - gr).abs()
         assert bool((err <= bound).all()), f"{what} parameter gradient: {err.max()} > bound"
