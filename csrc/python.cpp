@@ -101,6 +101,13 @@ struct Arg<c10::string_view> {  // a view of the str's UTF-8 form, alive as long
   }
 };
 
+// Whether a TorchFunctionMode is active (or torch is about to skip the next
+// __torch_function__ check): then the call must go through torch's own Python path.
+inline bool torch_function_active() {
+  return at::impl::torch_function_mode_enabled() ||
+         at::impl::PythonTorchFunctionTLS::peek_skip_next();
+}
+
 template <typename A>
 using ArgOf = Arg<std::remove_const_t<std::remove_reference_t<A>>>;
 
@@ -110,8 +117,7 @@ py::object call(R (*op)(A...), const py::object& fallback, const py::args& args,
   std::tuple<typename ArgOf<A>::type...> values;
   if (args.size() != sizeof...(A) ||
       !(ArgOf<A>::read(args[I].ptr(), std::get<I>(values)) && ...) ||
-      at::impl::torch_function_mode_enabled() ||
-      at::impl::PythonTorchFunctionTLS::peek_skip_next()) {
+      torch_function_active()) {
     return fallback(*args);
   }
   if constexpr (std::is_void_v<R>) {
@@ -165,8 +171,7 @@ class ActCounter {
     if (!Arg<at::Tensor>::read(input.ptr(), x) ||
         !Arg<std::optional<at::Tensor>>::read(weight.ptr(), w) ||
         !Arg<c10::string_view>::read(activation.ptr(), act) ||
-        !Arg<double>::read(param.ptr(), p) || at::impl::torch_function_mode_enabled() ||
-        at::impl::PythonTorchFunctionTLS::peek_skip_next() ||
+        !Arg<double>::read(param.ptr(), p) || torch_function_active() ||
         !x.unsafeGetTensorImpl()->has_storage()) {
       return py::none();
     }

@@ -94,7 +94,8 @@ class DeadUnitMonitor:
     # ------------------------------------------------------------------ counting --
     def _forward(self, name, module, input):
         activation, param, weight, inplace = _SPECS[type(module)](module)
-        if not (inplace or torch.compiler.is_dynamo_compiling()):
+        compiling = torch.compiler.is_dynamo_compiling()
+        if not (inplace or compiling):
             # the common case in one C++ call; None where this path below must take it
             y = self._counters[name].step(input, weight, activation, param)
             if y is not None:
@@ -111,8 +112,7 @@ class DeadUnitMonitor:
                  and (weight is None or weight.numel() == 1 or dim == 1)
                  and (input.device.type == "cpu" or torch.cuda.is_available()))
         if fused:
-            act_stats = (_act_stats_traced if torch.compiler.is_dynamo_compiling()
-                         else _C.act_stats)
+            act_stats = _act_stats_traced if compiling else _C.act_stats
             y, fired = act_stats(input, weight, dim, activation, param)
         else:  # in place, or inputs relu_ext does not take: torch's forward, then a count
             y = type(module).forward(module, input)
@@ -120,7 +120,7 @@ class DeadUnitMonitor:
             fired = positive.movedim(dim, 0).reshape(input.shape[dim], -1).sum(1)
         fired = fired.detach()
         seen = input.numel() // max(1, input.shape[dim])
-        if torch.compiler.is_dynamo_compiling():
+        if compiling:
             if name in self._fired:
                 self._check_channels(name, dim, fired, self._fired[name])
                 self._fired[name] += fired
