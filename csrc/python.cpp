@@ -9,6 +9,9 @@
 // subclass, which may define __torch_function__; an int for a bool; a list), with another
 // count of arguments, or inside a TorchFunctionMode goes to the OpOverload's own function,
 // unchanged: same result, same error. Under torch.compile functional.py calls the OpOverload.
+// An input of a layout relu_ext's kernels do not take (sparse, quantized, nested, MKL-DNN)
+// goes to torch's own function (torch.nn.functional's result and errors), so that the
+// modules work wherever torch.nn's do.
 #include <ATen/PythonTorchFunctionTLS.h>
 #include <torch/csrc/autograd/python_variable.h>
 #include <torch/extension.h>
@@ -111,9 +114,27 @@ inline bool torch_function_active() {
 template <typename A>
 using ArgOf = Arg<std::remove_const_t<std::remove_reference_t<A>>>;
 
+// Whether t has a layout relu_ext's kernels take: strided and neither quantized nor nested
+// (not sparse, MKL-DNN, quantized, nested or jagged).
+inline bool plain_layout(const at::Tensor& t) {
+  return t.layout() == at::kStrided && !t.is_quantized() && !t.is_nested();
+}
+
+// torch's own function for op `name`, for inputs of other layouts (relu_ext/functional.py's
+// _TORCH_FUNCTIONS; None for ops torch has no function for).
+py::object torch_function(const char* name) {
+  return py::module_::import("relu_ext.functional").attr("_TORCH_FUNCTIONS").attr("get")(name);
+}
+
 template <typename R, typename... A, size_t... I>
-py::object call(R (*op)(A...), const py::object& fallback, const py::args& args,
-                std::index_sequence<I...>) {
+py::object call(R (*op)(A...), const char* name, const py::object& fallback,
+                const py::args& args, std::index_sequence<I...>) {
+  // an input (the first argument) of another layout: torch's function, where it has one
+  if (args.size() > 0 && THPVariable_Check(args[0].ptr()) &&
+      !plain_layout(THPVariable_Unpack(args[0].ptr()))) {
+    py::object torch_fn = torch_function(name);
+    if (!torch_fn.is_none()) return torch_fn(*args);
+  }
   std::tuple<typename ArgOf<A>::type...> values;
   if (args.size() != sizeof...(A) ||
       !(ArgOf<A>::read(args[I].ptr(), std::get<I>(values)) && ...) ||
@@ -137,13 +158,13 @@ py::object call(R (*op)(A...), const py::object& fallback, const py::args& args,
 }
 
 // Binds name to the op's C++ entry point op (ops.h), falling back to
-// torch.ops.relu_ext.<name>.default's function.
+// torch.ops.relu_ext.<name>.default's function (and to torch's for other layouts).
 template <typename R, typename... A>
 void def(py::module_& m, const char* name, R (*op)(A...)) {
   py::object fallback = py::module_::import("torch")
                             .attr("ops").attr("relu_ext").attr(name).attr("default").attr("_op");
-  m.def(name, [op, fallback](const py::args& args) {
-    return call(op, fallback, args, std::index_sequence_for<A...>{});
+  m.def(name, [op, name, fallback](const py::args& args) {
+    return call(op, name, fallback, args, std::index_sequence_for<A...>{});
   });
 }
 
@@ -172,7 +193,7 @@ class ActCounter {
         !Arg<std::optional<at::Tensor>>::read(weight.ptr(), w) ||
         !Arg<c10::string_view>::read(activation.ptr(), act) ||
         !Arg<double>::read(param.ptr(), p) || torch_function_active() ||
-        !x.unsafeGetTensorImpl()->has_storage()) {
+        !x.unsafeGetTensorImpl()->has_storage() || !plain_layout(x)) {
       return py::none();
     }
     const auto dtype = x.scalar_type();

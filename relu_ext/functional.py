@@ -1,8 +1,9 @@
 """torch.nn.functional-compatible activations backed by relu_ext's fused kernels.
 
 Signatures and defaults are those of torch.nn.functional. Every function accepts a
-tensor of any shape and layout and returns a tensor of the same shape, dtype and
-layout (float32, float64, float16, bfloat16; relu also takes integer tensors).
+tensor of any shape and memory layout and returns a tensor of the same shape, dtype and
+layout (float32, float64, float16, bfloat16; relu also takes integer tensors). Sparse,
+quantized, nested and MKL-DNN tensors go to torch's own function.
 """
 from types import SimpleNamespace
 
@@ -22,6 +23,21 @@ _NAMES = ("relu", "relu_", "leaky_relu", "leaky_relu_", "prelu", "elu", "elu_", 
 _traced = SimpleNamespace(**{n: getattr(_ops, n).default for n in _NAMES})
 _direct = SimpleNamespace(**{n: getattr(_C, n) for n in _NAMES})
 _is_compiling = torch.compiler.is_dynamo_compiling
+
+# Inputs of a layout relu_ext's kernels do not take (sparse, quantized, nested, MKL-DNN) go
+# to torch's own function, called by _C's entry points with the same arguments: torch's
+# result and torch's errors. (torch._C's functions, never torch.relu: patch() replaces that.)
+_TORCH_FUNCTIONS = {
+    "relu": torch._C._VariableFunctions.relu,
+    "relu_": torch._C._VariableFunctions.relu_,
+    "leaky_relu": torch._C._nn.leaky_relu,
+    "leaky_relu_": torch._C._nn.leaky_relu_,
+    "prelu": torch._C._VariableFunctions.prelu,
+    "elu": lambda input, alpha, memory_efficient: torch._C._nn.elu(input, alpha),
+    "elu_": torch._C._nn.elu_,
+    "gelu": lambda input, approximate, memory_efficient: torch._C._nn.gelu(
+        input, approximate=approximate),
+}
 
 __all__ = ["relu", "relu_", "leaky_relu", "leaky_relu_", "prelu", "elu", "elu_", "gelu",
            "bias_act"]

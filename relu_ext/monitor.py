@@ -108,16 +108,24 @@ class DeadUnitMonitor:
             raise IndexError(f"DeadUnitMonitor: channel_dim={dim} is out of range for the "
                              f"{input.dim()}-dim input of {name or 'the model'}")
         dim %= input.dim()
-        fused = (input.dtype in _FLOATS and not inplace
+        plain = input.layout == torch.strided and not (input.is_quantized or input.is_nested)
+        fused = (plain and input.dtype in _FLOATS and not inplace
                  and (weight is None or weight.numel() == 1 or dim == 1)
                  and (input.device.type == "cpu" or torch.cuda.is_available()))
         if fused:
             act_stats = _act_stats_traced if compiling else _C.act_stats
             y, fired = act_stats(input, weight, dim, activation, param)
         else:  # in place, or inputs relu_ext does not take: torch's forward, then a count
+            if input.is_nested:
+                raise TypeError(f"DeadUnitMonitor: {name or 'the model'} got a nested tensor; "
+                                f"its channels cannot be counted")
+            # sparse, quantized, MKL-DNN: counted on a dense copy; counted before the forward,
+            # which may overwrite the input
+            counted = input if plain else (
+                input.dequantize() if input.is_quantized else input.to_dense())
+            positive = counted > 0
             y = type(module).forward(module, input)
-            positive = (y > 0) if inplace else (input > 0)
-            fired = positive.movedim(dim, 0).reshape(input.shape[dim], -1).sum(1)
+            fired = positive.movedim(dim, 0).reshape(counted.shape[dim], -1).sum(1)
         fired = fired.detach()
         seen = input.numel() // max(1, input.shape[dim])
         if compiling:

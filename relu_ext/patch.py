@@ -7,7 +7,7 @@
 Patched: ``torch.nn.functional.{relu, relu_, leaky_relu, leaky_relu_, prelu, elu, elu_,
 gelu}`` and ``torch.relu``, ``torch.relu_`` (also what torch.nn's own activation modules
 call). Tensors relu_ext does not take (other devices, complex dtypes; integer dtypes except
-for relu) go to torch's function unchanged.
+for relu; sparse, quantized, nested and MKL-DNN layouts) go to torch's function unchanged.
 
 What it cannot reach: a function bound before patching (``from torch.nn.functional import
 gelu``, or ``activation=F.gelu`` stored in a module built earlier, as

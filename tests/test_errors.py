@@ -98,8 +98,10 @@ cases = {
         lambda: ops.prelu_backward(x, x, torch.ones(3, dtype=torch.float64)),
     "gelu with an unknown form": lambda: ops.gelu(x, "erf"),
     "elu_backward with a wrong-sized grad": lambda: ops.elu_backward(x[0], x, 1.0, False),
-    "relu of a quantized tensor": lambda: F.relu(torch.quantize_per_tensor(x, 0.1, 0, torch.qint8)),
-    "gelu of a sparse tensor": lambda: F.gelu(x.to_sparse()),
+    "gelu of a sparse tensor": lambda: F.gelu(x.to_sparse()),  # (torch's error)
+    "bias_act of a sparse tensor": lambda: F.bias_act(x.to_sparse(), torch.ones(5)),
+    "elu of a quantized tensor":
+        lambda: F.elu(torch.quantize_per_tensor(x, 0.1, 0, torch.qint8)),
 }
 # Accepted as torch accepts them (its overlap check cannot decide these): no crash.
 survive = {
@@ -107,6 +109,8 @@ survive = {
         lambda: F.leaky_relu_(torch.randn(10).as_strided((4, 4), (1, 1)), 0.1),
     "elu of a zero-stride view": lambda: F.elu(torch.randn(1).expand(1000)),
     "gelu of a negative-offset slice": lambda: F.gelu(torch.randn(100)[50:].flip(0)),
+    "relu of a quantized tensor (torch's function)":
+        lambda: F.relu(torch.quantize_per_tensor(x, 0.1, 0, torch.qint8)),
 }
 for name, fn in survive.items():
     fn()

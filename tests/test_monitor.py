@@ -293,6 +293,45 @@ def test_monitor_python_path_counts_as_the_kernel():
         assert torch.equal(fired, 2 * reference_fired(x, 1)) and seen == 2 * 12 * 3
 
 
+def test_monitor_inplace_counts_the_input_not_the_output():
+    """In place the input is overwritten: the count is of x > 0, also where the output is
+    positive for negative inputs (a negative slope or alpha)."""
+    torch.manual_seed(0)
+    x = torch.randn(10, 6)
+    for act in (nn.LeakyReLU(-0.5, inplace=True), relu_ext.LeakyReLU(-0.5, inplace=True),
+                nn.ELU(alpha=-1.0, inplace=True)):
+        with relu_ext.DeadUnitMonitor(act) as mon:
+            y = act(x.clone())
+        assert (y[x < 0] > 0).all()  # the outputs that would count wrongly
+        fired, seen = mon.counts()[""]
+        assert torch.equal(fired, reference_fired(x, 1)) and seen == 10
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # (quantized and nested tensors' warnings)
+def test_monitor_other_layouts():
+    """Sparse and quantized inputs run torch's forward, unchanged, and are counted on a
+    dense copy; a nested tensor's channels cannot be counted: a clear error."""
+    torch.manual_seed(0)
+    x = torch.randn(8, 5)
+    quantized = torch.quantize_per_tensor(x, 0.05, 64, torch.quint8)
+    for act, make, dense in [
+            (nn.ReLU(), lambda: x.to_sparse(), x),
+            (nn.ReLU(inplace=True), lambda: quantized.clone(), quantized.dequantize()),
+            (nn.ReLU(), lambda: quantized, quantized.dequantize())]:
+        want = act(make())
+        with relu_ext.DeadUnitMonitor(act) as mon:
+            y = act(make())
+        assert y.layout == want.layout and y.dtype == want.dtype
+        torch.testing.assert_close(y.to_dense() if y.is_sparse else y.dequantize(),
+                                   want.to_dense() if want.is_sparse else want.dequantize())
+        fired, seen = mon.counts()[""]
+        assert torch.equal(fired, reference_fired(dense, 1)) and seen == 8
+    nested = torch.nested.nested_tensor([torch.randn(2, 5), torch.randn(3, 5)])
+    with relu_ext.DeadUnitMonitor(nn.ReLU()) as mon:
+        with pytest.raises(TypeError, match="nested tensor"):
+            mon.model(nested)
+
+
 def test_monitor_bad_channel_dims():
     act = nn.ReLU()
     with pytest.raises(TypeError, match="channel_dim must be an int"):

@@ -86,6 +86,58 @@ def test_unsupported_inputs_go_to_torch():
         assert m.device.type == "meta"
 
 
+OTHER_LAYOUTS = {  # tensors of layouts relu_ext's kernels do not take: torch's own function
+    "sparse_coo": lambda x: x.to_sparse(),
+    "sparse_csr": lambda x: x.to_sparse_csr(),
+    "mkldnn": lambda x: x.to_mkldnn(),
+    "quantized": lambda x: torch.quantize_per_tensor(x, 0.05, 64, torch.quint8),
+    "nested": lambda x: torch.nested.nested_tensor(list(x)),
+    "jagged": lambda x: torch.nested.nested_tensor(list(x), layout=torch.jagged),
+}
+
+
+def _dense(t):
+    if t.is_quantized:
+        return t.dequantize()
+    if t.is_nested:
+        return torch.stack(t.unbind())
+    return t.to_dense() if t.layout != torch.strided else t
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # (nested and quantized tensors' warnings)
+@pytest.mark.parametrize("layout", sorted(OTHER_LAYOUTS))
+def test_other_layouts_same_as_torch(layout):
+    """Sparse, quantized, nested and MKL-DNN tensors: patched functions, relu_ext's modules
+    and functional API give torch's result, or torch's error type, as torch.nn's do."""
+    torch.manual_seed(0)
+    x = torch.randn(3, 4, 5)
+    calls = [lambda f, t: f.relu(t), lambda f, t: f.relu(t.clone(), inplace=True),
+             lambda f, t: f.leaky_relu(t, 0.2), lambda f, t: f.elu(t, 0.7),
+             lambda f, t: f.gelu(t), lambda f, t: f.gelu(t, approximate="tanh")]
+    modules = [(nn.ReLU, relu_ext.ReLU), (nn.LeakyReLU, relu_ext.LeakyReLU),
+               (nn.ELU, relu_ext.ELU), (nn.GELU, relu_ext.GELU)]
+
+    def outcome(fn):
+        try:
+            return _dense(fn(OTHER_LAYOUTS[layout](x.clone())))
+        except (RuntimeError, NotImplementedError) as e:
+            return type(e)
+
+    expected = [outcome(lambda t, c=c: c(TF, t)) for c in calls]
+    expected += [outcome(lambda t, m=m: m[0]()(t)) for m in modules]
+    assert any(isinstance(e, torch.Tensor) for e in expected)  # torch takes some of them
+    ours = [outcome(lambda t, c=c: c(relu_ext.functional, t)) for c in calls]
+    ours += [outcome(lambda t, m=m: m[1]()(t)) for m in modules]
+    with relu_ext.patch():
+        patched = [outcome(lambda t, c=c: c(TF, t)) for c in calls]
+        patched += [outcome(lambda t, m=m: m[0]()(t)) for m in modules]
+    for e, got in zip(expected * 2, ours + patched):
+        if isinstance(e, torch.Tensor):
+            torch.testing.assert_close(got, e)
+        else:
+            assert got is e
+
+
 def test_what_it_cannot_reach():
     """A function bound before patching stays torch's (documented limitation)."""
     x = torch.randn(5, requires_grad=True)
