@@ -6,6 +6,7 @@ layout (float32, float64, float16, bfloat16; relu also takes integer tensors). S
 quantized, nested and MKL-DNN tensors go to torch's own function.
 """
 from types import SimpleNamespace
+from typing import Optional
 
 import torch
 from torch import Tensor
@@ -155,3 +156,88 @@ def bias_act(input: Tensor, bias: Tensor, activation: str = "relu", *, dim: int 
     param = act_kwargs.get("negative_slope", 0.01) if activation == "leaky_relu" else \
         act_kwargs.get("alpha", 1.0) if activation == "elu" else 0.0
     return ops.bias_act(input, bias, dim, activation, float(param))
+
+
+# --------------------------------------------------------------------------- TorchScript --
+# torch.jit.script compiles these in place of the functions above (each function's
+# __prepare_scriptable__, set below, names its twin), as code calling them in a scripted
+# model or function: the ops themselves, the same arguments and defaults (bias_act's keywords
+# as parameters). Scripted code has no fallback to torch for other layouts.
+_script_ops = torch.ops.relu_ext
+
+
+def _relu_script(input: Tensor, inplace: bool = False) -> Tensor:
+    if inplace:
+        _script_ops.relu_(input)
+        return input
+    return _script_ops.relu(input)
+
+
+def _relu__script(input: Tensor) -> Tensor:
+    _script_ops.relu_(input)
+    return input
+
+
+def _leaky_relu_script(input: Tensor, negative_slope: float = 0.01,
+                       inplace: bool = False) -> Tensor:
+    if inplace:
+        _script_ops.leaky_relu_(input, negative_slope)
+        return input
+    return _script_ops.leaky_relu(input, negative_slope)
+
+
+def _leaky_relu__script(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    _script_ops.leaky_relu_(input, negative_slope)
+    return input
+
+
+def _prelu_script(input: Tensor, weight: Tensor) -> Tensor:
+    return _script_ops.prelu(input, weight)
+
+
+def _elu_script(input: Tensor, alpha: float = 1.0, inplace: bool = False,
+                memory_efficient: bool = False) -> Tensor:
+    if inplace:
+        _script_ops.elu_(input, alpha)
+        return input
+    return _script_ops.elu(input, alpha, memory_efficient)
+
+
+def _elu__script(input: Tensor, alpha: float = 1.0) -> Tensor:
+    _script_ops.elu_(input, alpha)
+    return input
+
+
+def _gelu_script(input: Tensor, approximate: str = "none",
+                 memory_efficient: bool = False) -> Tensor:
+    return _script_ops.gelu(input, approximate, memory_efficient)
+
+
+def _bias_act_script(input: Tensor, bias: Tensor, activation: str = "relu", dim: int = -1,
+                     negative_slope: float = 0.01, alpha: float = 1.0,
+                     approximate: str = "none", weight: Optional[Tensor] = None) -> Tensor:
+    if activation == "prelu":
+        if weight is None:
+            raise TypeError("bias_act: prelu needs weight=")
+        return _script_ops.bias_prelu(input, bias, weight, dim)
+    if activation == "gelu":
+        if approximate != "none" and approximate != "tanh":
+            raise ValueError("bias_act: approximate must be 'none' or 'tanh', got " + approximate)
+        return _script_ops.bias_act(input, bias, dim,
+                                    "gelu_tanh" if approximate == "tanh" else "gelu", 0.0)
+    if activation == "leaky_relu":
+        return _script_ops.bias_act(input, bias, dim, activation, negative_slope)
+    if activation == "elu":
+        return _script_ops.bias_act(input, bias, dim, activation, alpha)
+    if activation != "relu":
+        raise ValueError("bias_act: activation must be one of ['elu', 'gelu', 'leaky_relu', "
+                         "'prelu', 'relu'], got " + activation)
+    return _script_ops.bias_act(input, bias, dim, activation, 0.0)
+
+
+for _fn, _twin in [(relu, _relu_script), (relu_, _relu__script),
+                   (leaky_relu, _leaky_relu_script), (leaky_relu_, _leaky_relu__script),
+                   (prelu, _prelu_script), (elu, _elu_script), (elu_, _elu__script),
+                   (gelu, _gelu_script), (bias_act, _bias_act_script)]:
+    _fn.__prepare_scriptable__ = (lambda twin=_twin: twin)
+del _fn, _twin

@@ -45,6 +45,7 @@ class ELU(nn.ELU):
     input (see :func:`relu_ext.functional.elu`)."""
 
     memory_efficient = False  # modules made by relu_ext.convert() get it from here
+    __constants__ = nn.ELU.__constants__ + ["memory_efficient"]  # (for torch.jit.script)
 
     def __init__(self, alpha: float = 1.0, inplace: bool = False,
                  memory_efficient: bool = False) -> None:
@@ -66,6 +67,7 @@ class GELU(nn.GELU):
     the input (see :func:`relu_ext.functional.gelu`)."""
 
     memory_efficient = False
+    __constants__ = nn.GELU.__constants__ + ["memory_efficient"]
 
     def __init__(self, approximate: str = "none", memory_efficient: bool = False) -> None:
         super().__init__(approximate)
@@ -118,3 +120,36 @@ class LinearAct(nn.Linear):
     def extra_repr(self) -> str:
         extra = "".join(f", {k}={v!r}" for k, v in self.act_kwargs.items())
         return f"{super().extra_repr()}, activation={self.activation!r}{extra}"
+
+    def __prepare_scriptable__(self) -> nn.Module:
+        return _ScriptedLinearAct(self)
+
+
+class _ScriptedLinearAct(nn.Module):
+    """What torch.jit.script compiles for a :class:`LinearAct`: the same parameters (the
+    same objects, the same state_dict keys), the activation's keywords as typed constants."""
+
+    __constants__ = ["activation", "negative_slope", "alpha", "approximate"]
+
+    def __init__(self, m: LinearAct) -> None:
+        super().__init__()
+        self.weight = m.weight
+        self.register_parameter("bias", m.bias)
+        if m.activation == "prelu":
+            self.activation_weight = m.activation_weight
+        else:
+            self.activation_weight = None
+        self.activation = m.activation
+        self.negative_slope = float(m.act_kwargs.get("negative_slope", 0.01))
+        self.alpha = float(m.act_kwargs.get("alpha", 1.0))
+        self.approximate = str(m.act_kwargs.get("approximate", "none"))
+        self.train(m.training)
+
+    def forward(self, input: Tensor) -> Tensor:
+        y = nn.functional.linear(input, self.weight)
+        bias = self.bias
+        if bias is None:
+            bias = torch.zeros_like(self.weight[:, 0])
+        return F.bias_act(y, bias, self.activation, dim=-1,  # (F.bias_act's twin in script)
+                          negative_slope=self.negative_slope, alpha=self.alpha,
+                          approximate=self.approximate, weight=self.activation_weight)

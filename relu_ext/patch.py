@@ -12,11 +12,13 @@ for relu; sparse, quantized, nested and MKL-DNN layouts) go to torch's function 
 What it cannot reach: a function bound before patching (``from torch.nn.functional import
 gelu``, or ``activation=F.gelu`` stored in a module built earlier, as
 ``nn.TransformerEncoderLayer`` does by default); tensor methods (``x.relu()``); code
-compiled or scripted before patching.
+compiled before patching; code scripted by ``torch.jit.script`` (at any time: it compiles
+torch's functions; relu_ext's own modules script to relu_ext's ops).
 """
 import functools
 
 import torch
+from torch.jit import _builtins as _jit_builtins
 
 from . import functional as F
 from ._library import backend_info
@@ -57,6 +59,13 @@ def _route(ours, original, integers):
         return original(input, *args, **kwargs)
 
     routed.__relu_ext_original__ = original
+    # torch.jit.script compiles torch's function in its place: an ATen op by the JIT's table
+    # of builtins (entry removed by unpatch), or the Python function's own code
+    op = _jit_builtins._find_builtin(original)
+    if op is not None:
+        _jit_builtins._register_builtin(routed, op)
+    else:
+        routed.__prepare_scriptable__ = lambda: original
     return routed
 
 
@@ -87,6 +96,7 @@ def unpatch() -> None:
     for module, name, _, _ in _TARGETS:
         original = _originals.pop((module.__name__, name), None)
         if original is not None:
+            _jit_builtins._get_builtin_table().pop(id(getattr(module, name)), None)
             setattr(module, name, original)
 
 

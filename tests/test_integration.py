@@ -1,12 +1,15 @@
 """Converted models in the training stack: torch.export, autocast, deterministic mode, torch.fx,
-torch.jit.trace, tensor subclasses and TorchFunctionMode."""
+torch.jit.trace and torch.jit.script, tensor subclasses and TorchFunctionMode."""
+import io
 import warnings
 
 import pytest
 import torch
+import torch.nn.functional as TF
 from torch import nn
 
 import relu_ext
+import relu_ext.functional as RF
 
 ACTIVATIONS = {
     "relu": lambda: nn.ReLU(), "leaky_relu": lambda: nn.LeakyReLU(0.2),
@@ -108,6 +111,105 @@ def test_jit_trace(name):
         "relu_ext::" in str(traced._modules["1"].inlined_graph)
     x = torch.randn(5, 8)
     torch.testing.assert_close(traced(x), ours(x), rtol=0, atol=0)
+
+
+SCRIPTED = {  # torch.nn activations (converted) and their relu_ext-only forms
+    **ACTIVATIONS,
+    "relu_inplace": lambda: nn.ReLU(inplace=True),
+    "leaky_relu_inplace": lambda: nn.LeakyReLU(0.3, inplace=True),
+    "elu_inplace": lambda: nn.ELU(0.5, inplace=True),
+    "elu_memory_efficient": lambda: relu_ext.ELU(0.5, memory_efficient=True),
+    "gelu_memory_efficient": lambda: relu_ext.GELU(memory_efficient=True),
+}
+
+
+def _script(module):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (TorchScript's deprecation warning)
+        return torch.jit.script(module)
+
+
+def _script_roundtrip(scripted):
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (torch.jit.save's and load's deprecation warnings)
+        torch.jit.save(scripted, buffer)
+        buffer.seek(0)
+        return torch.jit.load(buffer)
+
+
+@pytest.mark.parametrize("name", SCRIPTED)
+def test_jit_script(name):
+    """torch.jit.script of a converted model compiles relu_ext's ops (functional.py's
+    TorchScript twins); the scripted module, saved and loaded, gives torch.nn's values and
+    gradients."""
+    torch.manual_seed(0)
+    stock = nn.Sequential(nn.Linear(8, 16), SCRIPTED[name](), nn.Linear(16, 4))
+    if isinstance(stock[1], (relu_ext.ELU, relu_ext.GELU)):  # memory_efficient: torch's twin
+        stock[1] = {relu_ext.ELU: nn.ELU(0.5), relu_ext.GELU: nn.GELU()}[type(stock[1])]
+        ours = nn.Sequential(nn.Linear(8, 16), SCRIPTED[name](), nn.Linear(16, 4))
+    else:
+        ours = relu_ext.convert(nn.Sequential(nn.Linear(8, 16), SCRIPTED[name](),
+                                              nn.Linear(16, 4)))
+    ours.load_state_dict(stock.state_dict())
+    scripted = _script_roundtrip(_script(ours))
+    assert "relu_ext::" in str(scripted._modules["1"].inlined_graph)
+    x = torch.randn(5, 8)
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    y1, y2 = stock(x1), scripted(x2)
+    torch.testing.assert_close(y2, y1)
+    y1.sum().backward()
+    y2.sum().backward()
+    torch.testing.assert_close(x2.grad, x1.grad)
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(activation="relu"), dict(activation="relu", bias=False),
+    dict(activation="leaky_relu", negative_slope=0.3), dict(activation="elu", alpha=0.4),
+    dict(activation="gelu"), dict(activation="gelu", approximate="tanh"),
+    dict(activation="prelu"), dict(activation="prelu", num_parameters=16, init=0.1)],
+    ids=lambda k: "-".join(f"{v}" for v in k.values()))
+def test_jit_script_linear_act(kwargs):
+    """A LinearAct scripts (as its twin with the same parameters and state_dict keys), and
+    so does a model that convert(fuse_bias=True) fused; values and gradients as eager."""
+    torch.manual_seed(0)
+    layer = relu_ext.LinearAct(8, 16, **kwargs)
+    scripted = _script_roundtrip(_script(layer))
+    assert list(scripted.state_dict()) == list(layer.state_dict())
+    x = torch.randn(5, 8)
+    y1, y2 = layer(x), scripted(x)
+    torch.testing.assert_close(y2, y1)
+    y1.square().sum().backward()
+    y2.square().sum().backward()
+    for p1, p2 in zip(layer.parameters(), scripted.parameters()):
+        torch.testing.assert_close(p2.grad, p1.grad)
+    stock = nn.Sequential(nn.Linear(8, 16), nn.GELU("tanh"), nn.Linear(16, 4), nn.ReLU())
+    fused = relu_ext.convert(nn.Sequential(nn.Linear(8, 16), nn.GELU("tanh"),
+                                           nn.Linear(16, 4), nn.ReLU()), fuse_bias=True)
+    fused.load_state_dict(stock.state_dict())
+    torch.testing.assert_close(_script(fused)(x), stock(x))
+
+
+def test_jit_script_functional():
+    """Scripted functions calling relu_ext.functional (bias_act's keywords included)."""
+    def f(x: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return (RF.bias_act(x, b, "gelu", approximate="tanh") + RF.relu(x)
+                + RF.elu(x, 0.3) + RF.leaky_relu(x.clone(), 0.2, True) + RF.prelu(x, w)
+                + RF.bias_act(x, b, "prelu", weight=w) + RF.gelu(x) + RF.elu_(x.clone(), 0.5))
+
+    scripted = _script(f)
+    assert "relu_ext::bias_act" in str(scripted.inlined_graph)
+    x, b, w = torch.randn(6, 4), torch.randn(4), torch.rand(4)
+    want = (TF.gelu(x + b, approximate="tanh") + TF.relu(x) + TF.elu(x, 0.3)
+            + TF.leaky_relu(x, 0.2) + TF.prelu(x, w) + torch.where(x + b > 0, x + b, w * (x + b))
+            + TF.gelu(x) + TF.elu(x, 0.5))
+    torch.testing.assert_close(scripted(x, b, w), want)
+    with pytest.raises(Exception, match="approximate must be"):
+        _script(_bias_act_unknown_form)(x, b)
+
+
+def _bias_act_unknown_form(x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return RF.bias_act(x, b, "gelu", approximate="erf")
 
 
 def test_python_threads_call_concurrently():

@@ -138,6 +138,32 @@ def test_other_layouts_same_as_torch(layout):
             assert got is e
 
 
+def test_jit_script_while_patched():
+    """torch.jit.script of torch.nn's activations (and of F.* calls) works while patched: it
+    compiles torch's own functions; unpatch leaves no entry in the JIT's table of builtins."""
+    import warnings
+
+    from torch.jit import _builtins
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.GELU(), nn.ReLU(), nn.ELU(0.5), nn.LeakyReLU(0.1),
+                          nn.PReLU(), nn.GELU("tanh"), nn.ReLU(inplace=True), MyGELUBlock())
+    model[-1].fc = nn.Linear(8, 8)
+    x = torch.randn(3, 4)
+    want = model(x)
+    with relu_ext.patch():
+        routed = [TF.relu, TF.relu_, TF.leaky_relu, TF.leaky_relu_, TF.prelu, TF.elu, TF.elu_,
+                  TF.gelu, torch.relu, torch.relu_]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (TorchScript's deprecation warning)
+            scripted = torch.jit.script(model)
+        torch.testing.assert_close(scripted(x), want)
+        assert "relu_ext::" not in str(scripted.inlined_graph)
+        assert _ours(model(x.requires_grad_()))  # eager calls still routed
+    table = _builtins._get_builtin_table()
+    assert not any(id(f) in table for f in routed)
+
+
 def test_what_it_cannot_reach():
     """A function bound before patching stays torch's (documented limitation)."""
     x = torch.randn(5, requires_grad=True)
