@@ -10,8 +10,9 @@
 // count of arguments, or inside a TorchFunctionMode goes to the OpOverload's own function,
 // unchanged: same result, same error. Under torch.compile functional.py calls the OpOverload.
 // An input of a layout relu_ext's kernels do not take (sparse, quantized, nested, MKL-DNN)
-// goes to torch's own function (torch.nn.functional's result and errors), so that the
-// modules work wherever torch.nn's do.
+// goes to torch's own function (torch.nn.functional's result and errors), and a DTensor to
+// relu_ext's op on its local shard (functional.py: _other_function), so that the modules
+// work wherever torch.nn's do.
 #include <ATen/PythonTorchFunctionTLS.h>
 #include <torch/csrc/autograd/python_variable.h>
 #include <torch/extension.h>
@@ -120,20 +121,24 @@ inline bool plain_layout(const at::Tensor& t) {
   return t.layout() == at::kStrided && !t.is_quantized() && !t.is_nested();
 }
 
-// torch's own function for op `name`, for inputs of other layouts (relu_ext/functional.py's
-// _TORCH_FUNCTIONS; None for ops torch has no function for).
-py::object torch_function(const char* name) {
-  return py::module_::import("relu_ext.functional").attr("_TORCH_FUNCTIONS").attr("get")(name);
+// The function to call instead for an input relu_ext's kernels do not take as it is (another
+// layout, a DTensor): relu_ext/functional.py's _other_function; None for the usual path.
+py::object other_function(const char* name, py::handle input) {
+  return py::module_::import("relu_ext.functional").attr("_other_function")(name, input);
 }
 
 template <typename R, typename... A, size_t... I>
 py::object call(R (*op)(A...), const char* name, const py::object& fallback,
                 const py::args& args, std::index_sequence<I...>) {
-  // an input (the first argument) of another layout: torch's function, where it has one
-  if (args.size() > 0 && THPVariable_Check(args[0].ptr()) &&
-      !plain_layout(THPVariable_Unpack(args[0].ptr()))) {
-    py::object torch_fn = torch_function(name);
-    if (!torch_fn.is_none()) return torch_fn(*args);
+  // the input (the first argument) a tensor subclass or of another layout: functional.py
+  // names the function to call, if any
+  if (args.size() > 0 && THPVariable_Check(args[0].ptr())) {
+    PyObject* const input = args[0].ptr();
+    if ((Py_TYPE(input) != g_tensor && Py_TYPE(input) != g_parameter) ||
+        !plain_layout(THPVariable_Unpack(input))) {
+      py::object other = other_function(name, input);
+      if (!other.is_none()) return other(*args);
+    }
   }
   std::tuple<typename ArgOf<A>::type...> values;
   if (args.size() != sizeof...(A) ||

@@ -3,8 +3,10 @@
 Signatures and defaults are those of torch.nn.functional. Every function accepts a
 tensor of any shape and memory layout and returns a tensor of the same shape, dtype and
 layout (float32, float64, float16, bfloat16; relu also takes integer tensors). Sparse,
-quantized, nested and MKL-DNN tensors go to torch's own function.
+quantized, nested and MKL-DNN tensors go to torch's own function; DTensors to relu_ext's
+op on their local shard (the elementwise ops) or to torch's function (in place, PReLU).
 """
+import sys
 from types import SimpleNamespace
 from typing import Optional
 
@@ -16,13 +18,6 @@ from . import _C
 _ops = torch.ops.relu_ext
 _NAMES = ("relu", "relu_", "leaky_relu", "leaky_relu_", "prelu", "elu", "elu_", "gelu",
           "bias_act", "bias_prelu")
-# Each op twice: its OpOverload (looked up once), which torch.compile traces, and _C's entry
-# point for it (csrc/python.cpp), which every other call takes: the same dispatcher call with
-# typed argument conversion, about 0.4 µs a call less than the OpOverload, and with one Python
-# frame less. Dynamo cannot trace into the C++ function, and never meets it: it takes
-# is_dynamo_compiling() (False when run) for True. Calls pass every schema argument.
-_traced = SimpleNamespace(**{n: getattr(_ops, n).default for n in _NAMES})
-_direct = SimpleNamespace(**{n: getattr(_C, n) for n in _NAMES})
 _is_compiling = torch.compiler.is_dynamo_compiling
 
 # Inputs of a layout relu_ext's kernels do not take (sparse, quantized, nested, MKL-DNN) go
@@ -39,6 +34,73 @@ _TORCH_FUNCTIONS = {
     "gelu": lambda input, approximate, memory_efficient: torch._C._nn.gelu(
         input, approximate=approximate),
 }
+
+
+def _dtensor_type():
+    module = sys.modules.get("torch.distributed.tensor")  # (no DTensor before its import)
+    return getattr(module, "DTensor", None)
+
+
+def _is_dtensor(input):
+    dtensor = _dtensor_type()
+    return dtensor is not None and isinstance(input, dtensor)
+
+
+def _on_local_shard(name):
+    """An elementwise op on a DTensor: relu_ext's op on the local shard, the result with the
+    input's placements (partial sums are summed first: the op is not linear). Autograd goes
+    through DTensor's to_local and from_local."""
+    def run(input, *args):
+        from torch.distributed.tensor import DTensor, Replicate
+        op = getattr(_ops, name).default if _is_compiling() else getattr(_C, name)
+        placements = tuple(Replicate() if p.is_partial() else p for p in input.placements)
+        if placements != tuple(input.placements):
+            input = input.redistribute(input.device_mesh, placements)
+        return DTensor.from_local(op(input.to_local(), *args), input.device_mesh, placements,
+                                  run_check=False, shape=input.shape, stride=input.stride())
+    return run
+
+
+# DTensor inputs: the elementwise ops on the local shard; the in-place ones and PReLU (whose
+# weight gradient is a sum over the shards) by torch's function; the others have no rule.
+_DTENSOR_FUNCTIONS = {
+    **{name: _on_local_shard(name) for name in ("relu", "leaky_relu", "elu", "gelu")},
+    **{name: _TORCH_FUNCTIONS[name] for name in ("relu_", "leaky_relu_", "elu_", "prelu")},
+}
+
+
+def _traced_op(name):
+    """What torch.compile traces for op `name`: its OpOverload, or for a DTensor input what
+    _DTENSOR_FUNCTIONS names."""
+    op = getattr(_ops, name).default
+    if name not in _DTENSOR_FUNCTIONS:
+        return op
+
+    def traced(input, *args):
+        if _is_dtensor(input):
+            return _DTENSOR_FUNCTIONS[name](input, *args)
+        return op(input, *args)
+    return traced
+
+
+# Each op twice: its OpOverload (looked up once), which torch.compile traces, and _C's entry
+# point for it (csrc/python.cpp), which every other call takes: the same dispatcher call with
+# typed argument conversion, about 0.4 µs a call less than the OpOverload, and with one Python
+# frame less. Dynamo cannot trace into the C++ function, and never meets it: it takes
+# is_dynamo_compiling() (False when run) for True. Calls pass every schema argument.
+_traced = SimpleNamespace(**{n: _traced_op(n) for n in _NAMES})
+_direct = SimpleNamespace(**{n: getattr(_C, n) for n in _NAMES})
+
+
+def _other_function(name, input):
+    """What _C's entry point for op `name` calls instead, given an input (a tensor subclass,
+    or a tensor of another layout) its kernels do not take as it is; None: the op as usual."""
+    if _is_dtensor(input):
+        return _DTENSOR_FUNCTIONS.get(name)
+    if input.layout != torch.strided or input.is_quantized or input.is_nested:
+        return _TORCH_FUNCTIONS.get(name)
+    return None
+
 
 __all__ = ["relu", "relu_", "leaky_relu", "leaky_relu_", "prelu", "elu", "elu_", "gelu",
            "bias_act"]

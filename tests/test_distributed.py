@@ -1,6 +1,6 @@
-"""A converted model under DistributedDataParallel and under FSDP2 (fully_shard), gloo, 2
-processes on CPU (and DDP over NCCL with 2 GPUs), gives the same gradients as one process on
-the whole batch."""
+"""A converted model under DistributedDataParallel, under FSDP2 (fully_shard) and under tensor
+parallelism (DTensor activations), gloo, 2 processes on CPU (and DDP over NCCL with 2 GPUs),
+gives the same gradients as one process on the whole batch."""
 import os
 import sys
 
@@ -13,10 +13,14 @@ from torch import nn
 WORLD = 2
 
 
-def _model():
+def _model(mode="ddp"):
     import relu_ext  # here, not at the top: a spawned worker first puts the parent's on its path
 
     torch.manual_seed(0)
+    if mode.startswith("tp"):  # the activations between a column-wise and a row-wise Linear
+        return relu_ext.convert(nn.Sequential(
+            nn.Linear(6, 8), nn.GELU("tanh"), nn.ELU(0.5), nn.LeakyReLU(0.1), nn.ReLU(),
+            relu_ext.GELU(memory_efficient=True), nn.Linear(8, 1)))
     return relu_ext.convert(nn.Sequential(nn.Linear(6, 8), nn.PReLU(8), nn.Linear(8, 8),
                                           nn.GELU("tanh"), nn.Linear(8, 8), nn.ELU(0.5),
                                           nn.LeakyReLU(0.1), nn.Linear(8, 1), nn.ReLU()))
@@ -27,6 +31,14 @@ def _batch():
     return torch.randn(16, 6, generator=g), torch.randn(16, 1, generator=g)
 
 
+def _check_sharded(input, output):
+    from torch.distributed.tensor import DTensor, Shard
+
+    assert isinstance(input, DTensor) and input.placements == (Shard(1),), input
+    assert isinstance(output, DTensor) and output.placements == (Shard(1),), output
+    assert input.to_local().shape == (16, 8 // WORLD)
+
+
 def _worker(rank, init_file, out_dir, mode, package_root):
     # The parent's relu_ext (this test may run against another build than the source tree's).
     sys.path.insert(0, package_root)
@@ -35,8 +47,22 @@ def _worker(rank, init_file, out_dir, mode, package_root):
                             rank=rank, world_size=WORLD)
     try:
         device = torch.device("cuda", rank) if nccl else torch.device("cpu")
-        model = _model().to(device)
-        if mode.startswith("ddp"):
+        model = _model(mode).to(device)
+        if mode.startswith("tp"):  # tensor parallel: the activations see sharded DTensors
+            from torch.distributed.device_mesh import init_device_mesh
+            from torch.distributed.tensor import Shard
+            from torch.distributed.tensor.parallel import (ColwiseParallel, RowwiseParallel,
+                                                           parallelize_module)
+
+            wrapped = parallelize_module(model, init_device_mesh("cpu", (WORLD,)), {
+                "0": ColwiseParallel(use_local_output=False),
+                "6": RowwiseParallel(input_layouts=Shard(-1))})
+            if mode == "tp-compile":  # DTensors through the traced ops (their local shards)
+                wrapped = torch.compile(wrapped)
+            else:
+                for act in list(model)[1:6]:
+                    act.register_forward_hook(lambda m, args, out: _check_sharded(args[0], out))
+        elif mode.startswith("ddp"):
             wrapped = nn.parallel.DistributedDataParallel(
                 model, device_ids=[rank] if nccl else None)
         else:
@@ -47,8 +73,12 @@ def _worker(rank, init_file, out_dir, mode, package_root):
                     fully_shard(m)
             wrapped = fully_shard(model)
         x, y = (t.to(device) for t in _batch())
-        shard = slice(rank * len(x) // WORLD, (rank + 1) * len(x) // WORLD)
+        shard = slice(None) if mode.startswith("tp") else slice(rank * len(x) // WORLD,
+                                                       (rank + 1) * len(x) // WORLD)
         nn.functional.mse_loss(wrapped(x[shard]), y[shard]).backward()
+        if mode == "tp-compile":
+            from torch._dynamo.utils import counters
+            assert not counters["graph_break"], dict(counters["graph_break"])
         grads = [(p.grad.full_tensor() if hasattr(p.grad, "full_tensor") else p.grad).cpu()
                  for p in model.parameters()]
         torch.save(grads, os.path.join(out_dir, f"grads{rank}.pt"))
@@ -64,7 +94,7 @@ def _worker(rank, init_file, out_dir, mode, package_root):
 
 
 @pytest.mark.skipif(not dist.is_available(), reason="torch built without distributed")
-@pytest.mark.parametrize("mode", ["ddp", "fsdp2", "ddp-nccl"])
+@pytest.mark.parametrize("mode", ["ddp", "fsdp2", "tp", "tp-compile", "ddp-nccl"])
 def test_distributed_matches_single_process(mode, tmp_path):
     if mode == "ddp-nccl" and not (torch.cuda.device_count() >= WORLD
                                    and dist.is_nccl_available()):
@@ -74,7 +104,7 @@ def test_distributed_matches_single_process(mode, tmp_path):
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(relu_ext.__file__)))
     mp.spawn(_worker, args=(str(tmp_path / "init"), str(tmp_path), mode, package_root),
              nprocs=WORLD, join=True)
-    model = _model()
+    model = _model(mode)
     x, y = _batch()
     nn.functional.mse_loss(model(x), y).backward()
     want = [p.grad for p in model.parameters()]
