@@ -28,8 +28,14 @@ inline bool is_supported_dtype(at::ScalarType t) {
   return t == at::kFloat || t == at::kDouble || t == at::kHalf || t == at::kBFloat16;
 }
 
+// None where a tensor is required (torch.ops passes it as an undefined tensor): TypeError.
+inline void check_defined(const at::Tensor& t, const char* op, const char* arg) {
+  TORCH_CHECK_TYPE(t.defined(), op, ": expected ", arg, " to be a Tensor, but got None");
+}
+
 // Unsupported dtypes raise NotImplementedError, as ATen's dispatch macros do.
 inline void check_input(const at::Tensor& t, const char* op, const char* arg) {
+  check_defined(t, op, arg);
   TORCH_CHECK_NOT_IMPLEMENTED(
       is_supported_dtype(t.scalar_type()), op, ": expected ", arg,
       " to be a floating-point tensor (float32, float64, float16 or bfloat16), but got ",
@@ -39,6 +45,7 @@ inline void check_input(const at::Tensor& t, const char* op, const char* arg) {
 // A tensor that must match `ref` (the input of the forward) in dtype, device and sizes.
 inline void check_like(const at::Tensor& t, const at::Tensor& ref, const char* op,
                        const char* arg, const char* ref_arg) {
+  check_defined(t, op, arg);
   TORCH_CHECK(t.scalar_type() == ref.scalar_type(), op, ": expected ", arg,
               " to have the same dtype as ", ref_arg, " (", ref.scalar_type(), "), but got ",
               t.scalar_type());
@@ -77,6 +84,7 @@ inline bool gelu_is_tanh(c10::string_view approximate, const char* op) {
 // torch's rule: a 1-element weight applies everywhere; otherwise its size must
 // equal dim 1 of the input (or 1 for a 1-D input).
 inline void check_prelu_weight(const at::Tensor& self, const at::Tensor& weight, const char* op) {
+  check_defined(weight, op, "weight");
   TORCH_CHECK(weight.dim() <= 1, op,
               ": expected weight to be a scalar or 1-D tensor, but got ndim = ", weight.dim());
   TORCH_CHECK(weight.scalar_type() == self.scalar_type(), op,
@@ -115,6 +123,7 @@ inline at::Tensor empty_bitmask(const at::Tensor& like) {
 
 inline void check_bitmask(const at::Tensor& mask, const at::Tensor& ref, const char* op,
                           const char* ref_arg) {
+  check_defined(mask, op, "mask");
   TORCH_CHECK(mask.scalar_type() == at::kByte, op, ": expected mask to be a uint8 tensor, but got ",
               mask.scalar_type());
   TORCH_CHECK(mask.device() == ref.device(), op, ": expected mask to be on the same device as ",
@@ -181,6 +190,7 @@ inline int64_t check_bias(const at::Tensor& self, const at::Tensor& bias, int64_
   TORCH_CHECK(self.dim() > 0, op, ": expected self to have at least 1 dimension (the bias's), "
               "but got a 0-dim tensor");
   dim = c10::maybe_wrap_dim(dim, self.dim());
+  check_defined(bias, op, "bias");
   TORCH_CHECK(bias.dim() == 1 && bias.size(0) == self.size(dim), op,
               ": expected bias to be a 1-D tensor of size self.size(", dim, ") = ",
               self.size(dim), ", but got size ", bias.sizes());
@@ -194,6 +204,7 @@ inline int64_t check_bias(const at::Tensor& self, const at::Tensor& bias, int64_
 
 inline void check_bias_weight(const at::Tensor& self, const at::Tensor& weight, int64_t dim,
                               const char* op) {
+  check_defined(weight, op, "weight");
   TORCH_CHECK(weight.dim() <= 1 && (weight.numel() == 1 || weight.numel() == self.size(dim)),
               op, ": expected weight to have 1 or self.size(", dim, ") = ", self.size(dim),
               " elements, but got size ", weight.sizes());

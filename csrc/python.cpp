@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -127,6 +128,31 @@ py::object other_function(const char* name, py::handle input) {
   return py::module_::import("relu_ext.functional").attr("_other_function")(name, input);
 }
 
+// The OpOverload's function, with arguments of the wrong type reported as TypeError, as
+// torch's own functions do (torch.ops raises RuntimeError: "Expected a value of type 'float'
+// for argument 'negative_slope' ..."; with no tensor at all, a NotImplementedError that names
+// no argument).
+py::object call_fallback(const char* name, const py::object& fallback, const py::args& args) {
+  if (args.size() > 0 && !THPVariable_Check(args[0].ptr()) &&
+      !PyObject_HasAttrString(reinterpret_cast<PyObject*>(Py_TYPE(args[0].ptr())),
+                              "__torch_function__")) {  // (tensor-likes take their own path)
+    throw py::type_error(std::string("relu_ext::") + name +
+                         "(): argument 'input' (position 1) must be Tensor, not " +
+                         Py_TYPE(args[0].ptr())->tp_name);
+  }
+  try {
+    return fallback(*args);
+  } catch (py::error_already_set& e) {
+    if (e.matches(PyExc_RuntimeError)) {
+      const std::string message = py::str(e.value());
+      if (message.find("Expected a value of type") != std::string::npos) {
+        throw py::type_error(message.substr(0, message.find('\n')));
+      }
+    }
+    throw;
+  }
+}
+
 template <typename R, typename... A, size_t... I>
 py::object call(R (*op)(A...), const char* name, const py::object& fallback,
                 const py::args& args, std::index_sequence<I...>) {
@@ -144,7 +170,7 @@ py::object call(R (*op)(A...), const char* name, const py::object& fallback,
   if (args.size() != sizeof...(A) ||
       !(ArgOf<A>::read(args[I].ptr(), std::get<I>(values)) && ...) ||
       torch_function_active()) {
-    return fallback(*args);
+    return call_fallback(name, fallback, args);
   }
   if constexpr (std::is_void_v<R>) {
     {

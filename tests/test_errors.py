@@ -147,33 +147,49 @@ def test_crash_prone_inputs_raise_in_a_subprocess():
 
 
 def _typed_cases():
-    """(op, arguments): each with one argument of a type torch.ops does not take there."""
+    """(op, arguments, the argument named): each with one argument of a type the op does not
+    take there."""
     x, b = torch.randn(2, 4), torch.zeros(4)
     return [
-        ("relu", ([1.0],)),
-        ("leaky_relu", (x, "0.1")),
-        ("elu", (x, None, False)),
-        ("gelu", (x, 3, False)),
-        ("prelu", (x, None)),
-        ("bias_act", (x, b, 1.0, "relu", 0.0)),  # a float for an int
-        ("bias_act", (x, b, -1, "relu", 2**1100)),  # an int beyond a double's range
-        ("act_stats", (x, 1.0, 1, "relu", 0.0)),
+        ("relu", ([1.0],), "input"),
+        ("leaky_relu", (x, "0.1"), "negative_slope"),
+        ("elu", (x, None, False), "alpha"),
+        ("gelu", (x, 3, False), "approximate"),
+        ("prelu", (x, None), "weight"),
+        ("bias_act", (x, None, -1, "relu", 0.0), "bias"),
+        ("bias_act", (x, b, 1.0, "relu", 0.0), "dim"),  # a float for an int
+        ("bias_act", (x, b, -1, "relu", 2**1100), "param"),  # an int beyond a double's range
+        ("act_stats", (x, 1.0, 1, "relu", 0.0), "weight"),
     ]
 
 
 @pytest.mark.parametrize("idx", range(len(_typed_cases())))
-def test_entry_points_raise_as_torch_ops(idx):
-    """relu_ext._C's entry points (what the functional API calls) raise exactly what the
-    OpOverload raises for an argument of the wrong type: same type, same message."""
+def test_wrong_argument_types_raise_type_error(idx):
+    """relu_ext._C's entry points (what the functional API calls) raise TypeError naming the
+    op and the argument for an argument of the wrong type, as torch's functions do (the
+    OpOverload raises RuntimeError for most of them, NotImplementedError for a non-tensor
+    input)."""
     import relu_ext._C as entry
 
-    name, args = _typed_cases()[idx]
-    with pytest.raises(Exception) as theirs:
-        getattr(ops, name).default(*args)
-    with pytest.raises(Exception) as ours:
+    name, args, arg = _typed_cases()[idx]
+    with pytest.raises(TypeError) as info:
         getattr(entry, name)(*args)
-    assert type(ours.value) is type(theirs.value)
-    assert str(ours.value) == str(theirs.value)
+    message = str(info.value)
+    assert f"relu_ext::{name}" in message, message
+    assert f"'{arg}'" in message or f" {arg} " in message, message  # quoted, or in a sentence
+    with pytest.raises((TypeError, RuntimeError, NotImplementedError)):
+        getattr(ops, name).default(*args)  # (the OpOverload also refuses it)
+
+
+def test_functional_wrong_types_raise_type_error():
+    x = torch.randn(3, 4)
+    for call, arg in [(lambda: F.elu(None), "input"), (lambda: F.gelu(x.tolist()), "input"),
+                      (lambda: F.leaky_relu(x, "0.1"), "negative_slope"),
+                      (lambda: F.bias_act(x, None), "bias"),
+                      (lambda: F.prelu(x, None), "weight"),
+                      (lambda: F.gelu(x, approximate=None), "approximate")]:
+        with pytest.raises(TypeError, match=arg):
+            call()
 
 
 def test_entry_points_take_what_torch_ops_takes():
