@@ -4,7 +4,8 @@ Signatures and defaults are those of torch.nn.functional. Every function accepts
 tensor of any shape and memory layout and returns a tensor of the same shape, dtype and
 layout (float32, float64, float16, bfloat16; relu also takes integer tensors). Sparse,
 quantized, nested and MKL-DNN tensors go to torch's own function; DTensors to relu_ext's
-op on their local shard (the elementwise ops) or to torch's function (in place, PReLU).
+op on their local shard (the elementwise ops, bias_act) or to torch's function (in place,
+PReLU).
 """
 import sys
 from types import SimpleNamespace
@@ -61,11 +62,37 @@ def _on_local_shard(name):
     return run
 
 
-# DTensor inputs: the elementwise ops on the local shard; the in-place ones and PReLU (whose
-# weight gradient is a sum over the shards) by torch's function; the others have no rule.
+def _bias_act_on_local_shards(input, bias, dim, activation, param):
+    """bias_act on a DTensor: relu_ext's op on the local shards. Along a mesh dim where the
+    input is sharded by the bias's dim, the bias is too (as after a column-wise parallel
+    Linear); along any other, the bias is whole, and where the input is sharded (by rows) its
+    gradient there is a partial sum."""
+    from torch.distributed.tensor import DTensor, Partial, Replicate, Shard
+    op = _ops.bias_act.default if _is_compiling() else _C.bias_act
+    mesh = input.device_mesh
+    d = dim % input.ndim
+    placements = tuple(Replicate() if p.is_partial() else p for p in input.placements)
+    if placements != tuple(input.placements):
+        input = input.redistribute(mesh, placements)
+    by_channel = [p.is_shard(d) for p in placements]
+    if not isinstance(bias, DTensor):
+        bias = DTensor.from_local(bias, mesh, [Replicate()] * mesh.ndim, run_check=False)
+    want = tuple(Shard(0) if c else Replicate() for c in by_channel)
+    if tuple(bias.placements) != want:
+        bias = bias.redistribute(mesh, want)
+    grads = [Shard(0) if c else Partial() if p.is_shard() else Replicate()
+             for c, p in zip(by_channel, placements)]
+    local = op(input.to_local(), bias.to_local(grad_placements=grads), dim, activation, param)
+    return DTensor.from_local(local, mesh, placements, run_check=False, shape=input.shape,
+                              stride=input.stride())
+
+
+# DTensor inputs: the elementwise ops and bias_act on the local shards; the in-place ones and
+# PReLU by torch's function; the others (bias_act with PReLU, act_stats) have no rule.
 _DTENSOR_FUNCTIONS = {
     **{name: _on_local_shard(name) for name in ("relu", "leaky_relu", "elu", "gelu")},
     **{name: _TORCH_FUNCTIONS[name] for name in ("relu_", "leaky_relu_", "elu_", "prelu")},
+    "bias_act": _bias_act_on_local_shards,
 }
 
 

@@ -18,9 +18,9 @@ def _model(mode="ddp"):
 
     torch.manual_seed(0)
     if mode.startswith("tp"):  # the activations between a column-wise and a row-wise Linear
-        return relu_ext.convert(nn.Sequential(
+        return relu_ext.convert(nn.Sequential(  # (the first Linear fused with its GELU)
             nn.Linear(6, 8), nn.GELU("tanh"), nn.ELU(0.5), nn.LeakyReLU(0.1), nn.ReLU(),
-            relu_ext.GELU(memory_efficient=True), nn.Linear(8, 1)))
+            relu_ext.GELU(memory_efficient=True), nn.Linear(8, 1)), fuse_bias=True)
     return relu_ext.convert(nn.Sequential(nn.Linear(6, 8), nn.PReLU(8), nn.Linear(8, 8),
                                           nn.GELU("tanh"), nn.Linear(8, 8), nn.ELU(0.5),
                                           nn.LeakyReLU(0.1), nn.Linear(8, 1), nn.ReLU()))
@@ -60,7 +60,7 @@ def _worker(rank, init_file, out_dir, mode, package_root):
             if mode == "tp-compile":  # DTensors through the traced ops (their local shards)
                 wrapped = torch.compile(wrapped)
             else:
-                for act in list(model)[1:6]:
+                for act in list(model)[1:6]:  # (1: FusedAway, after the LinearAct)
                     act.register_forward_hook(lambda m, args, out: _check_sharded(args[0], out))
         elif mode.startswith("ddp"):
             wrapped = nn.parallel.DistributedDataParallel(
@@ -105,6 +105,8 @@ def test_distributed_matches_single_process(mode, tmp_path):
     mp.spawn(_worker, args=(str(tmp_path / "init"), str(tmp_path), mode, package_root),
              nprocs=WORLD, join=True)
     model = _model(mode)
+    if mode.startswith("tp"):
+        assert isinstance(model[0], relu_ext.LinearAct)  # bias_act on DTensors too
     x, y = _batch()
     nn.functional.mse_loss(model(x), y).backward()
     want = [p.grad for p in model.parameters()]
@@ -112,3 +114,53 @@ def test_distributed_matches_single_process(mode, tmp_path):
         got = torch.load(tmp_path / f"grads{rank}.pt")
         for g, w in zip(got, want):
             torch.testing.assert_close(g, w)
+
+
+def _bias_act_worker(rank, init_file, package_root):
+    sys.path.insert(0, package_root)
+    import relu_ext
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.tensor import DTensor, Replicate, Shard, distribute_tensor
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
+                            world_size=WORLD)
+    try:
+        mesh = init_device_mesh("cpu", (WORLD,))
+        torch.manual_seed(0)
+        x, b, g = torch.randn(6, 8), torch.randn(8), torch.randn(6, 8)
+        for kwargs in [dict(activation="gelu", approximate="tanh"), dict(activation="elu"),
+                       dict(activation="leaky_relu", negative_slope=0.2)]:
+            xr, br = x.clone().requires_grad_(), b.clone().requires_grad_()
+            yr = relu_ext.functional.bias_act(xr, br, **kwargs)
+            (yr * g).sum().backward()
+            # by rows, by channels (bias sharded too, or whole), replicated; the bias a
+            # DTensor or a plain tensor
+            for xp, bp in [(Shard(0), None), (Shard(0), Replicate()), (Shard(1), Shard(0)),
+                           (Shard(1), None), (Replicate(), None)]:
+                xd = distribute_tensor(x, mesh, [xp]).requires_grad_()
+                bias = b.clone().requires_grad_()
+                bd = distribute_tensor(b, mesh, [bp]).requires_grad_() if bp else bias
+                y = relu_ext.functional.bias_act(xd, bd, **kwargs)
+                assert isinstance(y, DTensor) and y.placements == (xp,), (xp, y.placements)
+                (y * distribute_tensor(g, mesh, [xp])).sum().backward()
+                torch.testing.assert_close(y.full_tensor(), yr)
+                torch.testing.assert_close(xd.grad.full_tensor(), xr.grad)
+                bgrad = bd.grad.full_tensor() if bp else bias.grad
+                torch.testing.assert_close(bgrad, br.grad)
+        dist.barrier()
+    except BaseException:
+        dist.destroy_process_group()
+        raise
+    os._exit(0)  # (see _worker)
+
+
+@pytest.mark.skipif(not dist.is_available(), reason="torch built without distributed")
+def test_bias_act_on_dtensors(tmp_path):
+    """bias_act on DTensor inputs sharded by rows, by channels or replicated, the bias sharded
+    with the channels or whole (a partial sum for its gradient where the rows are sharded):
+    values and gradients as on the whole tensors."""
+    import relu_ext
+
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(relu_ext.__file__)))
+    mp.spawn(_bias_act_worker, args=(str(tmp_path / "init"), package_root), nprocs=WORLD,
+             join=True)
