@@ -11,7 +11,7 @@
 // unchanged: same result, same error. Under torch.compile functional.py calls the OpOverload.
 // An input of a layout relu_ext's kernels do not take (sparse, quantized, nested, MKL-DNN)
 // goes to torch's own function (torch.nn.functional's result and errors), and a DTensor to
-// relu_ext's op on its local shard (functional.py: _other_function), so that the modules
+// relu_ext's op on its local shard (relu_ext/_other_inputs.py), so that the modules
 // work wherever torch.nn's do.
 #include <ATen/PythonTorchFunctionTLS.h>
 #include <torch/csrc/autograd/python_variable.h>
@@ -123,9 +123,9 @@ inline bool plain_layout(const at::Tensor& t) {
 }
 
 // The function to call instead for an input relu_ext's kernels do not take as it is (another
-// layout, a DTensor): relu_ext/functional.py's _other_function; None for the usual path.
+// layout, a DTensor): relu_ext/_other_inputs.py: other_function; None for the usual path.
 py::object other_function(const char* name, py::handle input) {
-  return py::module_::import("relu_ext.functional").attr("_other_function")(name, input);
+  return py::module_::import("relu_ext._other_inputs").attr("other_function")(name, input);
 }
 
 // The OpOverload's function, with arguments of the wrong type reported as TypeError, as
