@@ -53,37 +53,53 @@ def _on_local_shard(name):
     return run
 
 
-def _bias_act_on_local_shards(input, bias, dim, activation, param):
-    """bias_act on a DTensor: relu_ext's op on the local shards. Along a mesh dim where the
-    input is sharded by the bias's dim, the bias is too (as after a column-wise parallel
-    Linear); along any other, the bias is whole, and where the input is sharded (by rows) its
-    gradient there is a partial sum."""
+def _per_channel_on_local_shards(input, dim, params, run):
+    """run(local input, local params) for an op with per-channel parameters (a bias, a PReLU
+    weight; along `dim`) on a DTensor: relu_ext's op on the local shards. Along a mesh dim where
+    the input is sharded by `dim`, a parameter of C values is sharded too (as after a
+    column-wise parallel Linear); along any other, it is whole, and where the input is sharded
+    its gradient there is a partial sum. A parameter of 1 value is whole everywhere."""
     from torch.distributed.tensor import DTensor, Partial, Replicate, Shard
-    op = _ops.bias_act.default if _is_compiling() else _C.bias_act
     mesh = input.device_mesh
     d = dim % input.ndim
     placements = tuple(Replicate() if p.is_partial() else p for p in input.placements)
     if placements != tuple(input.placements):
         input = input.redistribute(mesh, placements)
-    by_channel = [p.is_shard(d) for p in placements]
-    if not isinstance(bias, DTensor):
-        bias = DTensor.from_local(bias, mesh, [Replicate()] * mesh.ndim, run_check=False)
-    want = tuple(Shard(0) if c else Replicate() for c in by_channel)
-    if tuple(bias.placements) != want:
-        bias = bias.redistribute(mesh, want)
-    grads = [Shard(0) if c else Partial() if p.is_shard() else Replicate()
-             for c, p in zip(by_channel, placements)]
-    local = op(input.to_local(), bias.to_local(grad_placements=grads), dim, activation, param)
-    return DTensor.from_local(local, mesh, placements, run_check=False, shape=input.shape,
-                              stride=input.stride())
+    local_params = []
+    for param in params:
+        per_channel = param.numel() != 1
+        if not isinstance(param, DTensor):
+            param = DTensor.from_local(param, mesh, [Replicate()] * mesh.ndim, run_check=False)
+        split = [per_channel and p.is_shard(d) for p in placements]
+        want = tuple(Shard(0) if s else Replicate() for s in split)
+        if tuple(param.placements) != want:
+            param = param.redistribute(mesh, want)
+        grads = [Shard(0) if s else Partial() if p.is_shard() else Replicate()
+                 for s, p in zip(split, placements)]
+        local_params.append(param.to_local(grad_placements=grads))
+    return DTensor.from_local(run(input.to_local(), *local_params), mesh, placements,
+                              run_check=False, shape=input.shape, stride=input.stride())
+
+
+def _bias_act_on_local_shards(input, bias, dim, activation, param):
+    op = _ops.bias_act.default if _is_compiling() else _C.bias_act
+    return _per_channel_on_local_shards(
+        input, dim, [bias], lambda x, b: op(x, b, dim, activation, param))
+
+
+def _bias_prelu_on_local_shards(input, bias, weight, dim):
+    op = _ops.bias_prelu.default if _is_compiling() else _C.bias_prelu
+    return _per_channel_on_local_shards(
+        input, dim, [bias, weight], lambda x, b, w: op(x, b, w, dim))
 
 
 # DTensor inputs: the elementwise ops and bias_act on the local shards; the in-place ones and
-# PReLU by torch's function; the others (bias_act with PReLU, act_stats) have no rule.
+# PReLU by torch's function; act_stats (the dead-unit monitor) has no rule.
 DTENSOR_FUNCTIONS = {
     **{name: _on_local_shard(name) for name in ("relu", "leaky_relu", "elu", "gelu")},
     **{name: TORCH_FUNCTIONS[name] for name in ("relu_", "leaky_relu_", "elu_", "prelu")},
     "bias_act": _bias_act_on_local_shards,
+    "bias_prelu": _bias_prelu_on_local_shards,
 }
 
 

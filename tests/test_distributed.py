@@ -128,11 +128,18 @@ def _bias_act_worker(rank, init_file, package_root):
         mesh = init_device_mesh("cpu", (WORLD,))
         torch.manual_seed(0)
         x, b, g = torch.randn(6, 8), torch.randn(8), torch.randn(6, 8)
+        w1, w8 = torch.rand(1), torch.rand(8)
         for kwargs in [dict(activation="gelu", approximate="tanh"), dict(activation="elu"),
-                       dict(activation="leaky_relu", negative_slope=0.2)]:
+                       dict(activation="leaky_relu", negative_slope=0.2),
+                       dict(activation="prelu", weight=w1), dict(activation="prelu", weight=w8)]:
             xr, br = x.clone().requires_grad_(), b.clone().requires_grad_()
+            w = kwargs.get("weight")
+            if w is not None:  # its gradient checked too (a plain tensor)
+                w.grad = None
+                kwargs["weight"] = w.requires_grad_()
             yr = relu_ext.functional.bias_act(xr, br, **kwargs)
             (yr * g).sum().backward()
+            wgrad = w.grad.clone() if w is not None else None
             # by rows, by channels (bias sharded too, or whole), replicated; the bias a
             # DTensor or a plain tensor
             for xp, bp in [(Shard(0), None), (Shard(0), Replicate()), (Shard(1), Shard(0)),
@@ -147,6 +154,9 @@ def _bias_act_worker(rank, init_file, package_root):
                 torch.testing.assert_close(xd.grad.full_tensor(), xr.grad)
                 bgrad = bd.grad.full_tensor() if bp else bias.grad
                 torch.testing.assert_close(bgrad, br.grad)
+                if w is not None:
+                    torch.testing.assert_close(w.grad - wgrad, wgrad)  # added once more
+                    w.grad = wgrad.clone()
         dist.barrier()
     except BaseException:
         dist.destroy_process_group()
@@ -157,8 +167,8 @@ def _bias_act_worker(rank, init_file, package_root):
 @pytest.mark.skipif(not dist.is_available(), reason="torch built without distributed")
 def test_bias_act_on_dtensors(tmp_path):
     """bias_act on DTensor inputs sharded by rows, by channels or replicated, the bias sharded
-    with the channels or whole (a partial sum for its gradient where the rows are sharded):
-    values and gradients as on the whole tensors."""
+    with the channels or whole (a partial sum for its gradient where the rows are sharded),
+    with PReLU a weight of 1 or C values: values and gradients as on the whole tensors."""
     import relu_ext
 
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(relu_ext.__file__)))
