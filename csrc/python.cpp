@@ -256,6 +256,8 @@ class ActCounter {
       c10::InferenceMode normal(false);  // (counted in inference mode: still a normal tensor)
       fired = counts.detach().clone();
     } else if (fired.is_cpu() && counts.is_cpu() && counts.scalar_type() == at::kLong &&
+               !fired.key_set().has(c10::DispatchKey::Python) &&  // (not DTensors)
+               !counts.key_set().has(c10::DispatchKey::Python) &&
                counts.is_contiguous() && counts.unsafeGetTensorImpl()->has_storage() &&
                counts.numel() == fired.numel()) {
       int64_t* const total = fired.data_ptr<int64_t>();  // (contiguous: made by clone)

@@ -1,8 +1,8 @@
 """Inputs relu_ext's kernels do not take as they are, and what _C's entry points
 (csrc/python.cpp) and the traced functional API call for them instead: tensors of another
 layout (sparse, quantized, nested, MKL-DNN) go to torch's own function; DTensors to
-relu_ext's op on their local shard (the elementwise ops, bias_act) or to torch's function
-(in place, PReLU)."""
+relu_ext's op on their local shards (the elementwise ops, bias_act, act_stats) or to
+torch's function (in place, PReLU)."""
 import sys
 
 import torch
@@ -38,33 +38,19 @@ def is_dtensor(input):
     return dtensor is not None and isinstance(input, dtensor)
 
 
-def _on_local_shard(name):
-    """An elementwise op on a DTensor: relu_ext's op on the local shard, the result with the
-    input's placements (partial sums are summed first: the op is not linear). Autograd goes
-    through DTensor's to_local and from_local."""
-    def run(input, *args):
-        from torch.distributed.tensor import DTensor, Replicate
-        op = getattr(_ops, name).default if _is_compiling() else getattr(_C, name)
-        placements = tuple(Replicate() if p.is_partial() else p for p in input.placements)
-        if placements != tuple(input.placements):
-            input = input.redistribute(input.device_mesh, placements)
-        return DTensor.from_local(op(input.to_local(), *args), input.device_mesh, placements,
-                                  run_check=False, shape=input.shape, stride=input.stride())
-    return run
-
-
-def _per_channel_on_local_shards(input, dim, params, run):
-    """run(local input, local params) for an op with per-channel parameters (a bias, a PReLU
-    weight; along `dim`) on a DTensor: relu_ext's op on the local shards. Along a mesh dim where
-    the input is sharded by `dim`, a parameter of C values is sharded too (as after a
-    column-wise parallel Linear); along any other, it is whole, and where the input is sharded
-    its gradient there is a partial sum. A parameter of 1 value is whole everywhere."""
+def _localize(input, dim, params):
+    """A DTensor input for a per-channel op (channels along `dim`) on the local shards: the
+    input with its partial sums reduced (the ops are not linear), its placements, and the local
+    shards of the per-channel parameters (a bias, a PReLU weight). Along a mesh dim where the
+    input is sharded by `dim`, a parameter of C values is sharded too (as after a column-wise
+    parallel Linear); along any other, it is whole, and where the input is sharded its
+    gradient there is a partial sum. A parameter of 1 value is whole everywhere."""
     from torch.distributed.tensor import DTensor, Partial, Replicate, Shard
     mesh = input.device_mesh
-    d = dim % input.ndim
     placements = tuple(Replicate() if p.is_partial() else p for p in input.placements)
     if placements != tuple(input.placements):
         input = input.redistribute(mesh, placements)
+    d = dim % input.ndim
     local_params = []
     for param in params:
         per_channel = param.numel() != 1
@@ -77,29 +63,61 @@ def _per_channel_on_local_shards(input, dim, params, run):
         grads = [Shard(0) if s else Partial() if p.is_shard() else Replicate()
                  for s, p in zip(split, placements)]
         local_params.append(param.to_local(grad_placements=grads))
-    return DTensor.from_local(run(input.to_local(), *local_params), mesh, placements,
-                              run_check=False, shape=input.shape, stride=input.stride())
+    return input, placements, local_params
+
+
+def _like(local, input, placements):
+    from torch.distributed.tensor import DTensor
+    return DTensor.from_local(local, input.device_mesh, placements, run_check=False,
+                              shape=input.shape, stride=input.stride())
+
+
+def _on_local_shard(name):
+    """An elementwise op on a DTensor: relu_ext's op on the local shard, the result with the
+    input's placements. Autograd goes through DTensor's to_local and from_local."""
+    def run(input, *args):
+        op = getattr(_ops, name).default if _is_compiling() else getattr(_C, name)
+        input, placements, _ = _localize(input, 0, [])
+        return _like(op(input.to_local(), *args), input, placements)
+    return run
 
 
 def _bias_act_on_local_shards(input, bias, dim, activation, param):
     op = _ops.bias_act.default if _is_compiling() else _C.bias_act
-    return _per_channel_on_local_shards(
-        input, dim, [bias], lambda x, b: op(x, b, dim, activation, param))
+    input, placements, (b,) = _localize(input, dim, [bias])
+    return _like(op(input.to_local(), b, dim, activation, param), input, placements)
 
 
 def _bias_prelu_on_local_shards(input, bias, weight, dim):
     op = _ops.bias_prelu.default if _is_compiling() else _C.bias_prelu
-    return _per_channel_on_local_shards(
-        input, dim, [bias, weight], lambda x, b, w: op(x, b, w, dim))
+    input, placements, (b, w) = _localize(input, dim, [bias, weight])
+    return _like(op(input.to_local(), b, w, dim), input, placements)
 
 
-# DTensor inputs: the elementwise ops and bias_act on the local shards; the in-place ones and
-# PReLU by torch's function; act_stats (the dead-unit monitor) has no rule.
+def _act_stats_on_local_shards(input, weight, dim, activation, param):
+    """act_stats (the dead-unit monitor's op) on a DTensor: the activation as the elementwise
+    ops, and the per-channel counts as a DTensor: sharded where the input is sharded by
+    channels, a partial sum where it is sharded otherwise (full_tensor() adds them up)."""
+    from torch.distributed.tensor import DTensor, Partial, Replicate, Shard
+    op = _ops.act_stats.default if _is_compiling() else _C.act_stats
+    input, placements, local = _localize(input, dim, [] if weight is None else [weight])
+    y, counts = op(input.to_local(), local[0] if local else None, dim, activation, param)
+    d = dim % input.ndim
+    count_placements = [Shard(0) if p.is_shard(d) else Partial() if p.is_shard() else Replicate()
+                        for p in placements]
+    return _like(y, input, placements), DTensor.from_local(
+        counts, input.device_mesh, count_placements, run_check=False, shape=(input.shape[d],),
+        stride=(1,))
+
+
+# DTensor inputs: the elementwise ops, bias_act and act_stats on the local shards; the
+# in-place ones and PReLU by torch's function.
 DTENSOR_FUNCTIONS = {
     **{name: _on_local_shard(name) for name in ("relu", "leaky_relu", "elu", "gelu")},
     **{name: TORCH_FUNCTIONS[name] for name in ("relu_", "leaky_relu_", "elu_", "prelu")},
     "bias_act": _bias_act_on_local_shards,
     "bias_prelu": _bias_prelu_on_local_shards,
+    "act_stats": _act_stats_on_local_shards,
 }
 
 

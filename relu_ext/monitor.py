@@ -20,9 +20,12 @@ import torch
 from torch import nn
 
 from . import _C, modules
+from ._other_inputs import is_dtensor
+from .functional import _traced_op
 
-# act_stats: _C's entry point (csrc/python.cpp), or under torch.compile its OpOverload.
-_act_stats_traced = torch.ops.relu_ext.act_stats.default
+# act_stats: _C's entry point (csrc/python.cpp), or under torch.compile its OpOverload (for
+# a DTensor, the op on the local shards).
+_act_stats_traced = _traced_op("act_stats")
 _FLOATS = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
 
@@ -40,6 +43,16 @@ for _types, _spec_of in (
 del _types, _spec_of
 
 
+def _watched_class(module):
+    """The watched class whose forward `module` runs: its own class, or a base of a class made
+    around it (FSDP2's fully_shard makes FSDPPReLU); None for a subclass with its own forward
+    (it computes something else)."""
+    for cls in type(module).__mro__:
+        if cls in _SPECS:
+            return cls if type(module).forward is cls.forward else None
+    return None
+
+
 class DeadUnitMonitor:
     """Counts, per channel of every ReLU-family module of ``model`` (torch.nn's and
     relu_ext's ReLU, LeakyReLU, PReLU, ELU, GELU), how many inputs were in the active regime
@@ -52,7 +65,10 @@ class DeadUnitMonitor:
                             f"got {type(channel_dim).__name__}")
         self.model = model
         self.channel_dim = channel_dim
-        self._watched = [(name, m) for name, m in model.named_modules() if type(m) in _SPECS]
+        self._classes = {name: cls for name, cls in
+                         ((name, _watched_class(m)) for name, m in model.named_modules())
+                         if cls is not None}
+        self._watched = [(name, m) for name, m in model.named_modules() if name in self._classes]
         # the counts of eager calls, in C++ (csrc/python.cpp); those of calls traced by
         # torch.compile in _fired and _seen
         self._counters = {name: _C.ActCounter(channel_dim) for name, _ in self._watched}
@@ -93,7 +109,7 @@ class DeadUnitMonitor:
 
     # ------------------------------------------------------------------ counting --
     def _forward(self, name, module, input):
-        activation, param, weight, inplace = _SPECS[type(module)](module)
+        activation, param, weight, inplace = _SPECS[self._classes[name]](module)
         compiling = torch.compiler.is_dynamo_compiling()
         if not (inplace or compiling):
             # the common case in one C++ call; None where this path below must take it
@@ -152,7 +168,8 @@ class DeadUnitMonitor:
     def counts(self):
         """{module name: (fired, seen)}: per-channel counts of inputs with x > 0 (int64
         tensor on the CPU, a copy: later calls do not change it) and the number of inputs
-        each channel saw, for modules that ran."""
+        each channel saw, for modules that ran. With DTensor activations (tensor parallelism)
+        the counts are over all ranks: every rank must call it (and dead_units, report...)."""
         out = {}
         for name, counter in self._counters.items():
             parts = [(counter.fired, counter.seen)] if counter.fired is not None else []
@@ -160,8 +177,9 @@ class DeadUnitMonitor:
                 parts.append((self._fired[name], self._seen[name]))
             if not parts:
                 continue
-            fired = parts[0][0].cpu().clone()  # a copy: later counts do not change it
+            fired = _whole(parts[0][0]).cpu().clone()  # a copy: later counts do not change it
             for more, _ in parts[1:]:
+                more = _whole(more)
                 if more.numel() != fired.numel():
                     raise ValueError(f"DeadUnitMonitor: {name or 'the model'} saw "
                                      f"{fired.numel()} channels in eager calls and "
@@ -227,3 +245,8 @@ class DeadUnitMonitor:
         fig.savefig(path, dpi=100)
         plt.close(fig)
         return path
+
+
+def _whole(counts):
+    """The counts over all ranks for a DTensor's (each rank's shard or partial sum)."""
+    return counts.full_tensor() if is_dtensor(counts) else counts

@@ -75,7 +75,11 @@ def _worker(rank, init_file, out_dir, mode, package_root):
         x, y = (t.to(device) for t in _batch())
         shard = slice(None) if mode.startswith("tp") else slice(rank * len(x) // WORLD,
                                                        (rank + 1) * len(x) // WORLD)
-        nn.functional.mse_loss(wrapped(x[shard]), y[shard]).backward()
+        import relu_ext
+        with relu_ext.DeadUnitMonitor(model) as monitor:
+            nn.functional.mse_loss(wrapped(x[shard]), y[shard]).backward()
+        counts = monitor.counts()  # (over all ranks: with DTensors, every rank calls it)
+        torch.save(counts, os.path.join(out_dir, f"counts{rank}.pt"))
         if mode == "tp-compile":
             from torch._dynamo.utils import counters
             assert not counters["graph_break"], dict(counters["graph_break"])
@@ -108,15 +112,27 @@ def test_distributed_matches_single_process(mode, tmp_path):
     if mode.startswith("tp"):
         assert isinstance(model[0], relu_ext.LinearAct)  # bias_act on DTensors too
     x, y = _batch()
-    nn.functional.mse_loss(model(x), y).backward()
+    with relu_ext.DeadUnitMonitor(model) as monitor:
+        nn.functional.mse_loss(model(x), y).backward()
     want = [p.grad for p in model.parameters()]
+    want_counts = monitor.counts()
+    counts = [torch.load(tmp_path / f"counts{rank}.pt") for rank in range(WORLD)]
     for rank in range(WORLD):
         got = torch.load(tmp_path / f"grads{rank}.pt")
         for g, w in zip(got, want):
             torch.testing.assert_close(g, w)
+        assert counts[rank].keys() == want_counts.keys()
+    # the dead-unit counts: tensor parallel, every rank saw the whole batch (its counts over
+    # all ranks); data parallel, each rank its half
+    for name, (fired, seen) in want_counts.items():
+        ranks = counts if mode.startswith("tp") else [counts]
+        for got in ranks:
+            parts = [got[name]] if mode.startswith("tp") else [c[name] for c in got]
+            assert torch.equal(sum(f for f, _ in parts), fired), name
+            assert sum(s for _, s in parts) == seen, name
 
 
-def _bias_act_worker(rank, init_file, package_root):
+def _dtensor_worker(rank, init_file, package_root):
     sys.path.insert(0, package_root)
     import relu_ext
     from torch.distributed.device_mesh import init_device_mesh
@@ -157,6 +173,14 @@ def _bias_act_worker(rank, init_file, package_root):
                 if w is not None:
                     torch.testing.assert_close(w.grad - wgrad, wgrad)  # added once more
                     w.grad = wgrad.clone()
+        # the dead-unit counts: shards (by channels) or partial sums (by rows), over all ranks
+        for xp in (Shard(0), Shard(1), Replicate()):
+            act = nn.LeakyReLU(0.1)
+            with relu_ext.DeadUnitMonitor(act) as monitor:
+                act(distribute_tensor(x, mesh, [xp]))
+                act(distribute_tensor(-x, mesh, [xp]))
+            fired, seen = monitor.counts()[""]
+            assert torch.equal(fired, (x != 0).sum(0)) and seen == 12, (xp, fired, seen)
         dist.barrier()
     except BaseException:
         dist.destroy_process_group()
@@ -165,12 +189,13 @@ def _bias_act_worker(rank, init_file, package_root):
 
 
 @pytest.mark.skipif(not dist.is_available(), reason="torch built without distributed")
-def test_bias_act_on_dtensors(tmp_path):
+def test_bias_act_and_monitor_on_dtensors(tmp_path):
     """bias_act on DTensor inputs sharded by rows, by channels or replicated, the bias sharded
     with the channels or whole (a partial sum for its gradient where the rows are sharded),
-    with PReLU a weight of 1 or C values: values and gradients as on the whole tensors."""
+    with PReLU a weight of 1 or C values: values and gradients as on the whole tensors; the
+    dead-unit monitor's counts over all ranks."""
     import relu_ext
 
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(relu_ext.__file__)))
-    mp.spawn(_bias_act_worker, args=(str(tmp_path / "init"), package_root), nprocs=WORLD,
+    mp.spawn(_dtensor_worker, args=(str(tmp_path / "init"), package_root), nprocs=WORLD,
              join=True)

@@ -332,6 +332,31 @@ def test_monitor_other_layouts():
             mon.model(nested)
 
 
+def test_monitor_watches_classes_made_around_activations_not_overrides():
+    """A class made around a watched one (FSDP2's fully_shard makes FSDPPReLU) is watched,
+    with its base's activation; a subclass with its own forward is not (it computes
+    something else)."""
+    class Mixin:
+        pass
+
+    class Doubled(nn.ReLU):
+        def forward(self, input):
+            return super().forward(input) * 2
+
+    wrapped = nn.PReLU(4)
+    wrapped.__class__ = type("WrappedPReLU", (Mixin, nn.PReLU), {})
+    net = nn.Sequential(wrapped, Doubled(), nn.ReLU())
+    torch.manual_seed(0)
+    x = torch.randn(10, 4)
+    want = net(x)
+    with relu_ext.DeadUnitMonitor(net) as mon:
+        y = net(x)
+    torch.testing.assert_close(y, want)
+    counts = mon.counts()
+    assert sorted(counts) == ["0", "2"]
+    assert torch.equal(counts["0"][0], reference_fired(x, 1))
+
+
 def test_monitor_bad_channel_dims():
     act = nn.ReLU()
     with pytest.raises(TypeError, match="channel_dim must be an int"):
