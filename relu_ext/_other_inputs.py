@@ -1,8 +1,8 @@
 """Inputs relu_ext's kernels do not take as they are, and what _C's entry points
 (csrc/python.cpp) and the traced functional API call for them instead: tensors of another
 layout (sparse, quantized, nested, MKL-DNN) go to torch's own function; DTensors to
-relu_ext's op on their local shards (the elementwise ops, bias_act, act_stats) or to
-torch's function (in place, PReLU)."""
+relu_ext's op on their local shards (the elementwise ops, PReLU, bias_act, act_stats) or
+to torch's function (in place)."""
 import sys
 
 import torch
@@ -82,6 +82,12 @@ def _on_local_shard(name):
     return run
 
 
+def _prelu_on_local_shards(input, weight):
+    op = _ops.prelu.default if _is_compiling() else _C.prelu
+    input, placements, (w,) = _localize(input, 1 if input.ndim > 1 else 0, [weight])
+    return _like(op(input.to_local(), w), input, placements)
+
+
 def _bias_act_on_local_shards(input, bias, dim, activation, param):
     op = _ops.bias_act.default if _is_compiling() else _C.bias_act
     input, placements, (b,) = _localize(input, dim, [bias])
@@ -110,11 +116,12 @@ def _act_stats_on_local_shards(input, weight, dim, activation, param):
         stride=(1,))
 
 
-# DTensor inputs: the elementwise ops, bias_act and act_stats on the local shards; the
-# in-place ones and PReLU by torch's function.
+# DTensor inputs: the elementwise ops, PReLU, bias_act and act_stats on the local shards; the
+# in-place ones by torch's function.
 DTENSOR_FUNCTIONS = {
     **{name: _on_local_shard(name) for name in ("relu", "leaky_relu", "elu", "gelu")},
-    **{name: TORCH_FUNCTIONS[name] for name in ("relu_", "leaky_relu_", "elu_", "prelu")},
+    **{name: TORCH_FUNCTIONS[name] for name in ("relu_", "leaky_relu_", "elu_")},
+    "prelu": _prelu_on_local_shards,
     "bias_act": _bias_act_on_local_shards,
     "bias_prelu": _bias_prelu_on_local_shards,
     "act_stats": _act_stats_on_local_shards,

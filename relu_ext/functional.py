@@ -4,8 +4,7 @@ Signatures and defaults are those of torch.nn.functional. Every function accepts
 tensor of any shape and memory layout and returns a tensor of the same shape, dtype and
 layout (float32, float64, float16, bfloat16; relu also takes integer tensors). Sparse,
 quantized, nested and MKL-DNN tensors go to torch's own function; DTensors to relu_ext's
-op on their local shard (the elementwise ops, bias_act) or to torch's function (in place,
-PReLU).
+op on their local shards (in-place calls to torch's function): see _other_inputs.py.
 """
 from types import SimpleNamespace
 from typing import Optional

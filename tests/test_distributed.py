@@ -173,6 +173,19 @@ def _dtensor_worker(rank, init_file, package_root):
                 if w is not None:
                     torch.testing.assert_close(w.grad - wgrad, wgrad)  # added once more
                     w.grad = wgrad.clone()
+        # PReLU: its weight (1 or C values, a plain tensor) whole or sharded with the channels
+        for w in (torch.rand(1), torch.rand(8)):
+            wr = w.clone().requires_grad_()
+            xr = x.clone().requires_grad_()
+            (relu_ext.functional.prelu(xr, wr) * g).sum().backward()
+            for xp in (Shard(0), Shard(1), Replicate()):
+                wd, xd = w.clone().requires_grad_(), distribute_tensor(x, mesh, [xp])
+                xd.requires_grad_()
+                y = relu_ext.functional.prelu(xd, wd)
+                assert isinstance(y, DTensor) and y.placements == (xp,), (xp, y.placements)
+                (y * distribute_tensor(g, mesh, [xp])).sum().backward()
+                torch.testing.assert_close(xd.grad.full_tensor(), xr.grad)
+                torch.testing.assert_close(wd.grad, wr.grad)
         # the dead-unit counts: shards (by channels) or partial sums (by rows), over all ranks
         for xp in (Shard(0), Shard(1), Replicate()):
             act = nn.LeakyReLU(0.1)
@@ -192,8 +205,8 @@ def _dtensor_worker(rank, init_file, package_root):
 def test_bias_act_and_monitor_on_dtensors(tmp_path):
     """bias_act on DTensor inputs sharded by rows, by channels or replicated, the bias sharded
     with the channels or whole (a partial sum for its gradient where the rows are sharded),
-    with PReLU a weight of 1 or C values: values and gradients as on the whole tensors; the
-    dead-unit monitor's counts over all ranks."""
+    with PReLU a weight of 1 or C values (and PReLU alone): values and gradients as on the
+    whole tensors; the dead-unit monitor's counts over all ranks."""
     import relu_ext
 
     package_root = os.path.dirname(os.path.dirname(os.path.abspath(relu_ext.__file__)))
