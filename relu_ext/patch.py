@@ -7,7 +7,8 @@
 Patched: ``torch.nn.functional.{relu, relu_, leaky_relu, leaky_relu_, prelu, elu, elu_,
 gelu}`` and ``torch.relu``, ``torch.relu_`` (also what torch.nn's own activation modules
 call). Tensors relu_ext does not take (other devices, complex dtypes; integer dtypes except
-for relu; sparse, quantized, nested and MKL-DNN layouts) go to torch's function unchanged.
+for relu; sparse, quantized, nested and MKL-DNN layouts; tensor subclasses other than
+DTensor) go to torch's function unchanged.
 
 What it cannot reach: a function bound before patching (``from torch.nn.functional import
 gelu``, or ``activation=F.gelu`` stored in a module built earlier, as
@@ -21,6 +22,7 @@ import torch
 from torch.jit import _builtins as _jit_builtins
 
 from . import functional as F
+from ._other_inputs import is_dtensor
 from ._library import backend_info
 
 _FLOATS = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
@@ -41,8 +43,8 @@ _CUDA = backend_info()["cuda"]
 
 
 def _takes(input, integers):
-    if type(input) is not torch.Tensor:  # subclasses keep torch's dispatch
-        return False
+    if type(input) is not torch.Tensor and not is_dtensor(input):
+        return False  # other subclasses keep torch's dispatch
     device = input.device.type
     if device != "cpu" and not (device == "cuda" and _CUDA):
         return False

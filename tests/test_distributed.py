@@ -186,6 +186,14 @@ def _dtensor_worker(rank, init_file, package_root):
                 (y * distribute_tensor(g, mesh, [xp])).sum().backward()
                 torch.testing.assert_close(xd.grad.full_tensor(), xr.grad)
                 torch.testing.assert_close(wd.grad, wr.grad)
+        # patched torch.nn.functional: DTensors to relu_ext's ops too
+        xd = distribute_tensor(x, mesh, [Shard(0)]).requires_grad_()
+        want = torch.nn.functional.gelu(xd, approximate="tanh")
+        with relu_ext.patch():
+            y = torch.nn.functional.gelu(xd, approximate="tanh")
+        assert want.grad_fn.name() == "GeluBackward0"  # torch's, on DTensors
+        assert y.grad_fn.name() == "_FromTorchTensorBackward", y.grad_fn.name()  # ours
+        torch.testing.assert_close(y.full_tensor(), want.full_tensor())
         # the dead-unit counts: shards (by channels) or partial sums (by rows), over all ranks
         for xp in (Shard(0), Shard(1), Replicate()):
             act = nn.LeakyReLU(0.1)
