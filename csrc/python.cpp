@@ -7,8 +7,9 @@
 //
 // Only arguments of exactly the types below are read here; a call with any other (a tensor
 // subclass, which may define __torch_function__; an int for a bool; a list), with another
-// count of arguments, or inside a TorchFunctionMode goes to the OpOverload's own function,
-// unchanged: same result, same error. Under torch.compile functional.py calls the OpOverload.
+// count of arguments, or inside a TorchFunctionMode goes to the OpOverload's own function:
+// the same result, and for an argument of the wrong type a TypeError naming it (torch.ops
+// raises RuntimeError there). Under torch.compile functional.py calls the OpOverload.
 // An input of a layout relu_ext's kernels do not take (sparse, quantized, nested, MKL-DNN)
 // goes to torch's own function (torch.nn.functional's result and errors), and a DTensor to
 // relu_ext's op on its local shard (relu_ext/_other_inputs.py), so that the modules
@@ -156,7 +157,7 @@ py::object call_fallback(const char* name, const py::object& fallback, const py:
 template <typename R, typename... A, size_t... I>
 py::object call(R (*op)(A...), const char* name, const py::object& fallback,
                 const py::args& args, std::index_sequence<I...>) {
-  // the input (the first argument) a tensor subclass or of another layout: functional.py
+  // the input (the first argument) a tensor subclass or of another layout: _other_inputs.py
   // names the function to call, if any
   if (args.size() > 0 && THPVariable_Check(args[0].ptr())) {
     PyObject* const input = args[0].ptr();
