@@ -38,6 +38,28 @@ def is_dtensor(input):
     return dtensor is not None and isinstance(input, dtensor)
 
 
+def plain_layout(input):
+    """Whether `input` has a layout relu_ext's kernels take (csrc/python.cpp: plain_layout)."""
+    return input.layout == torch.strided and not (input.is_quantized or input.is_nested)
+
+
+def _op(name):
+    """relu_ext's op `name` for a local shard: _C's entry point, or the OpOverload when traced."""
+    return getattr(_ops, name).default if _is_compiling() else getattr(_C, name)
+
+
+def _channel_placements(placements, d, per_channel=True):
+    """For a tensor of C values along dim `d` of an input with `placements` (or of 1 value:
+    per_channel=False): its placements on the local shards (sharded where the input is sharded
+    by `d`, else whole), and those of a sum over the input's shard (its gradient, or act_stats's
+    counts): sharded alike, else a partial sum where the input is sharded otherwise."""
+    from torch.distributed.tensor import Partial, Replicate, Shard
+    split = [per_channel and p.is_shard(d) for p in placements]
+    return (tuple(Shard(0) if s else Replicate() for s in split),
+            [Shard(0) if s else Partial() if p.is_shard() else Replicate()
+             for s, p in zip(split, placements)])
+
+
 def _localize(input, dim, params):
     """A DTensor input for a per-channel op (channels along `dim`) on the local shards: the
     input with its partial sums reduced (the ops are not linear), its placements, and the local
@@ -45,7 +67,7 @@ def _localize(input, dim, params):
     input is sharded by `dim`, a parameter of C values is sharded too (as after a column-wise
     parallel Linear); along any other, it is whole, and where the input is sharded its
     gradient there is a partial sum. A parameter of 1 value is whole everywhere."""
-    from torch.distributed.tensor import DTensor, Partial, Replicate, Shard
+    from torch.distributed.tensor import DTensor, Replicate
     mesh = input.device_mesh
     placements = tuple(Replicate() if p.is_partial() else p for p in input.placements)
     if placements != tuple(input.placements):
@@ -53,15 +75,11 @@ def _localize(input, dim, params):
     d = dim % input.ndim
     local_params = []
     for param in params:
-        per_channel = param.numel() != 1
+        want, grads = _channel_placements(placements, d, per_channel=param.numel() != 1)
         if not isinstance(param, DTensor):
             param = DTensor.from_local(param, mesh, [Replicate()] * mesh.ndim, run_check=False)
-        split = [per_channel and p.is_shard(d) for p in placements]
-        want = tuple(Shard(0) if s else Replicate() for s in split)
         if tuple(param.placements) != want:
             param = param.redistribute(mesh, want)
-        grads = [Shard(0) if s else Partial() if p.is_shard() else Replicate()
-                 for s, p in zip(split, placements)]
         local_params.append(param.to_local(grad_placements=grads))
     return input, placements, local_params
 
@@ -76,41 +94,36 @@ def _on_local_shard(name):
     """An elementwise op on a DTensor: relu_ext's op on the local shard, the result with the
     input's placements. Autograd goes through DTensor's to_local and from_local."""
     def run(input, *args):
-        op = getattr(_ops, name).default if _is_compiling() else getattr(_C, name)
         input, placements, _ = _localize(input, 0, [])
-        return _like(op(input.to_local(), *args), input, placements)
+        return _like(_op(name)(input.to_local(), *args), input, placements)
     return run
 
 
 def _prelu_on_local_shards(input, weight):
-    op = _ops.prelu.default if _is_compiling() else _C.prelu
     input, placements, (w,) = _localize(input, 1 if input.ndim > 1 else 0, [weight])
-    return _like(op(input.to_local(), w), input, placements)
+    return _like(_op("prelu")(input.to_local(), w), input, placements)
 
 
 def _bias_act_on_local_shards(input, bias, dim, activation, param):
-    op = _ops.bias_act.default if _is_compiling() else _C.bias_act
     input, placements, (b,) = _localize(input, dim, [bias])
-    return _like(op(input.to_local(), b, dim, activation, param), input, placements)
+    return _like(_op("bias_act")(input.to_local(), b, dim, activation, param), input, placements)
 
 
 def _bias_prelu_on_local_shards(input, bias, weight, dim):
-    op = _ops.bias_prelu.default if _is_compiling() else _C.bias_prelu
     input, placements, (b, w) = _localize(input, dim, [bias, weight])
-    return _like(op(input.to_local(), b, w, dim), input, placements)
+    return _like(_op("bias_prelu")(input.to_local(), b, w, dim), input, placements)
 
 
 def _act_stats_on_local_shards(input, weight, dim, activation, param):
     """act_stats (the dead-unit monitor's op) on a DTensor: the activation as the elementwise
     ops, and the per-channel counts as a DTensor: sharded where the input is sharded by
     channels, a partial sum where it is sharded otherwise (full_tensor() adds them up)."""
-    from torch.distributed.tensor import DTensor, Partial, Replicate, Shard
-    op = _ops.act_stats.default if _is_compiling() else _C.act_stats
+    from torch.distributed.tensor import DTensor
     input, placements, local = _localize(input, dim, [] if weight is None else [weight])
-    y, counts = op(input.to_local(), local[0] if local else None, dim, activation, param)
+    y, counts = _op("act_stats")(input.to_local(), local[0] if local else None, dim,
+                                 activation, param)
     d = dim % input.ndim
-    count_placements = [Shard(0) if p.is_shard(d) else Partial() if p.is_shard() else Replicate()
-                        for p in placements]
+    _, count_placements = _channel_placements(placements, d)
     return _like(y, input, placements), DTensor.from_local(
         counts, input.device_mesh, count_placements, run_check=False, shape=(input.shape[d],),
         stride=(1,))
@@ -133,6 +146,6 @@ def other_function(name, input):
     or a tensor of another layout) its kernels do not take as it is; None: the op as usual."""
     if is_dtensor(input):
         return DTENSOR_FUNCTIONS.get(name)
-    if input.layout != torch.strided or input.is_quantized or input.is_nested:
+    if not plain_layout(input):
         return TORCH_FUNCTIONS.get(name)
     return None

@@ -167,54 +167,53 @@ def bias_act(input: Tensor, bias: Tensor, activation: str = "relu", *, dim: int 
 # __prepare_scriptable__, set below, names its twin), as code calling them in a scripted
 # model or function: the ops themselves, the same arguments and defaults (bias_act's keywords
 # as parameters). Scripted code has no fallback to torch for other layouts.
-_script_ops = torch.ops.relu_ext
 
 
 def _relu_script(input: Tensor, inplace: bool = False) -> Tensor:
     if inplace:
-        _script_ops.relu_(input)
+        _ops.relu_(input)
         return input
-    return _script_ops.relu(input)
+    return _ops.relu(input)
 
 
 def _relu__script(input: Tensor) -> Tensor:
-    _script_ops.relu_(input)
+    _ops.relu_(input)
     return input
 
 
 def _leaky_relu_script(input: Tensor, negative_slope: float = 0.01,
                        inplace: bool = False) -> Tensor:
     if inplace:
-        _script_ops.leaky_relu_(input, negative_slope)
+        _ops.leaky_relu_(input, negative_slope)
         return input
-    return _script_ops.leaky_relu(input, negative_slope)
+    return _ops.leaky_relu(input, negative_slope)
 
 
 def _leaky_relu__script(input: Tensor, negative_slope: float = 0.01) -> Tensor:
-    _script_ops.leaky_relu_(input, negative_slope)
+    _ops.leaky_relu_(input, negative_slope)
     return input
 
 
 def _prelu_script(input: Tensor, weight: Tensor) -> Tensor:
-    return _script_ops.prelu(input, weight)
+    return _ops.prelu(input, weight)
 
 
 def _elu_script(input: Tensor, alpha: float = 1.0, inplace: bool = False,
                 memory_efficient: bool = False) -> Tensor:
     if inplace:
-        _script_ops.elu_(input, alpha)
+        _ops.elu_(input, alpha)
         return input
-    return _script_ops.elu(input, alpha, memory_efficient)
+    return _ops.elu(input, alpha, memory_efficient)
 
 
 def _elu__script(input: Tensor, alpha: float = 1.0) -> Tensor:
-    _script_ops.elu_(input, alpha)
+    _ops.elu_(input, alpha)
     return input
 
 
 def _gelu_script(input: Tensor, approximate: str = "none",
                  memory_efficient: bool = False) -> Tensor:
-    return _script_ops.gelu(input, approximate, memory_efficient)
+    return _ops.gelu(input, approximate, memory_efficient)
 
 
 def _bias_act_script(input: Tensor, bias: Tensor, activation: str = "relu", dim: int = -1,
@@ -223,20 +222,20 @@ def _bias_act_script(input: Tensor, bias: Tensor, activation: str = "relu", dim:
     if activation == "prelu":
         if weight is None:
             raise TypeError("bias_act: prelu needs weight=")
-        return _script_ops.bias_prelu(input, bias, weight, dim)
+        return _ops.bias_prelu(input, bias, weight, dim)
     if activation == "gelu":
         if approximate != "none" and approximate != "tanh":
             raise ValueError("bias_act: approximate must be 'none' or 'tanh', got " + approximate)
-        return _script_ops.bias_act(input, bias, dim,
+        return _ops.bias_act(input, bias, dim,
                                     "gelu_tanh" if approximate == "tanh" else "gelu", 0.0)
     if activation == "leaky_relu":
-        return _script_ops.bias_act(input, bias, dim, activation, negative_slope)
+        return _ops.bias_act(input, bias, dim, activation, negative_slope)
     if activation == "elu":
-        return _script_ops.bias_act(input, bias, dim, activation, alpha)
+        return _ops.bias_act(input, bias, dim, activation, alpha)
     if activation != "relu":
         raise ValueError("bias_act: activation must be one of ['elu', 'gelu', 'leaky_relu', "
                          "'prelu', 'relu'], got " + activation)
-    return _script_ops.bias_act(input, bias, dim, activation, 0.0)
+    return _ops.bias_act(input, bias, dim, activation, 0.0)
 
 
 for _fn, _twin in [(relu, _relu_script), (relu_, _relu__script),

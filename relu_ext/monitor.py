@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from . import _C, modules
-from ._other_inputs import is_dtensor
+from ._other_inputs import is_dtensor, plain_layout
 from .functional import _traced_op
 
 # act_stats: _C's entry point (csrc/python.cpp), or under torch.compile its OpOverload (for
@@ -124,7 +124,7 @@ class DeadUnitMonitor:
             raise IndexError(f"DeadUnitMonitor: channel_dim={dim} is out of range for the "
                              f"{input.dim()}-dim input of {name or 'the model'}")
         dim %= input.dim()
-        plain = input.layout == torch.strided and not (input.is_quantized or input.is_nested)
+        plain = plain_layout(input)
         fused = (plain and input.dtype in _FLOATS and not inplace
                  and (weight is None or weight.numel() == 1 or dim == 1)
                  and (input.device.type == "cpu" or torch.cuda.is_available()))
