@@ -107,11 +107,25 @@ struct Arg<c10::string_view> {  // a view of the str's UTF-8 form, alive as long
   }
 };
 
+// Whether torch is about to skip the next __torch_function__ check (a flag torch 2.11 and
+// earlier do not have).
+template <typename TLS, typename = void>
+struct HasSkipNext : std::false_type {};
+template <typename TLS>
+struct HasSkipNext<TLS, std::void_t<decltype(TLS::peek_skip_next())>> : std::true_type {};
+template <typename TLS = at::impl::PythonTorchFunctionTLS>
+bool skip_next_torch_function() {
+  if constexpr (HasSkipNext<TLS>::value) {
+    return TLS::peek_skip_next();
+  } else {
+    return false;
+  }
+}
+
 // Whether a TorchFunctionMode is active (or torch is about to skip the next
 // __torch_function__ check): then the call must go through torch's own Python path.
 inline bool torch_function_active() {
-  return at::impl::torch_function_mode_enabled() ||
-         at::impl::PythonTorchFunctionTLS::peek_skip_next();
+  return at::impl::torch_function_mode_enabled() || skip_next_torch_function();
 }
 
 template <typename A>

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <array>
+#include <memory>
 #include <numeric>
 #include <mutex>
 #include <string>
@@ -29,6 +30,30 @@ using torch::autograd::SavedVariable;
 using torch::autograd::variable_list;
 using torch::dynamo::autograd::CompiledNodeArgs;
 using torch::dynamo::autograd::SwapSavedVariables;
+
+// The smart pointer autograd holds nodes by: std::shared_ptr<Node> up to torch 2.11,
+// c10::intrusive_ptr<Node> after; NodePtr<N> is that pointer to an N, new_node<N>() makes one.
+template <typename P>
+struct NodePointer;
+template <>
+struct NodePointer<std::shared_ptr<torch::autograd::Node>> {
+  template <typename N>
+  using to = std::shared_ptr<N>;
+  template <typename N>
+  static to<N> make() { return std::make_shared<N>(); }
+};
+template <typename Null>
+struct NodePointer<c10::intrusive_ptr<torch::autograd::Node, Null>> {
+  template <typename N>
+  using to = c10::intrusive_ptr<N>;
+  template <typename N>
+  static to<N> make() { return c10::make_intrusive<N>(); }
+};
+using NodePointers = NodePointer<decltype(torch::autograd::Edge::function)>;
+template <typename N>
+using NodePtr = NodePointers::to<N>;
+template <typename N>
+NodePtr<N> new_node() { return NodePointers::make<N>(); }
 
 // A node of the autograd graph with N saved tensors. Derived provides
 //   static constexpr const char* kName;
@@ -87,7 +112,7 @@ struct Node : public torch::autograd::TraceableFunction {
   static variable_list backward_functional(const variable_list& grads,
                                            const std::vector<c10::IValue>& args) {
     torch::dynamo::autograd::PackedArgs packed(args);
-    auto node = c10::make_intrusive<Derived>();
+    auto node = new_node<Derived>();
     node->needs_ = packed.unpack<std::vector<bool>>();
     std::array<at::Tensor, N> saved;
     for (auto& t : saved) t = packed.unpack<at::Tensor>();
@@ -118,33 +143,33 @@ struct Node : public torch::autograd::TraceableFunction {
 // The node for a call whose differentiable inputs are ts, or null when the call records no
 // gradient (grad mode off, or no input requires grad).
 template <typename N, typename... Ts>
-c10::intrusive_ptr<N> make_node_if(bool requires_grad, const Ts&... ts) {
+NodePtr<N> make_node_if(bool requires_grad, const Ts&... ts) {
   if (!requires_grad) return {};
-  auto node = c10::make_intrusive<N>();
+  auto node = new_node<N>();
   node->set_next_edges(torch::autograd::collect_next_edges(ts...));
   return node;
 }
 template <typename N, typename... Ts>
-c10::intrusive_ptr<N> make_node(const Ts&... ts) {
+NodePtr<N> make_node(const Ts&... ts) {
   return make_node_if<N>(torch::autograd::compute_requires_grad(ts...), ts...);
 }
 
 // Makes node the grad_fn of the op's outputs.
 inline void set_grad_fn(const std::vector<at::Tensor>& outputs,
-                        const c10::intrusive_ptr<torch::autograd::Node>& node) {
+                        const NodePtr<torch::autograd::Node>& node) {
   if (node) torch::autograd::set_history(outputs, node);
 }
 
 // The checks and history of an in-place op on self (torch's errors for a leaf that
 // requires grad, or a view whose base cannot be modified).
 template <typename N>
-c10::intrusive_ptr<N> make_inplace_node(const at::Tensor& self) {
+NodePtr<N> make_inplace_node(const at::Tensor& self) {
   const bool requires_grad = torch::autograd::compute_requires_grad(self);
   torch::autograd::check_inplace(self, requires_grad);
   return make_node_if<N>(requires_grad, self);
 }
 inline void rebase_grad_fn(const at::Tensor& self,
-                           const c10::intrusive_ptr<torch::autograd::Node>& node) {
+                           const NodePtr<torch::autograd::Node>& node) {
   if (node) torch::autograd::rebase_history(self, node);
 }
 
