@@ -3,11 +3,13 @@
 # make cuda-test   build the CPU+CUDA libraries against the CUDA torch build in .venv-cuda
 #                  (compiles without a GPU; kept apart in build-cuda/) and run the suite on it
 # make sanitize-test  the CPU libraries with AddressSanitizer + UBSan, and the suite on them
+# make compat-test the oldest torch relu_ext supports (torch==2.11.0, the lent GPU machine's
+#                  torch; in .venv-compat, build-compat/): build against it, run the suite
 #
 # A new .venv gets torch only when none is importable: $(TORCH), by default the CPU build
 # torch==2.13.0 (make TORCH=torch==2.14.1 for the CUDA 13.0 build). An existing torch is
 # never replaced. Variables: PYTHON (to create the venv), VENV, TORCH, PYTEST_ARGS, BENCH_ARGS,
-# CUDA_VENV, CUDA_TORCH, TEST_WORKERS (test processes, pytest-xdist; 0: the tests in one).
+# CUDA_VENV, CUDA_TORCH, COMPAT_VENV, COMPAT_TORCH, TEST_WORKERS (test processes, pytest-xdist; 0: the tests in one).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -17,21 +19,39 @@ CUDA_VENV ?= .venv-cuda
 CUDA_TORCH ?= torch==2.14.1
 CUDA_PY := $(CUDA_VENV)/bin/python
 CUDA_LIB := build-cuda/lib
+COMPAT_VENV ?= .venv-compat
+COMPAT_TORCH ?= torch==2.11.0
+COMPAT_PY := $(COMPAT_VENV)/bin/python
+COMPAT_LIB := build-compat/lib
 JOBS := $${MAX_JOBS:-$$(nproc)}
 # Two test processes: the suite is mostly small tensors and Python, so a second process on a
 # 2-core machine takes 15-30% off its time.
 TEST_WORKERS ?= 2
 
-.PHONY: test bench build deps clean cuda-build cuda-test sanitize-build sanitize-test
+.PHONY: test bench build deps clean cuda-build cuda-test sanitize-build sanitize-test \
+	compat-build compat-test
 
 deps: $(VENV)/.deps
 
-$(VENV)/.deps: Makefile
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install "$(TORCH)"
-	$(PY) -m pip install --upgrade "setuptools>=64" ninja pytest pytest-xdist hypothesis numpy \
-		matplotlib
+# A venv ($(1)) with the build and test tools, and torch: $(3) unless the Python check $(2)
+# passes on the torch already there (no commas in either: they are call arguments).
+define make_venv
+	test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
+	$(1)/bin/python -c "$(2)" 2>/dev/null || $(1)/bin/python -m pip install "$(3)"
+	$(1)/bin/python -m pip install --upgrade "setuptools>=64" ninja pytest pytest-xdist \
+		hypothesis numpy matplotlib
 	touch $@
+endef
+
+# The package's Python files, into the lib folder $(1) of a build kept apart from the
+# in-place one.
+define copy_python
+	mkdir -p $(1)/relu_ext
+	cp $(filter-out relu_ext/_build_info.py,$(wildcard relu_ext/*.py)) $(1)/relu_ext/
+endef
+
+$(VENV)/.deps: Makefile
+	$(call make_venv,$(VENV),import torch,$(TORCH))
 
 # Incremental (ninja); equivalent to: pip install --no-build-isolation -e .
 build: deps
@@ -44,12 +64,10 @@ bench: build
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 
 $(CUDA_VENV)/.deps: Makefile
-	test -x $(CUDA_PY) || $(PYTHON) -m venv $(CUDA_VENV)
-	$(CUDA_PY) -c "import torch; assert torch.version.cuda" 2>/dev/null || \
-		$(CUDA_PY) -m pip install "$(CUDA_TORCH)"
-	$(CUDA_PY) -m pip install --upgrade "setuptools>=64" ninja pytest pytest-xdist hypothesis \
-		numpy matplotlib
-	touch $@
+	$(call make_venv,$(CUDA_VENV),import torch; assert torch.version.cuda,$(CUDA_TORCH))
+
+$(COMPAT_VENV)/.deps: Makefile
+	$(call make_venv,$(COMPAT_VENV),import torch; assert torch.__version__.startswith('2.11.'),$(COMPAT_TORCH))
 
 # The CPU library this machine loads (relu_ext/_library.py's choice, read without importing
 # the package, which needs the built libraries).
@@ -62,12 +80,20 @@ BEST_ISA = $$($(1) -c "import importlib.util as u; s = u.spec_from_file_location
 # the suite run on this build is then the whole suite on it, as `make test` runs it on the
 # one this CPU loads. RELU_EXT_CUDA=1: a CUDA library that cannot be built fails.
 cuda-build: $(CUDA_VENV)/.deps
-	mkdir -p $(CUDA_LIB)/relu_ext
-	cp $(filter-out relu_ext/_build_info.py,$(wildcard relu_ext/*.py)) $(CUDA_LIB)/relu_ext/
+	$(call copy_python,$(CUDA_LIB))
 	rm -f $(CUDA_LIB)/relu_ext/_C_cpu_avx*.so
 	RELU_EXT_CUDA=1 MAX_JOBS=$(JOBS) RELU_EXT_CPU_ISAS=default \
 		$(CUDA_PY) setup.py -q build_ext \
 		--build-lib $(CUDA_LIB) --build-temp build-cuda/temp
+
+# The same (baseline CPU library, no CUDA library: the CUDA build against the newer torch
+# covers the .cu files) against torch 2.11, the oldest relu_ext supports and the one the lent
+# GPU machine has: its internal autograd and Python APIs differ from later releases'.
+compat-build: $(COMPAT_VENV)/.deps
+	$(call copy_python,$(COMPAT_LIB))
+	RELU_EXT_CUDA=0 MAX_JOBS=$(JOBS) RELU_EXT_CPU_ISAS=default \
+		$(COMPAT_PY) setup.py -q build_ext \
+		--build-lib $(COMPAT_LIB) --build-temp build-compat/temp
 
 # AddressSanitizer + UndefinedBehaviorSanitizer: the CPU libraries built with them in
 # build-asan/lib (the in-place build stays as it is; only the instruction set this CPU
@@ -78,8 +104,7 @@ cuda-build: $(CUDA_VENV)/.deps
 ASAN_LIB := build-asan/lib
 SANITIZE_TESTS ?= -m "not slow" --deselect test_reliability.py::test_no_leak_over_thousands_of_steps
 sanitize-build: deps
-	mkdir -p $(ASAN_LIB)/relu_ext
-	cp $(filter-out relu_ext/_build_info.py,$(wildcard relu_ext/*.py)) $(ASAN_LIB)/relu_ext/
+	$(call copy_python,$(ASAN_LIB))
 	RELU_EXT_SANITIZE=1 RELU_EXT_CUDA=0 MAX_JOBS=$(JOBS) \
 		RELU_EXT_CPU_ISAS=$(call BEST_ISA,$(PY)) \
 		$(PY) setup.py -q build_ext --build-lib $(ASAN_LIB) --build-temp build-asan/temp
@@ -97,5 +122,9 @@ cuda-test: cuda-build
 	cd tests && RELU_EXT_EXPECT_CUDA=1 PYTHONPATH=$(CURDIR)/$(CUDA_LIB) \
 		$(CURDIR)/$(CUDA_PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
+compat-test: compat-build
+	cd tests && PYTHONPATH=$(CURDIR)/$(COMPAT_LIB) \
+		$(CURDIR)/$(COMPAT_PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
 clean:
-	rm -rf build build-cuda relu_ext/*.so relu_ext/_build_info.py
+	rm -rf build build-cuda build-asan build-compat relu_ext/*.so relu_ext/_build_info.py
