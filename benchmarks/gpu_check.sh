@@ -22,8 +22,12 @@ else
   summary "build: FAILED (${SECONDS}s), see build.log"; tail -40 "$OUT/build.log"; exit 1
 fi
 
+# The CUDA tests (about 1900) in up to 8 processes when pytest-xdist is there: one process
+# would need most of the time limit for the small ones alone.
 SECONDS=0
-timeout 170 $PY -m pytest tests -q -k "cuda" -p no:cacheprovider > "$OUT/tests.log" 2>&1
+WORKERS=$(( $(nproc) < 8 ? $(nproc) : 8 ))
+XDIST=$($PY -c "import xdist" 2>/dev/null && echo "-n $WORKERS")
+timeout 170 $PY -m pytest tests -q -k "cuda" -p no:cacheprovider $XDIST > "$OUT/tests.log" 2>&1
 summary "cuda tests: rc=$? (${SECONDS}s) $(tail -1 "$OUT/tests.log")"
 
 for tool in memcheck racecheck; do
