@@ -139,6 +139,56 @@ def test_gradcheck(case, device):
     assert torch.autograd.gradcheck(fn, leaves, check_forward_ad=True, check_backward_ad=False)
 
 
+# Each channel spread over many of the kernels' pieces (the per-channel sums' blocks and
+# slices on CUDA, the threads' pieces on the CPU): channels the last dim (many row slices,
+# channels in more than one block of 32), channels_last, and NCHW with 16K elements a channel.
+MANY_PIECES = {
+    "rows": ((1000, 40), -1, None),
+    "channels_last": ((3, 40, 30, 30), 1,
+                      lambda t: t.contiguous(memory_format=torch.channels_last)),
+    "nchw": ((4, 3, 64, 64), 1, None),
+}
+
+
+@pytest.mark.parametrize("layout", list(MANY_PIECES))
+def test_per_channel_sums_over_many_pieces(layout, device):
+    """The per-channel reductions where every channel spans many pieces: bias_act's bias and
+    weight gradients (PReLU, GELU), PReLU's weight gradient and act_stats's counts, against
+    float64 sums (counts exactly), and bitwise the same when run again."""
+    shape, dim, transform = MANY_PIECES[layout]
+    x = torch.randn(shape, device=device)
+    x = transform(x) if transform is not None else x
+    dim = dim % x.dim()
+    C = x.shape[dim]
+    view = [C if i == dim else 1 for i in range(x.dim())]
+    others = [i for i in range(x.dim()) if i != dim]
+    b, w, g = torch.randn(C, device=device), torch.rand(C, device=device), torch.randn_like(x)
+
+    def grads(fn, *inputs):
+        leaves = [t.detach().requires_grad_() for t in inputs]
+        return torch.autograd.grad(fn(*leaves), leaves, g.to(inputs[0].dtype))
+
+    cases = [
+        (lambda x, b, w: bias_act(x, b, "prelu", dim=dim, weight=w),
+         lambda x, b, w: torch.where(x + b.reshape(view) > 0, x + b.reshape(view),
+                                     w.reshape(view) * (x + b.reshape(view))), (x, b, w)),
+        (lambda x, b: bias_act(x, b, "gelu", dim=dim), lambda x, b: TF.gelu(x + b.reshape(view)),
+         (x, b)),
+        (lambda x, w: relu_ext.functional.prelu(x, w), lambda x, w: TF.prelu(x, w), (x, w)),
+    ]
+    for ours, ref, inputs in cases:
+        got = grads(ours, *inputs)
+        assert all(torch.equal(a, b) for a, b in zip(got, grads(ours, *inputs)))
+        want = grads(ref, *(t.double() for t in inputs))
+        per_channel = x.numel() / C
+        for a, b in zip(got, want):  # input gradients, then sums of per_channel terms
+            atol = 1e-5 if a.shape == x.shape else 1e-6 * per_channel ** 0.5
+            torch.testing.assert_close(a.double(), b, rtol=1e-5, atol=atol)
+    y, fired = torch.ops.relu_ext.act_stats(x, None, dim, "relu", 0.0)
+    torch.testing.assert_close(y, TF.relu(x))
+    assert torch.equal(fired.cpu(), (x > 0).sum(others).cpu())
+
+
 def test_bias_gradient_deterministic_across_threads():
     x = torch.randn(512, 1000)
     b = torch.randn(1000, requires_grad=True)

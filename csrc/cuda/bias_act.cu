@@ -1,8 +1,9 @@
 // Fused bias + activation on CUDA: y = act(x + b[c]), c the index along `dim`; backward:
 // grad_input = g * act'(x + b[c]) with grad_bias[c] (PReLU: and grad_weight) reduced in the
-// same pass: each block takes a fixed slice of one channel, writes grad_input and reduces
-// its share with a fixed tree (no atomics); a second, tiny kernel sums each channel's slices
-// in order (as prelu.cu). Bitwise deterministic run to run. Math: ../common.h act_fwd/act_bwd.
+// same pass: each block takes a fixed piece of the data (loops.cuh: channel_sums), writes
+// grad_input and reduces its share in a fixed order (no atomics); a second, tiny kernel sums
+// each channel's slices in order (as prelu.cu). Bitwise deterministic run to run. Math:
+// ../common.h act_fwd/act_bwd.
 // Also act_stats: the activation alone, counting per channel the inputs with x > 0 in the
 // same pass, the same way (relu_ext.DeadUnitMonitor).
 #include <torch/library.h>
@@ -25,82 +26,6 @@ __global__ void bias_forward_kernel(int64_t n, const scalar_t* x, const scalar_t
   }
 }
 
-// Block b: slice s = b % slices of channel c = b / slices (the channel's elements k in
-// [s * per_slice, (s + 1) * per_slice), at memory position ((k / inner) * C + c) * inner +
-// k % inner). Partial sums of grad_input (and PReLU's weight term) per block.
-template <Act A, typename scalar_t, typename acc_t>
-__global__ void bias_backward_kernel(const scalar_t* grad, const scalar_t* x, const scalar_t* b,
-                                     const scalar_t* w, int64_t w_per_channel, double param,
-                                     scalar_t* grad_input, acc_t* part_b, acc_t* part_w,
-                                     int64_t per_channel, int64_t per_slice, int64_t slices,
-                                     int64_t inner, int64_t channels) {
-  using opmath_t = at::opmath_type<scalar_t>;
-  const int64_t c = blockIdx.x / slices, s = blockIdx.x % slices;
-  const opmath_t bc = static_cast<opmath_t>(b[c]);
-  const opmath_t p = w ? static_cast<opmath_t>(w[w_per_channel ? c : 0]) : opmath_t(param);
-  const int64_t begin = s * per_slice;
-  const int64_t end = std::min(per_channel, begin + per_slice);
-  acc_t sum_b = 0, sum_w = 0;
-  for (int64_t k = begin + threadIdx.x; k < end; k += blockDim.x) {
-    const int64_t outer = k / inner;
-    const int64_t m = (outer * channels + c) * inner + (k - outer * inner);
-    const auto g = static_cast<opmath_t>(grad[m]);
-    const opmath_t z = static_cast<opmath_t>(x[m]) + bc;
-    const opmath_t d = act_bwd<A>(g, z, p);
-    grad_input[m] = static_cast<scalar_t>(d);
-    sum_b += static_cast<acc_t>(d);
-    if constexpr (A == Act::kPrelu) sum_w += static_cast<acc_t>(prelu_bwd_weight(g, z));
-  }
-  sum_b = block_sum(sum_b);
-  if (threadIdx.x == 0) part_b[blockIdx.x] = sum_b;
-  if constexpr (A == Act::kPrelu) {
-    sum_w = block_sum(sum_w);
-    if (threadIdx.x == 0) part_w[blockIdx.x] = sum_w;
-  }
-}
-
-// One thread per channel: its slices' partial sums in slice order (all channels into one
-// value when `reduce_all`, PReLU's shared weight).
-template <typename scalar_t, typename acc_t>
-__global__ void channel_sum_kernel(const acc_t* partials, int64_t slices, int64_t channels,
-                                   bool reduce_all, scalar_t* out) {
-  const int64_t c = int64_t{blockIdx.x} * blockDim.x + threadIdx.x;
-  if (reduce_all) {
-    if (c != 0) return;
-    double sum = 0;
-    for (int64_t i = 0; i < slices * channels; ++i) sum += static_cast<double>(partials[i]);
-    out[0] = static_cast<scalar_t>(sum);
-    return;
-  }
-  if (c >= channels) return;
-  double sum = 0;
-  for (int64_t s = 0; s < slices; ++s) sum += static_cast<double>(partials[c * slices + s]);
-  out[c] = static_cast<scalar_t>(sum);
-}
-
-// act(x) over one slice of one channel per block (as bias_backward_kernel), with the block's
-// count of x > 0 (exact in float: a slice has at most 8192 elements).
-template <Act A, typename scalar_t>
-__global__ void stats_kernel(const scalar_t* x, const scalar_t* w, int64_t w_per_channel,
-                             double param, scalar_t* out, float* part, int64_t per_channel,
-                             int64_t per_slice, int64_t slices, int64_t inner, int64_t channels) {
-  using opmath_t = at::opmath_type<scalar_t>;
-  const int64_t c = blockIdx.x / slices, s = blockIdx.x % slices;
-  const opmath_t p = w ? static_cast<opmath_t>(w[w_per_channel ? c : 0]) : opmath_t(param);
-  const int64_t begin = s * per_slice;
-  const int64_t end = std::min(per_channel, begin + per_slice);
-  float count = 0;
-  for (int64_t k = begin + threadIdx.x; k < end; k += blockDim.x) {
-    const int64_t outer = k / inner;
-    const int64_t m = (outer * channels + c) * inner + (k - outer * inner);
-    const auto xv = static_cast<opmath_t>(x[m]);
-    out[m] = static_cast<scalar_t>(act_fwd<A>(xv, p));
-    count += xv > opmath_t(0) ? 1.0f : 0.0f;
-  }
-  count = block_sum(count);
-  if (threadIdx.x == 0) part[blockIdx.x] = count;
-}
-
 template <Act A>
 std::tuple<at::Tensor, at::Tensor> stats(const at::Tensor& self, const at::Tensor* weight,
                                          int64_t dim, double param) {
@@ -112,23 +37,27 @@ std::tuple<at::Tensor, at::Tensor> stats(const at::Tensor& self, const at::Tenso
   const int64_t n = x.numel();
   if (n == 0) return {out, fired};
   const auto w = weight ? weight->contiguous() : at::Tensor();
-  const int64_t inner = channels == 1 ? n : x.stride(dim);
-  const int64_t per_channel = n / channels;
-  const int64_t slices = std::min<int64_t>(4096, (per_channel + 8191) / 8192);
-  const int64_t per_slice = (per_channel + slices - 1) / slices;
-  const auto stream = at::cuda::getCurrentCUDAStream();
-  auto part = at::empty({channels * slices}, x.options().dtype(at::kFloat));
+  const auto split = channel_split(n, channels, channels == 1 ? n : x.stride(dim));
+  auto part = at::empty({channels * split.slices}, x.options().dtype(at::kFloat));
   RELU_EXT_DISPATCH(x.scalar_type(), "act_stats_cuda", [&] {
-    stats_kernel<A, scalar_t><<<channels * slices, kBlockSize, 0, stream>>>(
-        x.const_data_ptr<scalar_t>(), w.defined() ? w.const_data_ptr<scalar_t>() : nullptr,
-        w.defined() && w.numel() > 1, param, out.data_ptr<scalar_t>(), part.data_ptr<float>(),
-        per_channel, per_slice, slices, inner, channels);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    using opmath_t = at::opmath_type<scalar_t>;
+    const scalar_t* xp = x.const_data_ptr<scalar_t>();
+    const scalar_t* wp = w.defined() ? w.const_data_ptr<scalar_t>() : nullptr;
+    const bool w_per_channel = w.defined() && w.numel() > 1;
+    const auto p = static_cast<opmath_t>(param);
+    scalar_t* yp = out.data_ptr<scalar_t>();
+    // act(x), and the count of x > 0 (exact in float: a slice has at most 2^24 elements).
+    channel_sums<float, 1>(
+        split,
+        [=] __device__(int64_t m, int64_t c, Sums<float, 1>& sums) {
+          const auto xv = static_cast<opmath_t>(xp[m]);
+          const opmath_t pc = wp ? static_cast<opmath_t>(wp[w_per_channel ? c : 0]) : p;
+          yp[m] = static_cast<scalar_t>(act_fwd<A>(xv, pc));
+          sums.v[0] += xv > opmath_t(0) ? 1.0f : 0.0f;
+        },
+        part.data_ptr<float>());
   });
-  channel_sum_kernel<int64_t, float>
-      <<<static_cast<int>((channels + kBlockSize - 1) / kBlockSize), kBlockSize, 0, stream>>>(
-          part.const_data_ptr<float>(), slices, channels, false, fired.data_ptr<int64_t>());
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  channel_totals(part.const_data_ptr<float>(), split, false, fired.data_ptr<int64_t>());
   return {out, fired};
 }
 
@@ -177,33 +106,40 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(const at::Tensor& grad_o
   const auto b = bias.contiguous();
   const auto w = weight ? weight->contiguous() : at::Tensor();
   const int64_t channels = x.size(dim);
-  const int64_t inner = channels == 1 ? n : x.stride(dim);
-  const int64_t per_channel = n / channels;
-  const int64_t slices = std::min<int64_t>(4096, (per_channel + 8191) / 8192);
-  const int64_t per_slice = (per_channel + slices - 1) / slices;
-  const auto stream = at::cuda::getCurrentCUDAStream();
+  const auto split = channel_split(n, channels, channels == 1 ? n : x.stride(dim));
   auto gb_c = at::empty({channels}, bias.options());
   auto gw_c = gw.defined() ? at::empty({gw.numel()}, gw.options()) : at::Tensor();
   RELU_EXT_DISPATCH(x.scalar_type(), "bias_act_backward_cuda", [&] {
+    using opmath_t = at::opmath_type<scalar_t>;
     using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
-    const auto acc_opts = x.options().dtype(c10::CppTypeToScalarType<acc_t>::value);
-    auto part_b = at::empty({channels * slices}, acc_opts);
-    auto part_w = at::empty({A == Act::kPrelu ? channels * slices : 0}, acc_opts);
-    bias_backward_kernel<A, scalar_t, acc_t><<<channels * slices, kBlockSize, 0, stream>>>(
-        g.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(), b.const_data_ptr<scalar_t>(),
-        w.defined() ? w.const_data_ptr<scalar_t>() : nullptr, w.defined() && w.numel() > 1,
-        param, gi.data_ptr<scalar_t>(), part_b.data_ptr<acc_t>(), part_w.data_ptr<acc_t>(),
-        per_channel, per_slice, slices, inner, channels);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-    const int blocks = static_cast<int>((channels + kBlockSize - 1) / kBlockSize);
-    channel_sum_kernel<scalar_t, acc_t><<<blocks, kBlockSize, 0, stream>>>(
-        part_b.const_data_ptr<acc_t>(), slices, channels, false, gb_c.data_ptr<scalar_t>());
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    constexpr int K = A == Act::kPrelu ? 2 : 1;  // grad_bias (and PReLU's grad_weight) terms
+    auto partials = at::empty({K * channels * split.slices},
+                              x.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
+    const scalar_t* gp = g.const_data_ptr<scalar_t>();
+    const scalar_t* xp = x.const_data_ptr<scalar_t>();
+    const scalar_t* bp = b.const_data_ptr<scalar_t>();
+    const scalar_t* wp = w.defined() ? w.const_data_ptr<scalar_t>() : nullptr;
+    const bool w_per_channel = w.defined() && w.numel() > 1;
+    const auto p = static_cast<opmath_t>(param);
+    scalar_t* gip = gi.data_ptr<scalar_t>();
+    channel_sums<acc_t, K>(
+        split,
+        [=] __device__(int64_t m, int64_t c, Sums<acc_t, K>& sums) {
+          const auto gv = static_cast<opmath_t>(gp[m]);
+          const opmath_t z = static_cast<opmath_t>(xp[m]) + static_cast<opmath_t>(bp[c]);
+          const opmath_t pc = wp ? static_cast<opmath_t>(wp[w_per_channel ? c : 0]) : p;
+          const opmath_t d = act_bwd<A>(gv, z, pc);
+          gip[m] = static_cast<scalar_t>(d);
+          sums.v[0] += static_cast<acc_t>(d);
+          if constexpr (A == Act::kPrelu) {
+            sums.v[1] += static_cast<acc_t>(prelu_bwd_weight(gv, z));
+          }
+        },
+        partials.data_ptr<acc_t>());
+    channel_totals(partials.const_data_ptr<acc_t>(), split, false, gb_c.data_ptr<scalar_t>());
     if (gw.defined()) {
-      channel_sum_kernel<scalar_t, acc_t><<<blocks, kBlockSize, 0, stream>>>(
-          part_w.const_data_ptr<acc_t>(), slices, channels, gw.numel() == 1,
-          gw_c.data_ptr<scalar_t>());
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
+      channel_totals(partials.const_data_ptr<acc_t>() + channels * split.slices, split,
+                     gw.numel() == 1, gw_c.data_ptr<scalar_t>());
     }
   });
   gb.copy_(gb_c.view(gb.sizes()));

@@ -1,9 +1,11 @@
 // PReLU on CUDA: y = x if x > 0 else w[c] * x, c the channel (dim 1).
 //   d/dx = 1 if x > 0 else w[c];   d/dw[c] = sum over channel c of (x > 0 ? 0 : x) * g.
 // The backward computes both in one pass over the data: each block takes a
-// fixed slice of one channel, writes grad_input and reduces its share of the
-// weight gradient with a fixed tree (no atomics); a second, tiny kernel sums
-// each channel's slices in order. Bitwise deterministic run to run.
+// fixed piece of the data (a slice of one channel, or of rows of 32 channels
+// when the channels are the innermost dim: loops.cuh, channel_sums), writes
+// grad_input and reduces its share of the weight gradient in a fixed order (no
+// atomics); a second, tiny kernel sums each channel's slices in order. Bitwise
+// deterministic run to run.
 #include <torch/library.h>
 
 #include "loops.cuh"
@@ -81,44 +83,6 @@ at::Tensor prelu_forward_cuda(const at::Tensor& self, const at::Tensor& weight) 
   return out;
 }
 
-// Block b takes slice s = b % slices of channel c = b / slices: the channel's
-// elements k in [s * per_slice, (s + 1) * per_slice), at memory position
-// ((k / inner) * C + c) * inner + k % inner.
-template <typename scalar_t, typename acc_t>
-__global__ void prelu_backward_dense_kernel(const scalar_t* grad, const scalar_t* x,
-                                            const scalar_t* w, scalar_t* grad_input,
-                                            acc_t* partials, int64_t per_channel,
-                                            int64_t per_slice, int64_t slices, int64_t inner,
-                                            int64_t channels) {
-  using opmath_t = at::opmath_type<scalar_t>;
-  const int64_t c = blockIdx.x / slices, s = blockIdx.x % slices;
-  const opmath_t wc = static_cast<opmath_t>(w[c]);
-  const int64_t begin = s * per_slice;
-  const int64_t end = std::min(per_channel, begin + per_slice);
-  acc_t sum = 0;
-  for (int64_t k = begin + threadIdx.x; k < end; k += blockDim.x) {
-    const int64_t outer = k / inner;
-    const int64_t m = (outer * channels + c) * inner + (k - outer * inner);
-    const auto g = static_cast<opmath_t>(grad[m]);
-    const auto xi = static_cast<opmath_t>(x[m]);
-    grad_input[m] = static_cast<scalar_t>(prelu_bwd_input(g, xi, wc));
-    sum += static_cast<acc_t>(prelu_bwd_weight(g, xi));
-  }
-  sum = block_sum(sum);
-  if (threadIdx.x == 0) partials[blockIdx.x] = sum;
-}
-
-// One thread per channel: its slices' partial sums, in slice order.
-template <typename scalar_t, typename acc_t>
-__global__ void prelu_weight_grad_kernel(const acc_t* partials, int64_t slices, int64_t channels,
-                                         scalar_t* grad_weight, int64_t grad_weight_stride) {
-  const int64_t c = int64_t{blockIdx.x} * blockDim.x + threadIdx.x;
-  if (c >= channels) return;
-  double sum = 0;
-  for (int64_t s = 0; s < slices; ++s) sum += static_cast<double>(partials[c * slices + s]);
-  grad_weight[c * grad_weight_stride] = static_cast<scalar_t>(sum);
-}
-
 std::tuple<at::Tensor, at::Tensor> prelu_backward_cuda(const at::Tensor& grad_output,
                                                        const at::Tensor& self,
                                                        const at::Tensor& weight) {
@@ -141,28 +105,29 @@ std::tuple<at::Tensor, at::Tensor> prelu_backward_cuda(const at::Tensor& grad_ou
   const auto x = dense ? self : self.contiguous();
   const auto g = dense ? grad_output : grad_output.contiguous();
   auto gi = dense ? grad_input : at::empty_like(x);
-  const int64_t inner = channel_inner(x, channels);
-  const int64_t per_channel = n / channels;
-  // Slices depend on the shape alone (~8K elements each), never on the device.
-  const int64_t slices = std::min<int64_t>(4096, (per_channel + 8191) / 8192);
-  const int64_t per_slice = (per_channel + slices - 1) / slices;
-  const auto stream = at::cuda::getCurrentCUDAStream();
+  // Per-channel slices fixed by the shape alone (../cuda/loops.cuh: channel_sums).
+  const auto split = channel_split(n, channels, channel_inner(x, channels));
   const int64_t gw_stride = channels > 1 ? grad_weight.stride(0) : 0;
   RELU_EXT_DISPATCH(self.scalar_type(), "prelu_backward_cuda", [&] {
+    using opmath_t = at::opmath_type<scalar_t>;
     using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
-    auto partials = at::empty({channels * slices},
+    auto partials = at::empty({channels * split.slices},
                               x.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
-    prelu_backward_dense_kernel<scalar_t, acc_t>
-        <<<channels * slices, kBlockSize, 0, stream>>>(
-            g.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
-            w.const_data_ptr<scalar_t>(), gi.data_ptr<scalar_t>(), partials.data_ptr<acc_t>(),
-            per_channel, per_slice, slices, inner, channels);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-    prelu_weight_grad_kernel<scalar_t, acc_t>
-        <<<(channels + kBlockSize - 1) / kBlockSize, kBlockSize, 0, stream>>>(
-            partials.const_data_ptr<acc_t>(), slices, channels, grad_weight.data_ptr<scalar_t>(),
-            gw_stride);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    const scalar_t* gp = g.const_data_ptr<scalar_t>();
+    const scalar_t* xp = x.const_data_ptr<scalar_t>();
+    const scalar_t* wp = w.const_data_ptr<scalar_t>();
+    scalar_t* gip = gi.data_ptr<scalar_t>();
+    channel_sums<acc_t, 1>(
+        split,
+        [=] __device__(int64_t m, int64_t c, Sums<acc_t, 1>& sums) {
+          const auto gv = static_cast<opmath_t>(gp[m]);
+          const auto xv = static_cast<opmath_t>(xp[m]);
+          gip[m] = static_cast<scalar_t>(prelu_bwd_input(gv, xv, static_cast<opmath_t>(wp[c])));
+          sums.v[0] += static_cast<acc_t>(prelu_bwd_weight(gv, xv));
+        },
+        partials.data_ptr<acc_t>());
+    channel_totals(partials.const_data_ptr<acc_t>(), split, false,
+                   grad_weight.data_ptr<scalar_t>(), gw_stride);
   });
   if (!dense) grad_input.copy_(gi);
   return {grad_input, grad_weight};
