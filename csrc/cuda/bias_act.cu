@@ -12,20 +12,6 @@
 
 namespace relu_ext::cuda {
 
-template <Act A, typename scalar_t>
-__global__ void bias_forward_kernel(int64_t n, const scalar_t* x, const scalar_t* b,
-                                    const scalar_t* w, int64_t w_per_channel, double param,
-                                    scalar_t* out, int64_t inner, int64_t channels) {
-  using opmath_t = at::opmath_type<scalar_t>;
-  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
-  for (int64_t m = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; m < n; m += stride) {
-    const int64_t c = (m / inner) % channels;
-    const opmath_t p = w ? static_cast<opmath_t>(w[w_per_channel ? c : 0]) : opmath_t(param);
-    out[m] = static_cast<scalar_t>(
-        act_fwd<A>(static_cast<opmath_t>(x[m]) + static_cast<opmath_t>(b[c]), p));
-  }
-}
-
 template <Act A>
 std::tuple<at::Tensor, at::Tensor> stats(const at::Tensor& self, const at::Tensor* weight,
                                          int64_t dim, double param) {
@@ -72,14 +58,18 @@ at::Tensor forward(const at::Tensor& self, const at::Tensor& bias, const at::Ten
   const auto b = bias.contiguous();
   const auto w = weight ? weight->contiguous() : at::Tensor();
   const int64_t channels = x.size(dim);
-  const int64_t inner = channels == 1 ? n : x.stride(dim);
   RELU_EXT_DISPATCH(x.scalar_type(), "bias_act_cuda", [&] {
-    bias_forward_kernel<A, scalar_t>
-        <<<grid_for(n), kBlockSize, 0, at::cuda::getCurrentCUDAStream()>>>(
-            n, x.const_data_ptr<scalar_t>(), b.const_data_ptr<scalar_t>(),
-            w.defined() ? w.const_data_ptr<scalar_t>() : nullptr,
-            w.defined() && w.numel() > 1, param, out.data_ptr<scalar_t>(), inner, channels);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    using opmath_t = at::opmath_type<scalar_t>;
+    const scalar_t* bp = b.const_data_ptr<scalar_t>();
+    const scalar_t* wp = w.defined() ? w.const_data_ptr<scalar_t>() : nullptr;
+    const bool w_per_channel = w.defined() && w.numel() > 1;
+    const auto p = static_cast<opmath_t>(param);
+    cuda_channel_elementwise<scalar_t>(
+        out, x, channels == 1 ? n : x.stride(dim), channels,
+        [=] __device__(opmath_t v, int64_t c) {
+          const opmath_t pc = wp ? static_cast<opmath_t>(wp[w_per_channel ? c : 0]) : p;
+          return act_fwd<A>(v + static_cast<opmath_t>(bp[c]), pc);
+        });
   });
   return out;
 }

@@ -50,6 +50,18 @@ __device__ __forceinline__ opmath_t apply_op_vec(const Op& op, const V* vecs, in
   return op(static_cast<opmath_t>(vecs[I].v[k])...);
 }
 
+// A thread's share of a dense kernel's n elements: vectors v = tid, tid + stride, ... below
+// num_vec (elements head + v * VEC ...), then the head [0, head) and the tail [tail, n).
+struct DenseSplit {
+  int64_t tid, stride, num_vec, tail;
+};
+template <int VEC>
+__device__ __forceinline__ DenseSplit dense_split(int64_t n, int64_t head) {
+  const int64_t num_vec = (n - head) / VEC;
+  return {int64_t{blockIdx.x} * blockDim.x + threadIdx.x, int64_t{gridDim.x} * blockDim.x,
+          num_vec, head + num_vec * VEC};
+}
+
 // out[i] = op(in[0][i], in[1][i], ...) over n elements of one dense layout:
 // `head` elements first (until the pointers are 16-byte aligned), then
 // VEC-wide vector loads and stores, then the tail.
@@ -59,11 +71,8 @@ __global__ void elementwise_dense_kernel(int64_t n, int64_t head, Op op, scalar_
   using opmath_t = at::opmath_type<scalar_t>;
   using V = Vec<scalar_t, VEC>;
   constexpr auto idx = std::make_index_sequence<NIN>{};
-  const int64_t tid = int64_t{blockIdx.x} * blockDim.x + threadIdx.x;
-  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
-  const int64_t num_vec = (n - head) / VEC;
-  const int64_t tail = head + num_vec * VEC;
-  for (int64_t v = tid; v < num_vec; v += stride) {
+  const auto r = dense_split<VEC>(n, head);
+  for (int64_t v = r.tid; v < r.num_vec; v += r.stride) {
     const int64_t i = head + v * VEC;
     V loaded[NIN];
 #pragma unroll
@@ -76,8 +85,8 @@ __global__ void elementwise_dense_kernel(int64_t n, int64_t head, Op op, scalar_
     *reinterpret_cast<V*>(out + i) = o;
   }
   // Head [0, head) and tail [tail, n), element by element.
-  for (int64_t j = tid; j < head + (n - tail); j += stride) {
-    const int64_t i = j < head ? j : tail + (j - head);
+  for (int64_t j = r.tid; j < head + (n - r.tail); j += r.stride) {
+    const int64_t i = j < head ? j : r.tail + (j - head);
     out[i] = static_cast<scalar_t>(apply_op<opmath_t>(op, in.data, i, idx));
   }
 }
@@ -154,6 +163,64 @@ void cuda_elementwise(const at::Tensor& out, const Op& op, const Ts&... ins) {
   (config.add_const_input(ins), ...);
   auto iter = config.build();
   launch_strided<scalar_t, sizeof...(Ts) + 1>(iter, op);
+}
+
+// ------------------------------------------------- per-channel maps --
+// out[m] = op(x[m], c) over a dense tensor, c the channel of memory position m:
+// (m / inner) % channels. Vector loads and stores as cuda_elementwise's; the channel is
+// computed once a vector and then stepped (a 64-bit division costs more than the
+// element's arithmetic).
+template <typename scalar_t, int VEC, typename Op>
+__global__ void channel_elementwise_kernel(int64_t n, int64_t head, Op op, scalar_t* out,
+                                           const scalar_t* x, int64_t inner, int64_t channels) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  using V = Vec<scalar_t, VEC>;
+  const auto r = dense_split<VEC>(n, head);
+  for (int64_t v = r.tid; v < r.num_vec; v += r.stride) {
+    const int64_t i = head + v * VEC;
+    const int64_t run = i / inner;
+    int64_t pos = i - run * inner, c = run % channels;
+    const V xv = *reinterpret_cast<const V*>(x + i);
+    V o;
+#pragma unroll
+    for (int k = 0; k < VEC; ++k) {
+      o.v[k] = static_cast<scalar_t>(op(static_cast<opmath_t>(xv.v[k]), c));
+      if (++pos == inner) {
+        pos = 0;
+        if (++c == channels) c = 0;
+      }
+    }
+    *reinterpret_cast<V*>(out + i) = o;
+  }
+  for (int64_t j = r.tid; j < head + (n - r.tail); j += r.stride) {
+    const int64_t i = j < head ? j : r.tail + (j - head);
+    out[i] = static_cast<scalar_t>(op(static_cast<opmath_t>(x[i]), (i / inner) % channels));
+  }
+}
+
+// out and x share one dense layout; op a __device__ lambda (x on the compute type, channel).
+template <typename scalar_t, typename Op>
+void cuda_channel_elementwise(const at::Tensor& out, const at::Tensor& x, int64_t inner,
+                              int64_t channels, const Op& op) {
+  const int64_t n = out.numel();
+  if (n == 0) return;
+  TORCH_INTERNAL_ASSERT(same_dense_layout(out, x));
+  constexpr int kVec = 16 / sizeof(scalar_t);
+  const auto stream = at::cuda::getCurrentCUDAStream();
+  const auto m = reinterpret_cast<uintptr_t>(x.const_data_ptr()) % 16;
+  const bool alike =
+      reinterpret_cast<uintptr_t>(out.const_data_ptr()) % 16 == m && m % sizeof(scalar_t) == 0;
+  if (alike) {
+    const int64_t head = std::min<int64_t>(n, ((16 - m) % 16) / sizeof(scalar_t));
+    channel_elementwise_kernel<scalar_t, kVec>
+        <<<grid_for((n + kVec - 1) / kVec), kBlockSize, 0, stream>>>(
+            n, head, op, out.data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(), inner,
+            channels);
+  } else {
+    channel_elementwise_kernel<scalar_t, 1><<<grid_for(n), kBlockSize, 0, stream>>>(
+        n, 0, op, out.data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(), inner, channels);
+  }
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
 // ------------------------------------------------------------ bit masks --

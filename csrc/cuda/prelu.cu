@@ -12,39 +12,6 @@
 
 namespace relu_ext::cuda {
 
-template <typename scalar_t, int VEC>
-__global__ void prelu_forward_dense_kernel(int64_t n, int64_t head, const scalar_t* x,
-                                           const scalar_t* w, scalar_t* out, int64_t inner,
-                                           int64_t channels) {
-  using opmath_t = at::opmath_type<scalar_t>;
-  using V = Vec<scalar_t, VEC>;
-  const int64_t tid = int64_t{blockIdx.x} * blockDim.x + threadIdx.x;
-  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
-  const int64_t num_vec = (n - head) / VEC;
-  const int64_t tail = head + num_vec * VEC;
-  for (int64_t v = tid; v < num_vec; v += stride) {
-    const int64_t i = head + v * VEC;
-    int64_t run = i / inner, pos = i - run * inner, c = run % channels;  // then stepped
-    const V xv = *reinterpret_cast<const V*>(x + i);
-    V o;
-#pragma unroll
-    for (int k = 0; k < VEC; ++k) {
-      o.v[k] = static_cast<scalar_t>(
-          prelu_fwd(static_cast<opmath_t>(xv.v[k]), static_cast<opmath_t>(w[c])));
-      if (++pos == inner) {
-        pos = 0;
-        if (++c == channels) c = 0;
-      }
-    }
-    *reinterpret_cast<V*>(out + i) = o;
-  }
-  for (int64_t j = tid; j < head + (n - tail); j += stride) {
-    const int64_t i = j < head ? j : tail + (j - head);
-    out[i] = static_cast<scalar_t>(prelu_fwd(static_cast<opmath_t>(x[i]),
-                                             static_cast<opmath_t>(w[(i / inner) % channels])));
-  }
-}
-
 at::Tensor prelu_forward_cuda(const at::Tensor& self, const at::Tensor& weight) {
   check_input(self, "relu_ext::prelu", "self");
   check_prelu_weight(self, weight, "relu_ext::prelu");
@@ -61,24 +28,12 @@ at::Tensor prelu_forward_cuda(const at::Tensor& self, const at::Tensor& weight) 
           broadcast_weight(w, self));
       return;
     }
-    constexpr int kVec = 16 / sizeof(scalar_t);
-    const auto stream = at::cuda::getCurrentCUDAStream();
-    const auto m = reinterpret_cast<uintptr_t>(self.const_data_ptr()) % 16;
-    const bool alike = reinterpret_cast<uintptr_t>(out.const_data_ptr()) % 16 == m &&
-                       m % sizeof(scalar_t) == 0;
-    const int64_t inner = channel_inner(self, w.numel());
-    if (alike) {
-      const int64_t head = std::min<int64_t>(n, ((16 - m) % 16) / sizeof(scalar_t));
-      prelu_forward_dense_kernel<scalar_t, kVec>
-          <<<grid_for((n + kVec - 1) / kVec), kBlockSize, 0, stream>>>(
-              n, head, self.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(),
-              out.data_ptr<scalar_t>(), inner, w.numel());
-    } else {
-      prelu_forward_dense_kernel<scalar_t, 1><<<grid_for(n), kBlockSize, 0, stream>>>(
-          n, 0, self.const_data_ptr<scalar_t>(), w.const_data_ptr<scalar_t>(),
-          out.data_ptr<scalar_t>(), inner, w.numel());
-    }
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    const scalar_t* wp = w.const_data_ptr<scalar_t>();
+    cuda_channel_elementwise<scalar_t>(
+        out, self, channel_inner(self, w.numel()), w.numel(),
+        [wp] __device__(opmath_t x, int64_t c) {
+          return prelu_fwd(x, static_cast<opmath_t>(wp[c]));
+        });
   });
   return out;
 }
