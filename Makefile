@@ -3,8 +3,8 @@
 # make cuda-test   build the CPU+CUDA libraries against the CUDA torch build in .venv-cuda
 #                  (compiles without a GPU; kept apart in build-cuda/) and run the suite on it
 # make sanitize-test  the CPU libraries with AddressSanitizer + UBSan, and the suite on them
-# make compat-test the oldest torch relu_ext supports (torch==2.11.0, the lent GPU machine's
-#                  torch; in .venv-compat, build-compat/): build against it, run the suite
+# make compat-test the oldest torch relu_ext supports (torch==2.11.0, CUDA 13.0, the lent GPU
+#                  machine's torch; .venv-compat, build-compat/): build (CUDA too), run the suite
 #
 # A new .venv gets torch only when none is importable: $(TORCH), by default the CPU build
 # torch==2.13.0 (make TORCH=torch==2.14.1 for the CUDA 13.0 build). An existing torch is
@@ -67,7 +67,8 @@ $(CUDA_VENV)/.deps: Makefile
 	$(call make_venv,$(CUDA_VENV),import torch; assert torch.version.cuda,$(CUDA_TORCH))
 
 $(COMPAT_VENV)/.deps: Makefile
-	$(call make_venv,$(COMPAT_VENV),import torch; assert torch.__version__.startswith('2.11.'),$(COMPAT_TORCH))
+	$(call make_venv,$(COMPAT_VENV),import torch; assert torch.__version__.startswith('2.11.') \
+		and torch.version.cuda,$(COMPAT_TORCH))
 
 # The CPU library this machine loads (relu_ext/_library.py's choice, read without importing
 # the package, which needs the built libraries).
@@ -75,25 +76,34 @@ BEST_ISA = $$($(1) -c "import importlib.util as u; s = u.spec_from_file_location
 	'relu_ext/_library.py'); m = u.module_from_spec(s); s.loader.exec_module(m); \
 	print(m.runnable_isas()[-1])")
 
-# The package's Python files plus the CUDA library and one CPU library, in build-cuda/lib
-# (the in-place CPU build stays as it is). Of the CPU libraries only the baseline (default):
-# the suite run on this build is then the whole suite on it, as `make test` runs it on the
-# one this CPU loads. RELU_EXT_CUDA=1: a CUDA library that cannot be built fails.
-cuda-build: $(CUDA_VENV)/.deps
-	$(call copy_python,$(CUDA_LIB))
-	rm -f $(CUDA_LIB)/relu_ext/_C_cpu_avx*.so
+# The package's Python files plus the CUDA library and one CPU library, built by the Python
+# $(1) into the lib folder $(2) (temporary files in $(3); the in-place CPU build stays as it
+# is). Of the CPU libraries only the baseline (default): the suite run on this build is then
+# the whole suite on it, as `make test` runs it on the one this CPU loads. RELU_EXT_CUDA=1: a
+# CUDA library that cannot be built fails.
+define cuda_side_build
+	$(call copy_python,$(2))
+	rm -f $(2)/relu_ext/_C_cpu_avx*.so
 	RELU_EXT_CUDA=1 MAX_JOBS=$(JOBS) RELU_EXT_CPU_ISAS=default \
-		$(CUDA_PY) setup.py -q build_ext \
-		--build-lib $(CUDA_LIB) --build-temp build-cuda/temp
+		$(1) setup.py -q build_ext --build-lib $(2) --build-temp $(3)
+endef
 
-# The same (baseline CPU library, no CUDA library: the CUDA build against the newer torch
-# covers the .cu files) against torch 2.11, the oldest relu_ext supports and the one the lent
-# GPU machine has: its internal autograd and Python APIs differ from later releases'.
+# The suite on such a build ($(1): the Python, $(2): the lib folder). RELU_EXT_EXPECT_CUDA=1:
+# the tests also fail if the CUDA kernels are not registered.
+define cuda_side_test
+	cd tests && RELU_EXT_EXPECT_CUDA=1 PYTHONPATH=$(CURDIR)/$(2) \
+		$(CURDIR)/$(1) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+endef
+
+# Against the CUDA 13.0 torch build (2.14.1).
+cuda-build: $(CUDA_VENV)/.deps
+	$(call cuda_side_build,$(CUDA_PY),$(CUDA_LIB),build-cuda/temp)
+
+# Against torch 2.11 (its CUDA 13.0 build), the oldest relu_ext supports and the one the lent
+# GPU machines have: its internal autograd and Python APIs differ from later releases', and
+# its nvcc flags ask for C++17 where 2.14's ask for C++20.
 compat-build: $(COMPAT_VENV)/.deps
-	$(call copy_python,$(COMPAT_LIB))
-	RELU_EXT_CUDA=0 MAX_JOBS=$(JOBS) RELU_EXT_CPU_ISAS=default \
-		$(COMPAT_PY) setup.py -q build_ext \
-		--build-lib $(COMPAT_LIB) --build-temp build-compat/temp
+	$(call cuda_side_build,$(COMPAT_PY),$(COMPAT_LIB),build-compat/temp)
 
 # AddressSanitizer + UndefinedBehaviorSanitizer: the CPU libraries built with them in
 # build-asan/lib (the in-place build stays as it is; only the instruction set this CPU
@@ -117,14 +127,11 @@ sanitize-test: sanitize-build
 		$(CURDIR)/$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) $(SANITIZE_TESTS) \
 		$(PYTEST_ARGS)
 
-# RELU_EXT_EXPECT_CUDA=1: the tests also fail if the CUDA kernels are not registered.
 cuda-test: cuda-build
-	cd tests && RELU_EXT_EXPECT_CUDA=1 PYTHONPATH=$(CURDIR)/$(CUDA_LIB) \
-		$(CURDIR)/$(CUDA_PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(call cuda_side_test,$(CUDA_PY),$(CUDA_LIB))
 
 compat-test: compat-build
-	cd tests && PYTHONPATH=$(CURDIR)/$(COMPAT_LIB) \
-		$(CURDIR)/$(COMPAT_PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(call cuda_side_test,$(COMPAT_PY),$(COMPAT_LIB))
 
 clean:
 	rm -rf build build-cuda build-asan build-compat relu_ext/*.so relu_ext/_build_info.py
