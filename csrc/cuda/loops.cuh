@@ -355,9 +355,22 @@ __global__ void channel_slices_kernel(ChannelSplit sp, F f, acc_t* partials) {
   const int64_t begin = s * sp.per_slice;
   const int64_t end = std::min(sp.per_channel, begin + sp.per_slice);
   Sums<acc_t, K> sums{};
-  for (int64_t k = begin + threadIdx.x; k < end; k += blockDim.x) {
-    const int64_t outer = k / sp.inner;
-    f((outer * sp.channels + c) * sp.inner + (k - outer * sp.inner), c, sums);
+  const auto visit = [&](int64_t outer, int64_t pos) {
+    f((outer * sp.channels + c) * sp.inner + pos, c, sums);
+  };
+  int64_t k = begin + threadIdx.x;
+  if (sp.inner >= blockDim.x) {  // (outer, pos) stepped: at most one carry a step
+    int64_t outer = k / sp.inner, pos = k - outer * sp.inner;
+    for (; k < end; k += blockDim.x) {
+      visit(outer, pos);
+      pos += blockDim.x;
+      if (pos >= sp.inner) {
+        pos -= sp.inner;
+        ++outer;
+      }
+    }
+  } else {
+    for (; k < end; k += blockDim.x) visit(k / sp.inner, k % sp.inner);
   }
 #pragma unroll
   for (int j = 0; j < K; ++j) {
