@@ -40,6 +40,7 @@ def test_export_runs_and_matches_eager(name, device):
     torch.testing.assert_close(ep.module()(x), stock(x))
 
 
+@pytest.mark.slow  # a C++ compile: run by `make test`, not by the other builds' CI runs
 def test_export_save_load_and_aot_inductor(tmp_path):
     """A converted, fused model with every form: exported with a dynamic batch, saved and
     loaded (torch.export.save/load), and compiled ahead of time by AOTInductor into a
