@@ -9,7 +9,8 @@
 # A new .venv gets torch only when none is importable: $(TORCH), by default the CPU build
 # torch==2.13.0 (make TORCH=torch==2.14.1 for the CUDA 13.0 build). An existing torch is
 # never replaced. Variables: PYTHON (to create the venv), VENV, TORCH, PYTEST_ARGS, BENCH_ARGS,
-# CUDA_VENV, CUDA_TORCH, COMPAT_VENV, COMPAT_TORCH, TEST_WORKERS (test processes, pytest-xdist; 0: the tests in one).
+# CUDA_VENV, CUDA_TORCH, COMPAT_VENV, COMPAT_TORCH, TEST_WORKERS (test processes,
+# pytest-xdist; 0: the tests in one).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -70,11 +71,8 @@ $(COMPAT_VENV)/.deps: Makefile
 	$(call make_venv,$(COMPAT_VENV),import torch; assert torch.__version__.startswith('2.11.') \
 		and torch.version.cuda,$(COMPAT_TORCH))
 
-# The CPU library this machine loads (relu_ext/_library.py's choice, read without importing
-# the package, which needs the built libraries).
-BEST_ISA = $$($(1) -c "import importlib.util as u; s = u.spec_from_file_location('l', \
-	'relu_ext/_library.py'); m = u.module_from_spec(s); s.loader.exec_module(m); \
-	print(m.runnable_isas()[-1])")
+# The CPU library this machine loads (relu_ext/_library.py's choice).
+BEST_ISA = $$($(1) relu_ext/_library.py)
 
 # The package's Python files plus the CUDA library and one CPU library, built by the Python
 # $(1) into the lib folder $(2) (temporary files in $(3); the in-place CPU build stays as it

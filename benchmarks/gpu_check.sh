@@ -16,9 +16,7 @@ summary() { echo "$*" | tee -a "$OUT/summary.txt"; }
 
 # Of the CPU libraries only the one this CPU loads (setup.py builds the libraries one after
 # another, each ~40 s however many cores: the other three would cost ~2 minutes here).
-BEST_ISA=$($PY -c "import importlib.util as u; s = u.spec_from_file_location('l', \
-  'relu_ext/_library.py'); m = u.module_from_spec(s); s.loader.exec_module(m); \
-  print(m.runnable_isas()[-1])")
+BEST_ISA=$($PY relu_ext/_library.py)
 SECONDS=0
 if TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=$(nproc) RELU_EXT_CUDA=1 RELU_EXT_CPU_ISAS="$BEST_ISA" \
      $PY setup.py -q build_ext --inplace > "$OUT/build.log" 2>&1; then

@@ -233,11 +233,11 @@ inline at::Tensor broadcast_weight(const at::Tensor& weight, const at::Tensor& s
   return weight.as_strided(self.sizes(), strides);
 }
 
-// PReLU on a dense input walks memory in order: memory position m belongs to
-// channel (m / inner) % C, inner being the channel dim's stride (1 when channels
-// are the fastest dim; numel when C == 1).
-inline int64_t channel_inner(const at::Tensor& self, int64_t channels) {
-  return channels == 1 ? self.numel() : self.stride(1);
+// Per-channel kernels walk a dense input in memory order: memory position m belongs to
+// channel (m / inner) % C, inner being the channel dim's stride (1 when channels are the
+// fastest dim; numel when C == 1). The channel dim is 1 for PReLU, any for bias_act.
+inline int64_t channel_inner(const at::Tensor& self, int64_t channels, int64_t dim = 1) {
+  return channels == 1 ? self.numel() : self.stride(dim);
 }
 
 // ------------------------------------------------------ activation math --

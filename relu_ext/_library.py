@@ -137,3 +137,9 @@ def backend_info():
         "cuda_reason": reason,
         "libraries": list(_info["libraries"]),
     }
+
+
+if __name__ == "__main__":
+    # `python relu_ext/_library.py`: the CPU library this machine loads, read without
+    # importing the package, which needs the built libraries (the Makefile, gpu_check.sh).
+    print(runnable_isas()[-1])

@@ -48,7 +48,7 @@ struct Geometry {
 };
 
 Geometry geometry(const at::Tensor& x, int64_t dim) {
-  return {x.numel(), x.size(dim) == 1 ? x.numel() : x.stride(dim), x.size(dim)};
+  return {x.numel(), channel_inner(x, x.size(dim), dim), x.size(dim)};
 }
 
 // Per-channel values of dtype scalar_t (bias; PReLU's weight, 1 or C values) in the compute

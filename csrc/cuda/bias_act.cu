@@ -12,6 +12,25 @@
 
 namespace relu_ext::cuda {
 
+// The activation's parameter for channel c on the device: PReLU's weight (one for all
+// channels, or one a channel), else the scalar `param` (slope, alpha).
+template <typename scalar_t>
+struct ChannelParam {
+  using opmath_t = at::opmath_type<scalar_t>;
+  const scalar_t* weight;
+  bool per_channel;
+  opmath_t param;
+  __device__ opmath_t operator()(int64_t c) const {
+    return weight ? static_cast<opmath_t>(weight[per_channel ? c : 0]) : param;
+  }
+};
+template <typename scalar_t>
+ChannelParam<scalar_t> channel_param(const at::Tensor& weight, double param) {
+  return {weight.defined() ? weight.const_data_ptr<scalar_t>() : nullptr,
+          weight.defined() && weight.numel() > 1,
+          static_cast<at::opmath_type<scalar_t>>(param)};
+}
+
 template <Act A>
 std::tuple<at::Tensor, at::Tensor> stats(const at::Tensor& self, const at::Tensor* weight,
                                          int64_t dim, double param) {
@@ -23,22 +42,19 @@ std::tuple<at::Tensor, at::Tensor> stats(const at::Tensor& self, const at::Tenso
   const int64_t n = x.numel();
   if (n == 0) return {out, fired};
   const auto w = weight ? weight->contiguous() : at::Tensor();
-  const auto split = channel_split(n, channels, channels == 1 ? n : x.stride(dim));
+  const auto split = channel_split(n, channels, channel_inner(x, channels, dim));
   auto part = at::empty({channels * split.slices}, x.options().dtype(at::kFloat));
   RELU_EXT_DISPATCH(x.scalar_type(), "act_stats_cuda", [&] {
     using opmath_t = at::opmath_type<scalar_t>;
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
-    const scalar_t* wp = w.defined() ? w.const_data_ptr<scalar_t>() : nullptr;
-    const bool w_per_channel = w.defined() && w.numel() > 1;
-    const auto p = static_cast<opmath_t>(param);
+    const auto pc = channel_param<scalar_t>(w, param);
     scalar_t* yp = out.data_ptr<scalar_t>();
     // act(x), and the count of x > 0 (exact in float: a slice has at most 2^24 elements).
     channel_sums<float, 1>(
         split,
         [=] __device__(int64_t m, int64_t c, Sums<float, 1>& sums) {
           const auto xv = static_cast<opmath_t>(xp[m]);
-          const opmath_t pc = wp ? static_cast<opmath_t>(wp[w_per_channel ? c : 0]) : p;
-          yp[m] = static_cast<scalar_t>(act_fwd<A>(xv, pc));
+          yp[m] = static_cast<scalar_t>(act_fwd<A>(xv, pc(c)));
           sums.v[0] += xv > opmath_t(0) ? 1.0f : 0.0f;
         },
         part.data_ptr<float>());
@@ -61,14 +77,11 @@ at::Tensor forward(const at::Tensor& self, const at::Tensor& bias, const at::Ten
   RELU_EXT_DISPATCH(x.scalar_type(), "bias_act_cuda", [&] {
     using opmath_t = at::opmath_type<scalar_t>;
     const scalar_t* bp = b.const_data_ptr<scalar_t>();
-    const scalar_t* wp = w.defined() ? w.const_data_ptr<scalar_t>() : nullptr;
-    const bool w_per_channel = w.defined() && w.numel() > 1;
-    const auto p = static_cast<opmath_t>(param);
+    const auto pc = channel_param<scalar_t>(w, param);
     cuda_channel_elementwise<scalar_t>(
-        out, x, channels == 1 ? n : x.stride(dim), channels,
+        out, x, channel_inner(x, channels, dim), channels,
         [=] __device__(opmath_t v, int64_t c) {
-          const opmath_t pc = wp ? static_cast<opmath_t>(wp[w_per_channel ? c : 0]) : p;
-          return act_fwd<A>(v + static_cast<opmath_t>(bp[c]), pc);
+          return act_fwd<A>(v + static_cast<opmath_t>(bp[c]), pc(c));
         });
   });
   return out;
@@ -96,29 +109,26 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(const at::Tensor& grad_o
   const auto b = bias.contiguous();
   const auto w = weight ? weight->contiguous() : at::Tensor();
   const int64_t channels = x.size(dim);
-  const auto split = channel_split(n, channels, channels == 1 ? n : x.stride(dim));
+  const auto split = channel_split(n, channels, channel_inner(x, channels, dim));
   auto gb_c = at::empty({channels}, bias.options());
   auto gw_c = gw.defined() ? at::empty({gw.numel()}, gw.options()) : at::Tensor();
   RELU_EXT_DISPATCH(x.scalar_type(), "bias_act_backward_cuda", [&] {
     using opmath_t = at::opmath_type<scalar_t>;
-    using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
+    using acc_t = sum_t<scalar_t>;
     constexpr int K = A == Act::kPrelu ? 2 : 1;  // grad_bias (and PReLU's grad_weight) terms
     auto partials = at::empty({K * channels * split.slices},
                               x.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
     const scalar_t* gp = g.const_data_ptr<scalar_t>();
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
     const scalar_t* bp = b.const_data_ptr<scalar_t>();
-    const scalar_t* wp = w.defined() ? w.const_data_ptr<scalar_t>() : nullptr;
-    const bool w_per_channel = w.defined() && w.numel() > 1;
-    const auto p = static_cast<opmath_t>(param);
+    const auto pc = channel_param<scalar_t>(w, param);
     scalar_t* gip = gi.data_ptr<scalar_t>();
     channel_sums<acc_t, K>(
         split,
         [=] __device__(int64_t m, int64_t c, Sums<acc_t, K>& sums) {
           const auto gv = static_cast<opmath_t>(gp[m]);
           const opmath_t z = static_cast<opmath_t>(xp[m]) + static_cast<opmath_t>(bp[c]);
-          const opmath_t pc = wp ? static_cast<opmath_t>(wp[w_per_channel ? c : 0]) : p;
-          const opmath_t d = act_bwd<A>(gv, z, pc);
+          const opmath_t d = act_bwd<A>(gv, z, pc(c));
           gip[m] = static_cast<scalar_t>(d);
           sums.v[0] += static_cast<acc_t>(d);
           if constexpr (A == Act::kPrelu) {

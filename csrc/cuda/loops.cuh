@@ -128,6 +128,17 @@ void launch_strided(at::TensorIteratorBase& iter, const Op& op) {
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
+// For 16-byte vector loads and stores over tensors of one dense layout: the elements to
+// take one by one before the first 16-byte boundary (at most n), or -1 when the tensors'
+// starts are not equally misaligned (then no element is vector-aligned in all of them).
+template <typename scalar_t, typename... Ts>
+int64_t vector_head(const at::Tensor& out, const Ts&... ins) {
+  const auto misalign = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16; };
+  const uintptr_t m = misalign(out.const_data_ptr());
+  if (!((misalign(ins.const_data_ptr()) == m) && ...) || m % sizeof(scalar_t) != 0) return -1;
+  return std::min<int64_t>(out.numel(), ((16 - m) % 16) / sizeof(scalar_t));
+}
+
 // out[i] = op(ins[i]...), op a __device__ lambda on the compute type (float for
 // half/bfloat16). `out` is allocated by the caller; it may be one of the inputs
 // (in-place), never a partial overlap of one (that raises).
@@ -138,16 +149,12 @@ void cuda_elementwise(const at::Tensor& out, const Op& op, const Ts&... ins) {
   const auto stream = at::cuda::getCurrentCUDAStream();
   if (same_dense_layout(out, ins...)) {
     constexpr int kVec = 16 / sizeof(scalar_t);
-    const auto misalign = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16; };
-    const uintptr_t m = misalign(out.const_data_ptr());
-    const bool aligned_alike = ((misalign(ins.const_data_ptr()) == m) && ...) &&
-                               m % sizeof(scalar_t) == 0;
     constexpr int kIn = sizeof...(Ts);
     at::detail::Array<const scalar_t*, kIn> in;
     int k = 0;
     ((in[k++] = ins.template const_data_ptr<scalar_t>()), ...);
-    if (aligned_alike) {
-      const int64_t head = std::min<int64_t>(n, ((16 - m) % 16) / sizeof(scalar_t));
+    const int64_t head = vector_head<scalar_t>(out, ins...);
+    if (head >= 0) {
       elementwise_dense_kernel<scalar_t, kVec, kIn>
           <<<grid_for((n + kVec - 1) / kVec), kBlockSize, 0, stream>>>(
               n, head, op, out.data_ptr<scalar_t>(), in);
@@ -207,11 +214,8 @@ void cuda_channel_elementwise(const at::Tensor& out, const at::Tensor& x, int64_
   TORCH_INTERNAL_ASSERT(same_dense_layout(out, x));
   constexpr int kVec = 16 / sizeof(scalar_t);
   const auto stream = at::cuda::getCurrentCUDAStream();
-  const auto m = reinterpret_cast<uintptr_t>(x.const_data_ptr()) % 16;
-  const bool alike =
-      reinterpret_cast<uintptr_t>(out.const_data_ptr()) % 16 == m && m % sizeof(scalar_t) == 0;
-  if (alike) {
-    const int64_t head = std::min<int64_t>(n, ((16 - m) % 16) / sizeof(scalar_t));
+  const int64_t head = vector_head<scalar_t>(out, x);
+  if (head >= 0) {
     channel_elementwise_kernel<scalar_t, kVec>
         <<<grid_for((n + kVec - 1) / kVec), kBlockSize, 0, stream>>>(
             n, head, op, out.data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(), inner,
@@ -325,6 +329,10 @@ __device__ acc_t block_sum(acc_t v) {
 // channel b / slices, its threads along the runs. Channels the innermost dim (inner == 1:
 // (N, C) after nn.Linear, channels_last): a block takes 32 channels of a slice of rows, a
 // warp's threads 32 neighbouring channels (coalesced), its 8 warps every 8th row.
+// What the partial sums of scalar_t terms are kept in: double for double, else float.
+template <typename scalar_t>
+using sum_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
+
 template <typename acc_t, int K>
 struct Sums {
   acc_t v[K];

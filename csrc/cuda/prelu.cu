@@ -60,12 +60,12 @@ std::tuple<at::Tensor, at::Tensor> prelu_backward_cuda(const at::Tensor& grad_ou
   const auto x = dense ? self : self.contiguous();
   const auto g = dense ? grad_output : grad_output.contiguous();
   auto gi = dense ? grad_input : at::empty_like(x);
-  // Per-channel slices fixed by the shape alone (../cuda/loops.cuh: channel_sums).
+  // Per-channel slices fixed by the shape alone (loops.cuh: channel_sums).
   const auto split = channel_split(n, channels, channel_inner(x, channels));
   const int64_t gw_stride = channels > 1 ? grad_weight.stride(0) : 0;
   RELU_EXT_DISPATCH(self.scalar_type(), "prelu_backward_cuda", [&] {
     using opmath_t = at::opmath_type<scalar_t>;
-    using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
+    using acc_t = sum_t<scalar_t>;
     auto partials = at::empty({channels * split.slices},
                               x.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
     const scalar_t* gp = g.const_data_ptr<scalar_t>();
