@@ -3,6 +3,10 @@
 # make cuda-test   build the CPU+CUDA libraries against the CUDA torch build in .venv-cuda
 #                  (compiles without a GPU; kept apart in build-cuda/) and run the suite on it
 # make sanitize-test  the CPU libraries with AddressSanitizer + UBSan, and the suite on them
+# make cuda-emu-test  the CUDA kernels (csrc/cuda/) compiled for a CPU emulation of CUDA
+#                  (tests/cuda_emu/, build-emu/) and the suite run on them in place of the
+#                  CPU kernels: their launches, index math, bit masks and per-channel sums
+#                  checked on a machine without a GPU
 # make compat-test the oldest torch relu_ext supports (torch==2.11.0, CUDA 13.0, the lent GPU
 #                  machine's torch; .venv-compat, build-compat/): build (CUDA too), run the suite
 #
@@ -30,7 +34,7 @@ JOBS := $${MAX_JOBS:-$$(nproc)}
 TEST_WORKERS ?= 2
 
 .PHONY: test bench build deps clean cuda-build cuda-test sanitize-build sanitize-test \
-	compat-build compat-test
+	compat-build compat-test cuda-emu-test
 
 deps: $(VENV)/.deps
 
@@ -110,7 +114,7 @@ compat-build: $(COMPAT_VENV)/.deps
 # allocations would drown them). SANITIZE_TESTS: which tests (default: all but the slow ones
 # and the resident-memory test, which ASan's quarantine of freed memory defeats).
 ASAN_LIB := build-asan/lib
-SANITIZE_TESTS ?= -m "not slow" --deselect test_reliability.py::test_no_leak_over_thousands_of_steps
+SANITIZE_TESTS ?= -m "not slow" --deselect tests/test_reliability.py::test_no_leak_over_thousands_of_steps
 sanitize-build: deps
 	$(call copy_python,$(ASAN_LIB))
 	RELU_EXT_SANITIZE=1 RELU_EXT_CUDA=0 MAX_JOBS=$(JOBS) \
@@ -131,5 +135,17 @@ cuda-test: cuda-build
 compat-test: compat-build
 	$(call cuda_side_test,$(COMPAT_PY),$(COMPAT_LIB))
 
+# The suite on the emulated CUDA kernels, but for what tests the CPU library's own ways (its
+# thread counts; the weight gradient's tolerance there is the CPU's summation order's) or
+# no kernel at all (the benchmark, processes, resident memory, the README).
+EMU_LIB := build-emu
+EMU_SKIP := --deselect tests/test_values.py::test_prelu_weight_grad_deterministic_across_threads \
+	--deselect tests/test_reliability.py::test_no_leak_over_thousands_of_steps \
+	--ignore test_bench.py --ignore test_distributed.py --ignore test_readme.py
+cuda-emu-test: build
+	MAX_JOBS=$(JOBS) $(PY) tests/cuda_emu/build.py $(EMU_LIB)
+	cd tests && PYTHONPATH=$(CURDIR)/$(EMU_LIB) $(CURDIR)/$(PY) -m pytest -p no:cacheprovider \
+		-n $(TEST_WORKERS) -m "not slow" $(EMU_SKIP) $(PYTEST_ARGS)
+
 clean:
-	rm -rf build build-cuda build-asan build-compat relu_ext/*.so relu_ext/_build_info.py
+	rm -rf build build-cuda build-asan build-compat build-emu relu_ext/*.so relu_ext/_build_info.py

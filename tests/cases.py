@@ -67,6 +67,8 @@ def make_input(layout, dtype, device, requires_grad=False, scale=3.0):
 
     if layout == "contiguous":
         x = r(4, 3, 5, 6)
+    elif layout == "offset":  # dense, starting one element past a 16-byte boundary
+        x = r(4 * 3 * 5 * 6 + 1)[1:].view(4, 3, 5, 6)
     elif layout == "transposed":
         x = r(6, 3, 5, 4).transpose(0, 3)
     elif layout == "sliced":
@@ -88,5 +90,5 @@ def make_input(layout, dtype, device, requires_grad=False, scale=3.0):
     return x.requires_grad_(requires_grad)
 
 
-LAYOUTS = ["contiguous", "transposed", "sliced", "channels_last", "expanded", "0-dim", "1-d",
+LAYOUTS = ["contiguous", "offset", "transposed", "sliced", "channels_last", "expanded", "0-dim", "1-d",
            "empty", "2-d"]

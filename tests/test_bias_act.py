@@ -26,6 +26,8 @@ LAYOUTS = {  # id: (shape, dim, transform)
     "linear": ((37, 24), -1, None),
     "linear3d": ((3, 5, 40), -1, None),
     "nchw": ((4, 6, 5, 7), 1, None),
+    # dense, one element past a 16-byte boundary
+    "offset": ((4, 6, 5, 7), 1, lambda t: torch.cat([t.new_zeros(1), t.flatten()])[1:].view(t.shape)),
     "channels_last": ((4, 6, 5, 7), 1, lambda t: t.contiguous(memory_format=torch.channels_last)),
     "transposed": ((9, 33), 0, lambda t: t.t().contiguous().t()),
     "sliced": ((8, 10, 6), 1, lambda t: t[:, :, ::2]),
@@ -147,6 +149,8 @@ MANY_PIECES = {
     "channels_last": ((3, 40, 30, 30), 1,
                       lambda t: t.contiguous(memory_format=torch.channels_last)),
     "nchw": ((4, 3, 64, 64), 1, None),
+    "short_runs": ((700, 24, 5), 1, None),  # runs shorter than a warp (CUDA: rows of C * 5)
+    "runs_of_31": ((40, 7, 31), 1, None),
 }
 
 

@@ -64,7 +64,8 @@ def test_stride0_grad(case, dtype, device):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("case", INPLACE_CASES, ids=repr)
-@pytest.mark.parametrize("layout", ["contiguous", "transposed", "sliced", "channels_last", "0-dim"])
+@pytest.mark.parametrize("layout", ["contiguous", "offset", "transposed", "sliced", "channels_last",
+                                    "0-dim"])
 def test_inplace_matches_torch(case, dtype, layout, device):
     x = make_input(layout, dtype, device)
     x_ref = x.clone()

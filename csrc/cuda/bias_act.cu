@@ -43,7 +43,7 @@ std::tuple<at::Tensor, at::Tensor> stats(const at::Tensor& self, const at::Tenso
   if (n == 0) return {out, fired};
   const auto w = weight ? weight->contiguous() : at::Tensor();
   const auto split = channel_split(n, channels, channel_inner(x, channels, dim));
-  auto part = at::empty({channels * split.slices}, x.options().dtype(at::kFloat));
+  auto part = at::empty({split.parts()}, x.options().dtype(at::kFloat));
   RELU_EXT_DISPATCH(x.scalar_type(), "act_stats_cuda", [&] {
     using opmath_t = at::opmath_type<scalar_t>;
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
@@ -116,7 +116,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(const at::Tensor& grad_o
     using opmath_t = at::opmath_type<scalar_t>;
     using acc_t = sum_t<scalar_t>;
     constexpr int K = A == Act::kPrelu ? 2 : 1;  // grad_bias (and PReLU's grad_weight) terms
-    auto partials = at::empty({K * channels * split.slices},
+    auto partials = at::empty({K * split.parts()},
                               x.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
     const scalar_t* gp = g.const_data_ptr<scalar_t>();
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
@@ -138,7 +138,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(const at::Tensor& grad_o
         partials.data_ptr<acc_t>());
     channel_totals(partials.const_data_ptr<acc_t>(), split, false, gb_c.data_ptr<scalar_t>());
     if (gw.defined()) {
-      channel_totals(partials.const_data_ptr<acc_t>() + channels * split.slices, split,
+      channel_totals(partials.const_data_ptr<acc_t>() + split.parts(), split,
                      gw.numel() == 1, gw_c.data_ptr<scalar_t>());
     }
   });

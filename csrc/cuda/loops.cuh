@@ -325,10 +325,12 @@ __device__ acc_t block_sum(acc_t v) {
 // piece of the data into partials, laid out [K][channels][slices]; a second, tiny kernel
 // (the caller's) adds each channel's slices in slice order. The element at memory position
 // m of channel c is handled by f(m, c, sums), which adds its terms into sums.v[0..K).
-// Channels with inner > 1 elements a run (N, C, ...): block b takes slice b % slices of
-// channel b / slices, its threads along the runs. Channels the innermost dim (inner == 1:
-// (N, C) after nn.Linear, channels_last): a block takes 32 channels of a slice of rows, a
-// warp's threads 32 neighbouring channels (coalesced), its 8 warps every 8th row.
+// Runs of 32 elements or more (N, C, H, W with H * W >= 32): block b takes slice b % slices
+// of channel b / slices, its threads along the runs. Shorter runs, down to the channels
+// being the innermost dim (inner == 1: (N, C) after nn.Linear, channels_last): the tensor
+// seen as rows of channels * inner columns, a block takes 32 columns of a slice of rows, a
+// warp's threads 32 neighbouring columns (coalesced), its 8 warps every 8th row; a channel's
+// partials are then those of its inner columns.
 // What the partial sums of scalar_t terms are kept in: double for double, else float.
 template <typename scalar_t>
 using sum_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
@@ -339,15 +341,24 @@ struct Sums {
 };
 
 struct ChannelSplit {
-  int64_t channels, inner, per_channel;  // per_channel: rows when inner == 1
-  int64_t per_slice, slices;             // from the shape alone, never from the device
+  int64_t channels, inner;
+  bool rows;                // the rows kernel: columns = channels * inner, per_channel = rows
+  int64_t columns, per_channel;
+  int64_t per_slice, slices;  // from the shape alone, never from the device
+  // Partial sums per term (K of them): columns * slices; a channel's are consecutive.
+  C10_HOST_DEVICE int64_t parts() const { return columns * slices; }
+  C10_HOST_DEVICE int64_t parts_per_channel() const { return (rows ? inner : 1) * slices; }
 };
 
 constexpr int kSumColumns = 32, kSumRowLanes = kBlockSize / kSumColumns;
 
+constexpr int64_t kSumShortRun = 32;  // runs shorter than this: the rows kernel
+
 inline ChannelSplit channel_split(int64_t n, int64_t channels, int64_t inner) {
-  ChannelSplit sp{channels, inner, n / channels, 0, 0};
-  if (inner == 1 && channels > 1) {  // grid dim y holds the slices: at most 65535
+  const bool rows = inner < kSumShortRun && channels * inner > 1;
+  const int64_t columns = rows ? channels * inner : channels;
+  ChannelSplit sp{channels, inner, rows, columns, n / columns, 0, 0};
+  if (rows) {  // grid dim y holds the slices: at most 65535
     sp.per_slice = std::max<int64_t>(16 * kSumRowLanes, (sp.per_channel + 65534) / 65535);
   } else {  // ~8K elements a slice, at most 4096 slices a channel
     const int64_t slices = std::min<int64_t>(4096, (sp.per_channel + 8191) / 8192);
@@ -383,7 +394,7 @@ __global__ void channel_slices_kernel(ChannelSplit sp, F f, acc_t* partials) {
 #pragma unroll
   for (int j = 0; j < K; ++j) {
     const acc_t total = block_sum(sums.v[j]);
-    if (threadIdx.x == 0) partials[j * sp.channels * sp.slices + blockIdx.x] = total;
+    if (threadIdx.x == 0) partials[j * sp.parts() + blockIdx.x] = total;
   }
 }
 
@@ -391,32 +402,33 @@ template <typename acc_t, int K, typename F>
 __global__ void channel_rows_kernel(ChannelSplit sp, F f, acc_t* partials) {
   __shared__ acc_t lanes[K][kSumRowLanes][kSumColumns];
   const int tx = threadIdx.x % kSumColumns, ty = threadIdx.x / kSumColumns;
-  const int64_t c = int64_t{blockIdx.x} * kSumColumns + tx, s = blockIdx.y;
+  const int64_t col = int64_t{blockIdx.x} * kSumColumns + tx, s = blockIdx.y;
   const int64_t begin = s * sp.per_slice;
   const int64_t end = std::min(sp.per_channel, begin + sp.per_slice);
   Sums<acc_t, K> sums{};
-  if (c < sp.channels) {
-    for (int64_t r = begin + ty; r < end; r += kSumRowLanes) f(r * sp.channels + c, c, sums);
+  if (col < sp.columns) {
+    const int64_t c = col / sp.inner;
+    for (int64_t r = begin + ty; r < end; r += kSumRowLanes) f(r * sp.columns + col, c, sums);
   }
 #pragma unroll
   for (int j = 0; j < K; ++j) lanes[j][ty][tx] = sums.v[j];
   __syncthreads();
-  if (ty == 0 && c < sp.channels) {
+  if (ty == 0 && col < sp.columns) {
 #pragma unroll
     for (int j = 0; j < K; ++j) {
       acc_t total = 0;
       for (int l = 0; l < kSumRowLanes; ++l) total += lanes[j][l][tx];
-      partials[(j * sp.channels + c) * sp.slices + s] = total;
+      partials[j * sp.parts() + col * sp.slices + s] = total;
     }
   }
 }
 
-// Runs f over every element (see above); partials: K * channels * slices values.
+// Runs f over every element (see above); partials: K * sp.parts() values.
 template <typename acc_t, int K, typename F>
 void channel_sums(const ChannelSplit& sp, const F& f, acc_t* partials) {
   const auto stream = at::cuda::getCurrentCUDAStream();
-  if (sp.inner == 1 && sp.channels > 1) {
-    const dim3 grid(static_cast<unsigned>((sp.channels + kSumColumns - 1) / kSumColumns),
+  if (sp.rows) {
+    const dim3 grid(static_cast<unsigned>((sp.columns + kSumColumns - 1) / kSumColumns),
                     static_cast<unsigned>(sp.slices));
     channel_rows_kernel<acc_t, K><<<grid, kBlockSize, 0, stream>>>(sp, f, partials);
   } else {
@@ -426,17 +438,19 @@ void channel_sums(const ChannelSplit& sp, const F& f, acc_t* partials) {
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-// Each channel's total from channel_sums's partials ([channels][slices] from `partials`),
-// its slices added in order in double: out[c * out_stride]; with reduce_all, every channel's
-// into out[0] (one weight shared by all channels). One thread per channel.
+// Each channel's total from one term's channel_sums partials (`partials`: sp.parts() values,
+// each channel's `per_channel` consecutive ones), added in order in double:
+// out[c * out_stride]; with reduce_all, every channel's into out[0] (one weight shared by all
+// channels). One thread per channel.
 template <typename scalar_t, typename acc_t>
-__global__ void channel_totals_kernel(const acc_t* partials, int64_t slices, int64_t channels,
-                                      bool reduce_all, scalar_t* out, int64_t out_stride) {
+__global__ void channel_totals_kernel(const acc_t* partials, int64_t per_channel,
+                                      int64_t channels, bool reduce_all, scalar_t* out,
+                                      int64_t out_stride) {
   const int64_t c = int64_t{blockIdx.x} * blockDim.x + threadIdx.x;
   if (reduce_all ? c != 0 : c >= channels) return;
   double sum = 0;
-  const int64_t count = reduce_all ? channels * slices : slices;
-  for (int64_t i = 0; i < count; ++i) sum += static_cast<double>(partials[c * slices + i]);
+  const int64_t count = reduce_all ? channels * per_channel : per_channel;
+  for (int64_t i = 0; i < count; ++i) sum += static_cast<double>(partials[c * per_channel + i]);
   out[c * out_stride] = static_cast<scalar_t>(sum);
 }
 
@@ -445,8 +459,8 @@ void channel_totals(const acc_t* partials, const ChannelSplit& sp, bool reduce_a
                     int64_t out_stride = 1) {
   channel_totals_kernel<scalar_t, acc_t>
       <<<static_cast<unsigned>((sp.channels + kBlockSize - 1) / kBlockSize), kBlockSize, 0,
-         at::cuda::getCurrentCUDAStream()>>>(partials, sp.slices, sp.channels, reduce_all, out,
-                                             out_stride);
+         at::cuda::getCurrentCUDAStream()>>>(partials, sp.parts_per_channel(), sp.channels,
+                                             reduce_all, out, out_stride);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 

@@ -1,8 +1,8 @@
 // PReLU on CUDA: y = x if x > 0 else w[c] * x, c the channel (dim 1).
 //   d/dx = 1 if x > 0 else w[c];   d/dw[c] = sum over channel c of (x > 0 ? 0 : x) * g.
 // The backward computes both in one pass over the data: each block takes a
-// fixed piece of the data (a slice of one channel, or of rows of 32 channels
-// when the channels are the innermost dim: loops.cuh, channel_sums), writes
+// fixed piece of the data (a slice of one channel, or a slice of rows of 32
+// columns when a channel's runs are shorter than 32: loops.cuh, channel_sums), writes
 // grad_input and reduces its share of the weight gradient in a fixed order (no
 // atomics); a second, tiny kernel sums each channel's slices in order. Bitwise
 // deterministic run to run.
@@ -66,7 +66,7 @@ std::tuple<at::Tensor, at::Tensor> prelu_backward_cuda(const at::Tensor& grad_ou
   RELU_EXT_DISPATCH(self.scalar_type(), "prelu_backward_cuda", [&] {
     using opmath_t = at::opmath_type<scalar_t>;
     using acc_t = sum_t<scalar_t>;
-    auto partials = at::empty({channels * split.slices},
+    auto partials = at::empty({split.parts()},
                               x.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
     const scalar_t* gp = g.const_data_ptr<scalar_t>();
     const scalar_t* xp = x.const_data_ptr<scalar_t>();

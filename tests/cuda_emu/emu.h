@@ -1,0 +1,277 @@
+// A CPU emulation of the small part of CUDA that csrc/cuda/ uses, so that its kernels and
+// their launch code run without a GPU (tests/cuda_emu/build.py). Force-included before
+// every translation unit; tests/cuda_emu/include/ stands in for the CUDA headers.
+//
+// Each block runs its threads as fibers on the calling thread, one block after
+// another. A fiber runs until it reaches a barrier (__syncthreads for the block; the warp's
+// for __shfl_down_sync and __ballot_sync), then the next one runs. What a GPU would reject,
+// this rejects too, with an error naming it: a barrier that not every thread of its group
+// reaches (a hang on a GPU), a block larger than 1024 threads, a grid dimension over the
+// device limits, a warp operation with a partial mask. Misaligned vector accesses are
+// caught by UBSan's alignment check (the build's -fsanitize=alignment). Races between
+// threads are not detected: fibers run one at a time.
+#pragma once
+
+#include <ucontext.h>
+
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __shared__ static
+#define __launch_bounds__(...)
+
+struct uint3 {
+  unsigned x = 0, y = 0, z = 0;
+};
+struct dim3 {
+  unsigned x = 1, y = 1, z = 1;
+  constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
+};
+
+inline uint3 threadIdx, blockIdx;
+inline dim3 blockDim, gridDim;
+
+namespace relu_ext_emu {
+
+[[noreturn]] inline void fail(const std::string& what) {
+  throw std::runtime_error("CUDA emulation: " + what);
+}
+
+// Switching between fibers: on x86-64 a few instructions (the callee-saved registers and
+// the floating-point control words pushed on the stack that is left); elsewhere ucontext,
+// whose every switch is a system call.
+#if defined(__x86_64__)
+struct Context {
+  void* sp = nullptr;
+};
+// Saves the current context into *from and resumes `to`.
+__attribute__((naked, noinline)) inline void switch_context(Context* /*from*/, Context* /*to*/) {
+  asm volatile(
+      "pushq %rbp\n\tpushq %rbx\n\tpushq %r12\n\tpushq %r13\n\tpushq %r14\n\tpushq %r15\n\t"
+      "subq $8, %rsp\n\tstmxcsr (%rsp)\n\tfnstcw 4(%rsp)\n\t"
+      "movq %rsp, (%rdi)\n\tmovq (%rsi), %rsp\n\t"
+      "ldmxcsr (%rsp)\n\tfldcw 4(%rsp)\n\taddq $8, %rsp\n\t"
+      "popq %r15\n\tpopq %r14\n\tpopq %r13\n\tpopq %r12\n\tpopq %rbx\n\tpopq %rbp\n\tret\n\t");
+}
+// A context that, when first switched to, calls entry() on the given stack.
+inline void make_context(Context* c, char* stack, size_t size, void (*entry)()) {
+  auto* top = reinterpret_cast<uint64_t*>(
+      (reinterpret_cast<uintptr_t>(stack + size) & ~uintptr_t{15}));
+  *--top = 0;                                   // entry's return address: it never returns
+  *--top = reinterpret_cast<uint64_t>(entry);   // switch_context's ret goes here
+  for (int r = 0; r < 6; ++r) *--top = 0;       // rbp rbx r12 r13 r14 r15
+  uint32_t mxcsr;
+  uint16_t fpucw;
+  asm volatile("stmxcsr %0\n\tfnstcw %1" : "=m"(mxcsr), "=m"(fpucw));
+  *--top = uint64_t{mxcsr} | (uint64_t{fpucw} << 32);
+  c->sp = top;
+}
+#else
+struct Context {
+  ucontext_t uc;
+};
+inline void switch_context(Context* from, Context* to) { swapcontext(&from->uc, &to->uc); }
+inline void make_context(Context* c, char* stack, size_t size, void (*entry)()) {
+  getcontext(&c->uc);
+  c->uc.uc_stack.ss_sp = stack;
+  c->uc.uc_stack.ss_size = size;
+  c->uc.uc_link = nullptr;
+  makecontext(&c->uc, entry, 0);
+}
+#endif
+
+class Block {
+ public:
+  static constexpr size_t kStack = 128 * 1024;
+
+  // Runs body() as every thread of one block; throws if the block deadlocks.
+  void run(unsigned nthreads, const std::function<void()>& body) {
+    n_ = nthreads;
+    body_ = &body;
+    while (stacks_.size() < n_) stacks_.emplace_back(new char[kStack]);  // untouched until used
+    fibers_.assign(n_, Fiber{});
+    groups_.assign(1 + (n_ + 31) / 32, Group{});
+    for (unsigned t = 0; t < n_; ++t) make_context(&fibers_[t].ctx, stacks_[t].get(), kStack, &entry);
+    unsigned done = 0;
+    while (done < n_) {
+      bool ran = false;
+      for (unsigned t = 0; t < n_; ++t) {
+        if (fibers_[t].state != kRunnable) continue;
+        current_ = t;
+        threadIdx.x = t % blockDim.x;
+        threadIdx.y = (t / blockDim.x) % blockDim.y;
+        threadIdx.z = t / (blockDim.x * blockDim.y);
+        switch_context(&scheduler_, &fibers_[t].ctx);
+        ran = true;
+        if (fibers_[t].state == kDone) ++done;
+        if (!error_.empty()) fail(error_);
+      }
+      if (!ran) {
+        fail("deadlock: " + std::to_string(n_ - done) + " of " + std::to_string(n_) +
+             " threads wait at a barrier that the others never reach (" +
+             std::to_string(done) + " returned first)");
+      }
+    }
+  }
+
+  // Waits until every thread of the block (group 0) or of the caller's warp (group 1 + warp)
+  // has arrived.
+  void barrier(unsigned group) {
+    Group& g = groups_[group];
+    const unsigned need = group == 0 ? n_ : std::min(32u, n_ - 32 * (group - 1));
+    if (++g.arrived == need) {
+      g.arrived = 0;
+      for (unsigned t = 0; t < n_; ++t) {
+        if (fibers_[t].state == kWaiting && fibers_[t].group == group) fibers_[t].state = kRunnable;
+      }
+      return;
+    }
+    const unsigned me = current_;
+    fibers_[me].state = kWaiting;
+    fibers_[me].group = group;
+    switch_context(&fibers_[me].ctx, &scheduler_);
+  }
+
+  unsigned thread() const { return current_; }
+  unsigned size() const { return n_; }
+  void set_error(const std::string& e) {
+    if (error_.empty()) error_ = e;
+  }
+  void clear_error() { error_.clear(); }
+  // The exchange slots of one warp: 8 bytes per lane.
+  uint64_t* slots(unsigned warp) { return groups_[1 + warp].slots; }
+
+ private:
+  enum State { kRunnable, kWaiting, kDone };
+  struct Fiber {
+    Context ctx;
+    State state = kRunnable;
+    unsigned group = 0;
+  };
+  struct Group {
+    unsigned arrived = 0;
+    uint64_t slots[32] = {};
+  };
+
+  static void entry();
+
+  unsigned n_ = 0, current_ = 0;
+  const std::function<void()>* body_ = nullptr;
+  std::vector<std::unique_ptr<char[]>> stacks_;
+  std::vector<Fiber> fibers_;
+  std::vector<Group> groups_;
+  Context scheduler_;
+  std::string error_;
+};
+
+inline Block& block() {
+  static Block b;
+  return b;
+}
+
+// A fiber's first frame: runs the kernel, then hands back to the scheduler for good.
+inline void Block::entry() {
+  Block& b = block();
+  try {
+    (*b.body_)();
+  } catch (const std::exception& e) {
+    b.set_error(std::string("a kernel thread threw: ") + e.what());
+  }
+  b.fibers_[b.current_].state = kDone;
+  switch_context(&b.fibers_[b.current_].ctx, &b.scheduler_);
+  __builtin_unreachable();
+}
+
+inline std::mutex& launch_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+// kernel<<<grid, block, ...>>>(args...) becomes launch(grid, block, kernel-caller, args...).
+template <typename F, typename... Args>
+void launch(dim3 grid, dim3 blk, F kernel, Args... args) {
+  const std::lock_guard<std::mutex> lock(launch_mutex());
+  const uint64_t threads = uint64_t{blk.x} * blk.y * blk.z;
+  if (threads == 0 || threads > 1024 || blk.z > 64) {
+    fail("invalid block (" + std::to_string(blk.x) + ", " + std::to_string(blk.y) + ", " +
+         std::to_string(blk.z) + ")");
+  }
+  if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.x > 2147483647u || grid.y > 65535 ||
+      grid.z > 65535) {
+    fail("invalid grid (" + std::to_string(grid.x) + ", " + std::to_string(grid.y) + ", " +
+         std::to_string(grid.z) + ")");
+  }
+  const std::function<void()> body = [&] {
+    auto copies = std::make_tuple(args...);  // each thread gets its own copy, as on a GPU
+    std::apply(kernel, copies);
+  };
+  gridDim = grid;
+  blockDim = blk;
+  Block& b = block();
+  b.clear_error();
+  for (unsigned z = 0; z < grid.z; ++z) {
+    for (unsigned y = 0; y < grid.y; ++y) {
+      for (unsigned x = 0; x < grid.x; ++x) {
+        blockIdx.x = x;
+        blockIdx.y = y;
+        blockIdx.z = z;
+        b.run(static_cast<unsigned>(threads), body);
+      }
+    }
+  }
+}
+
+inline void check_full_warp(unsigned mask, const char* op) {
+  Block& b = block();
+  const unsigned warp = b.thread() / 32;
+  const unsigned lanes = std::min(32u, b.size() - 32 * warp);
+  const unsigned full = lanes == 32 ? 0xffffffffu : ((1u << lanes) - 1);
+  if (mask != 0xffffffffu && mask != full) {
+    b.set_error(std::string(op) + " with a partial mask is not emulated");
+  }
+}
+
+}  // namespace relu_ext_emu
+
+inline void __syncthreads() { relu_ext_emu::block().barrier(0); }
+
+template <typename T>
+T __shfl_down_sync(unsigned mask, T v, int offset) {
+  static_assert(sizeof(T) <= 8, "__shfl_down_sync of a type over 8 bytes");
+  relu_ext_emu::check_full_warp(mask, "__shfl_down_sync");
+  auto& b = relu_ext_emu::block();
+  const unsigned t = b.thread(), warp = t / 32, lane = t % 32;
+  const unsigned lanes = std::min(32u, b.size() - 32 * warp);
+  uint64_t* slots = b.slots(warp);
+  std::memcpy(&slots[lane], &v, sizeof(T));
+  b.barrier(1 + warp);
+  T r = v;
+  if (lane + offset < lanes) std::memcpy(&r, &slots[lane + offset], sizeof(T));
+  b.barrier(1 + warp);  // every lane has read before the slots are written again
+  return r;
+}
+
+inline unsigned __ballot_sync(unsigned mask, int predicate) {
+  relu_ext_emu::check_full_warp(mask, "__ballot_sync");
+  auto& b = relu_ext_emu::block();
+  const unsigned t = b.thread(), warp = t / 32, lane = t % 32;
+  const unsigned lanes = std::min(32u, b.size() - 32 * warp);
+  uint64_t* slots = b.slots(warp);
+  slots[lane] = predicate != 0;
+  b.barrier(1 + warp);
+  unsigned word = 0;
+  for (unsigned l = 0; l < lanes; ++l) word |= static_cast<unsigned>(slots[l] != 0) << l;
+  b.barrier(1 + warp);
+  return word;
+}
