@@ -132,7 +132,7 @@ def main(out):
     cxx = os.environ.get("CXX", "c++")
     flags = ["-std=c++17", "-O1", "-g0", "-fPIC", "-fno-trapping-math",
              f"-D_GLIBCXX_USE_CXX11_ABI={abi}", "-include", os.path.join(HERE, "emu.h"),
-             "-fsanitize=alignment", "-fno-sanitize-recover=all", "-w"]
+             "-fsanitize=address,alignment", "-fno-omit-frame-pointer", "-fno-sanitize-recover=all", "-w"]
     flags += [f"-I{d}" for d in includes]
     sources = sorted(glob.glob(os.path.join(src_dir, "cuda", "*.cpp")))
 
@@ -160,7 +160,7 @@ def main(out):
     suffix = os.path.basename(base[0])[len("_C"):]
     lib = os.path.join(pkg, "_C_cpu_default" + suffix)
     libdirs = cpp_extension.library_paths()
-    link = [cxx, "-shared", "-fsanitize=alignment", *objects, "-o", lib]
+    link = [cxx, "-shared", "-fsanitize=address,alignment", *objects, "-o", lib]
     link += [f"-L{d}" for d in libdirs] + [f"-Wl,-rpath,{d}" for d in libdirs]
     link += ["-lc10", "-ltorch_cpu", "-ltorch"]
     subprocess.run(link, check=True)

@@ -13,6 +13,10 @@
 #pragma once
 
 #include <ucontext.h>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
 
 #include <cstdint>
 #include <cstring>
@@ -91,6 +95,24 @@ inline void make_context(Context* c, char* stack, size_t size, void (*entry)()) 
 }
 #endif
 
+// AddressSanitizer builds (tests/cuda_emu/build.py): tell it which stack is in use, and
+// clear what a finished fiber left poisoned on a stack before it is used again.
+inline void start_switch(void** fake, const void* bottom, size_t size) {
+#if defined(__SANITIZE_ADDRESS__)
+  __sanitizer_start_switch_fiber(fake, bottom, size);
+#endif
+}
+inline void finish_switch(void* fake, const void** bottom, size_t* size) {
+#if defined(__SANITIZE_ADDRESS__)
+  __sanitizer_finish_switch_fiber(fake, bottom, size);
+#endif
+}
+inline void unpoison(char* stack, size_t size) {
+#if defined(__SANITIZE_ADDRESS__)
+  ASAN_UNPOISON_MEMORY_REGION(stack, size);
+#endif
+}
+
 class Block {
  public:
   static constexpr size_t kStack = 128 * 1024;
@@ -102,7 +124,14 @@ class Block {
     while (stacks_.size() < n_) stacks_.emplace_back(new char[kStack]);  // untouched until used
     fibers_.assign(n_, Fiber{});
     groups_.assign(1 + (n_ + 31) / 32, Group{});
-    for (unsigned t = 0; t < n_; ++t) make_context(&fibers_[t].ctx, stacks_[t].get(), kStack, &entry);
+    // A fiber's frames are gone when it returns, but for the first one (entry), which never
+    // returns; only a block that failed leaves more behind.
+    const size_t dirty = clean_ ? 4096 : kStack;
+    clean_ = false;
+    for (unsigned t = 0; t < n_; ++t) {
+      unpoison(stacks_[t].get() + kStack - dirty, dirty);
+      make_context(&fibers_[t].ctx, stacks_[t].get(), kStack, &entry);
+    }
     unsigned done = 0;
     while (done < n_) {
       bool ran = false;
@@ -112,11 +141,15 @@ class Block {
         threadIdx.x = t % blockDim.x;
         threadIdx.y = (t / blockDim.x) % blockDim.y;
         threadIdx.z = t / (blockDim.x * blockDim.y);
+        void* fake = nullptr;
+        start_switch(&fake, stacks_[t].get(), kStack);
         switch_context(&scheduler_, &fibers_[t].ctx);
+        finish_switch(fake, nullptr, nullptr);
         ran = true;
         if (fibers_[t].state == kDone) ++done;
         if (!error_.empty()) fail(error_);
       }
+      if (done == n_) clean_ = true;
       if (!ran) {
         fail("deadlock: " + std::to_string(n_ - done) + " of " + std::to_string(n_) +
              " threads wait at a barrier that the others never reach (" +
@@ -140,7 +173,10 @@ class Block {
     const unsigned me = current_;
     fibers_[me].state = kWaiting;
     fibers_[me].group = group;
+    void* fake = nullptr;
+    start_switch(&fake, scheduler_bottom_, scheduler_size_);
     switch_context(&fibers_[me].ctx, &scheduler_);
+    finish_switch(fake, &scheduler_bottom_, &scheduler_size_);
   }
 
   unsigned thread() const { return current_; }
@@ -167,11 +203,14 @@ class Block {
   static void entry();
 
   unsigned n_ = 0, current_ = 0;
+  bool clean_ = false;  // every fiber of the last block returned
   const std::function<void()>* body_ = nullptr;
   std::vector<std::unique_ptr<char[]>> stacks_;
   std::vector<Fiber> fibers_;
   std::vector<Group> groups_;
   Context scheduler_;
+  const void* scheduler_bottom_ = nullptr;  // the scheduler's stack (AddressSanitizer)
+  size_t scheduler_size_ = 0;
   std::string error_;
 };
 
@@ -183,12 +222,14 @@ inline Block& block() {
 // A fiber's first frame: runs the kernel, then hands back to the scheduler for good.
 inline void Block::entry() {
   Block& b = block();
+  finish_switch(nullptr, &b.scheduler_bottom_, &b.scheduler_size_);
   try {
     (*b.body_)();
   } catch (const std::exception& e) {
     b.set_error(std::string("a kernel thread threw: ") + e.what());
   }
   b.fibers_[b.current_].state = kDone;
+  start_switch(nullptr, b.scheduler_bottom_, b.scheduler_size_);  // this fiber ends
   switch_context(&b.fibers_[b.current_].ctx, &b.scheduler_);
   __builtin_unreachable();
 }
