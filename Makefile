@@ -114,6 +114,10 @@ compat-build: $(COMPAT_VENV)/.deps
 # allocations would drown them). SANITIZE_TESTS: which tests (default: all but the slow ones
 # and the resident-memory test, which ASan's quarantine of freed memory defeats).
 ASAN_LIB := build-asan/lib
+# A process's environment for libraries built with the sanitizers (the interpreter is not).
+SANITIZER_ENV := LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 SANITIZE_TESTS ?= -m "not slow" --deselect tests/test_reliability.py::test_no_leak_over_thousands_of_steps
 sanitize-build: deps
 	$(call copy_python,$(ASAN_LIB))
@@ -122,10 +126,7 @@ sanitize-build: deps
 		$(PY) setup.py -q build_ext --build-lib $(ASAN_LIB) --build-temp build-asan/temp
 
 sanitize-test: sanitize-build
-	cd tests && PYTHONPATH=$(CURDIR)/$(ASAN_LIB) \
-		LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
-		ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
-		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	cd tests && PYTHONPATH=$(CURDIR)/$(ASAN_LIB) $(SANITIZER_ENV) \
 		$(CURDIR)/$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) $(SANITIZE_TESTS) \
 		$(PYTEST_ARGS)
 
@@ -148,11 +149,8 @@ EMU_SKIP := --deselect tests/test_values.py::test_prelu_weight_grad_deterministi
 	--deselect tests/test_reliability.py::test_no_leak_over_thousands_of_steps
 cuda-emu-test: build
 	MAX_JOBS=$(JOBS) $(PY) tests/cuda_emu/build.py $(EMU_LIB)
-	cd tests && PYTHONPATH=$(CURDIR)/$(EMU_LIB) \
-		LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
-		ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
-		$(CURDIR)/$(PY) -m pytest -p no:cacheprovider \
-		-n $(TEST_WORKERS) -m "not slow" $(EMU_TESTS) $(EMU_SKIP) $(PYTEST_ARGS)
+	cd tests && PYTHONPATH=$(CURDIR)/$(EMU_LIB) $(SANITIZER_ENV) \
+		$(CURDIR)/$(PY) -m pytest -p no:cacheprovider -n $(TEST_WORKERS) -m "not slow" $(EMU_TESTS) $(EMU_SKIP) $(PYTEST_ARGS)
 
 clean:
 	rm -rf build build-cuda build-asan build-compat build-emu relu_ext/*.so relu_ext/_build_info.py

@@ -439,18 +439,20 @@ void channel_sums(const ChannelSplit& sp, const F& f, acc_t* partials) {
 }
 
 // Each channel's total from one term's channel_sums partials (`partials`: sp.parts() values,
-// each channel's `per_channel` consecutive ones), added in order in double:
+// each channel's `parts_per_channel` consecutive ones), added in order in double:
 // out[c * out_stride]; with reduce_all, every channel's into out[0] (one weight shared by all
 // channels). One thread per channel.
 template <typename scalar_t, typename acc_t>
-__global__ void channel_totals_kernel(const acc_t* partials, int64_t per_channel,
+__global__ void channel_totals_kernel(const acc_t* partials, int64_t parts_per_channel,
                                       int64_t channels, bool reduce_all, scalar_t* out,
                                       int64_t out_stride) {
   const int64_t c = int64_t{blockIdx.x} * blockDim.x + threadIdx.x;
   if (reduce_all ? c != 0 : c >= channels) return;
   double sum = 0;
-  const int64_t count = reduce_all ? channels * per_channel : per_channel;
-  for (int64_t i = 0; i < count; ++i) sum += static_cast<double>(partials[c * per_channel + i]);
+  const int64_t count = reduce_all ? channels * parts_per_channel : parts_per_channel;
+  for (int64_t i = 0; i < count; ++i) {
+    sum += static_cast<double>(partials[c * parts_per_channel + i]);
+  }
   out[c * out_stride] = static_cast<scalar_t>(sum);
 }
 

@@ -6,8 +6,9 @@ that the test suite can run on a machine without a GPU.
 Each .cu file is copied with its launches `kernel<<<grid, block, ...>>>(args)` rewritten
 as `relu_ext_emu::launch(grid, block, <caller of kernel>, args)` and its
 `TORCH_LIBRARY_IMPL(relu_ext, CUDA, m)` as the CPU key, then compiled by the C++ compiler
-with emu.h force-included, include/ standing in for the CUDA headers, and UBSan's
-alignment check (a misaligned vector access faults on a GPU). OUT/relu_ext is then the
+with emu.h force-included, include/ standing in for the CUDA headers, AddressSanitizer (an
+access outside a tensor) and UBSan's alignment check (a misaligned vector access faults on
+a GPU): the tests then run with both preloaded (the Makefile's SANITIZER_ENV). OUT/relu_ext is then the
 package built in place (relu_ext/, with its _C library) with the emulated CUDA kernels as
 its only CPU library: every CPU test run with PYTHONPATH=OUT runs csrc/cuda/'s kernels and
 launch code (the device math is the same functions, ../common.h, compiled for the host).
@@ -27,6 +28,7 @@ from torch.utils import cpp_extension
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 CSRC = os.path.join(ROOT, "csrc")
+SANITIZE = "-fsanitize=address,alignment"
 
 
 def matching(text, start, open_ch, close_ch):
@@ -132,7 +134,7 @@ def main(out):
     cxx = os.environ.get("CXX", "c++")
     flags = ["-std=c++17", "-O1", "-g0", "-fPIC", "-fno-trapping-math",
              f"-D_GLIBCXX_USE_CXX11_ABI={abi}", "-include", os.path.join(HERE, "emu.h"),
-             "-fsanitize=address,alignment", "-fno-omit-frame-pointer", "-fno-sanitize-recover=all", "-w"]
+             SANITIZE, "-fno-omit-frame-pointer", "-fno-sanitize-recover=all", "-w"]
     flags += [f"-I{d}" for d in includes]
     sources = sorted(glob.glob(os.path.join(src_dir, "cuda", "*.cpp")))
 
@@ -153,14 +155,14 @@ def main(out):
     here_pkg = os.path.join(ROOT, "relu_ext")
     for f in glob.glob(os.path.join(here_pkg, "*.py")):
         shutil.copy(f, pkg)
-    base = [p for p in glob.glob(os.path.join(here_pkg, "_C.*so"))]
+    base = glob.glob(os.path.join(here_pkg, "_C.*so"))
     if not base:
         sys.exit("tests/cuda_emu/build.py: relu_ext/_C*.so is missing: build relu_ext first")
     shutil.copy(base[0], pkg)
     suffix = os.path.basename(base[0])[len("_C"):]
     lib = os.path.join(pkg, "_C_cpu_default" + suffix)
     libdirs = cpp_extension.library_paths()
-    link = [cxx, "-shared", "-fsanitize=address,alignment", *objects, "-o", lib]
+    link = [cxx, "-shared", SANITIZE, *objects, "-o", lib]
     link += [f"-L{d}" for d in libdirs] + [f"-Wl,-rpath,{d}" for d in libdirs]
     link += ["-lc10", "-ltorch_cpu", "-ltorch"]
     subprocess.run(link, check=True)

@@ -8,8 +8,9 @@
 // this rejects too, with an error naming it: a barrier that not every thread of its group
 // reaches (a hang on a GPU), a block larger than 1024 threads, a grid dimension over the
 // device limits, a warp operation with a partial mask. Misaligned vector accesses are
-// caught by UBSan's alignment check (the build's -fsanitize=alignment). Races between
-// threads are not detected: fibers run one at a time.
+// caught by UBSan's alignment check and accesses outside a tensor by AddressSanitizer (the
+// build's -fsanitize=address,alignment). Races between threads are not detected: fibers run
+// one at a time.
 #pragma once
 
 #include <ucontext.h>
@@ -162,7 +163,7 @@ class Block {
   // has arrived.
   void barrier(unsigned group) {
     Group& g = groups_[group];
-    const unsigned need = group == 0 ? n_ : std::min(32u, n_ - 32 * (group - 1));
+    const unsigned need = group == 0 ? n_ : warp_lanes(group - 1);
     if (++g.arrived == need) {
       g.arrived = 0;
       for (unsigned t = 0; t < n_; ++t) {
@@ -179,8 +180,10 @@ class Block {
     finish_switch(fake, &scheduler_bottom_, &scheduler_size_);
   }
 
-  unsigned thread() const { return current_; }
-  unsigned size() const { return n_; }
+  unsigned warp() const { return current_ / 32; }
+  unsigned lane() const { return current_ % 32; }
+  // Threads in warp w (32 but in a last, partial warp).
+  unsigned warp_lanes(unsigned w) const { return std::min(32u, n_ - 32 * w); }
   void set_error(const std::string& e) {
     if (error_.empty()) error_ = e;
   }
@@ -275,8 +278,7 @@ void launch(dim3 grid, dim3 blk, F kernel, Args... args) {
 
 inline void check_full_warp(unsigned mask, const char* op) {
   Block& b = block();
-  const unsigned warp = b.thread() / 32;
-  const unsigned lanes = std::min(32u, b.size() - 32 * warp);
+  const unsigned lanes = b.warp_lanes(b.warp());
   const unsigned full = lanes == 32 ? 0xffffffffu : ((1u << lanes) - 1);
   if (mask != 0xffffffffu && mask != full) {
     b.set_error(std::string(op) + " with a partial mask is not emulated");
@@ -292,8 +294,7 @@ T __shfl_down_sync(unsigned mask, T v, int offset) {
   static_assert(sizeof(T) <= 8, "__shfl_down_sync of a type over 8 bytes");
   relu_ext_emu::check_full_warp(mask, "__shfl_down_sync");
   auto& b = relu_ext_emu::block();
-  const unsigned t = b.thread(), warp = t / 32, lane = t % 32;
-  const unsigned lanes = std::min(32u, b.size() - 32 * warp);
+  const unsigned warp = b.warp(), lane = b.lane(), lanes = b.warp_lanes(warp);
   uint64_t* slots = b.slots(warp);
   std::memcpy(&slots[lane], &v, sizeof(T));
   b.barrier(1 + warp);
@@ -306,8 +307,7 @@ T __shfl_down_sync(unsigned mask, T v, int offset) {
 inline unsigned __ballot_sync(unsigned mask, int predicate) {
   relu_ext_emu::check_full_warp(mask, "__ballot_sync");
   auto& b = relu_ext_emu::block();
-  const unsigned t = b.thread(), warp = t / 32, lane = t % 32;
-  const unsigned lanes = std::min(32u, b.size() - 32 * warp);
+  const unsigned warp = b.warp(), lane = b.lane(), lanes = b.warp_lanes(warp);
   uint64_t* slots = b.slots(warp);
   slots[lane] = predicate != 0;
   b.barrier(1 + warp);
