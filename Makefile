@@ -147,10 +147,17 @@ EMU_TESTS := test_values.py test_autograd.py test_bias_act.py test_monitor.py te
 	test_integration.py test_compile.py test_reliability.py
 EMU_SKIP := --deselect tests/test_values.py::test_prelu_weight_grad_deterministic_across_threads \
 	--deselect tests/test_reliability.py::test_no_leak_over_thousands_of_steps
+# Then the tests of the kernels with barriers (the per-channel sums of PReLU's and bias_act's
+# backwards and of act_stats) again with the threads and blocks in reverse order: a missing
+# barrier shows in one order or the other (tests/cuda_emu/emu.h).
+EMU_BARRIER_TESTS := test_values.py test_autograd.py test_bias_act.py test_monitor.py \
+	test_opcheck.py -k "prelu or bias or stats or monitor"
+emu_run = cd tests && RELU_EXT_EMU_ORDER=$(1) PYTHONPATH=$(CURDIR)/$(EMU_LIB) $(SANITIZER_ENV) \
+	$(CURDIR)/$(PY) -m pytest -p no:cacheprovider -n $(TEST_WORKERS) -m "not slow" $(EMU_SKIP)
 cuda-emu-test: build
 	MAX_JOBS=$(JOBS) $(PY) tests/cuda_emu/build.py $(EMU_LIB)
-	cd tests && PYTHONPATH=$(CURDIR)/$(EMU_LIB) $(SANITIZER_ENV) \
-		$(CURDIR)/$(PY) -m pytest -p no:cacheprovider -n $(TEST_WORKERS) -m "not slow" $(EMU_TESTS) $(EMU_SKIP) $(PYTEST_ARGS)
+	$(call emu_run,forward) $(EMU_TESTS) $(PYTEST_ARGS)
+	$(call emu_run,reverse) $(EMU_BARRIER_TESTS) $(PYTEST_ARGS)
 
 clean:
 	rm -rf build build-cuda build-asan build-compat build-emu relu_ext/*.so relu_ext/_build_info.py

@@ -2,15 +2,22 @@
 // their launch code run without a GPU (tests/cuda_emu/build.py). Force-included before
 // every translation unit; tests/cuda_emu/include/ stands in for the CUDA headers.
 //
-// Each block runs its threads as fibers on the calling thread, one block after
-// another. A fiber runs until it reaches a barrier (__syncthreads for the block; the warp's
-// for __shfl_down_sync and __ballot_sync), then the next one runs. What a GPU would reject,
+// Each block runs its threads as fibers on the calling thread, one block after another. A
+// fiber runs until it reaches a barrier (__syncthreads for the block; the warp's for
+// __shfl_down_sync and __ballot_sync), then the next one runs. What a GPU would reject,
 // this rejects too, with an error naming it: a barrier that not every thread of its group
 // reaches (a hang on a GPU), a block larger than 1024 threads, a grid dimension over the
 // device limits, a warp operation with a partial mask. Misaligned vector accesses are
 // caught by UBSan's alignment check and accesses outside a tensor by AddressSanitizer (the
-// build's -fsanitize=address,alignment). Races between threads are not detected: fibers run
-// one at a time.
+// build's -fsanitize=address,alignment).
+//
+// Races: between two of the block's barriers, the warps run one at a time, whole, in
+// order (blocks too, in grid order), or all in reverse order with
+// RELU_EXT_EMU_ORDER=reverse; a warp's threads likewise between its own barriers. A barrier
+// missing between a write to shared memory and another warp's (or thread's) read of it
+// then shows in one of the two orders, where the reader runs first and reads what was there
+// before (a GPU's schedule may do either). So the tests that reach the kernels with barriers
+// run in both orders (make cuda-emu-test).
 #pragma once
 
 #include <ucontext.h>
@@ -20,6 +27,7 @@
 #endif
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -51,6 +59,20 @@ namespace relu_ext_emu {
 
 [[noreturn]] inline void fail(const std::string& what) {
   throw std::runtime_error("CUDA emulation: " + what);
+}
+
+// Threads and blocks run in reverse order (RELU_EXT_EMU_ORDER=reverse; "forward", the
+// default, runs them in order).
+inline bool reverse() {
+  static const bool r = [] {
+    const char* o = std::getenv("RELU_EXT_EMU_ORDER");
+    const std::string order = o ? o : "forward";
+    if (order != "forward" && order != "reverse") {
+      fail("RELU_EXT_EMU_ORDER must be forward or reverse, not " + order);
+    }
+    return order == "reverse";
+  }();
+  return r;
 }
 
 // Switching between fibers: on x86-64 a few instructions (the callee-saved registers and
@@ -133,22 +155,36 @@ class Block {
       unpoison(stacks_[t].get() + kStack - dirty, dirty);
       make_context(&fibers_[t].ctx, stacks_[t].get(), kStack, &entry);
     }
+    // Phases end at the block's barriers. In each, the warps run one after another (in
+    // order, or reversed), each until all its threads wait at the block's barrier or have
+    // returned; a warp runs in segments ending at its own barriers, its threads in order
+    // (or reversed) in each. A barrier's last thread to arrive stops there too, so every
+    // phase and segment starts afresh in the chosen order.
     unsigned done = 0;
     while (done < n_) {
       bool ran = false;
       for (unsigned t = 0; t < n_; ++t) {
-        if (fibers_[t].state != kRunnable) continue;
-        current_ = t;
-        threadIdx.x = t % blockDim.x;
-        threadIdx.y = (t / blockDim.x) % blockDim.y;
-        threadIdx.z = t / (blockDim.x * blockDim.y);
-        void* fake = nullptr;
-        start_switch(&fake, stacks_[t].get(), kStack);
-        switch_context(&scheduler_, &fibers_[t].ctx);
-        finish_switch(fake, nullptr, nullptr);
-        ran = true;
-        if (fibers_[t].state == kDone) ++done;
-        if (!error_.empty()) fail(error_);
+        if (fibers_[t].state == kReleased && fibers_[t].group == 0) fibers_[t].state = kRunnable;
+      }
+      const unsigned warps = (n_ + 31) / 32;
+      for (unsigned i = 0; i < warps; ++i) {
+        const unsigned w = reverse() ? warps - 1 - i : i;
+        const unsigned lanes = warp_lanes(w);
+        for (bool segment = true; segment;) {
+          segment = false;
+          for (unsigned l = 0; l < lanes; ++l) {
+            Fiber& f = fibers_[32 * w + l];
+            if (f.state == kReleased && f.group != 0) f.state = kRunnable;
+          }
+          for (unsigned l = 0; l < lanes; ++l) {
+            const unsigned t = 32 * w + (reverse() ? lanes - 1 - l : l);
+            if (fibers_[t].state != kRunnable) continue;
+            resume(t);
+            ran = segment = true;
+            if (fibers_[t].state == kDone) ++done;
+            if (!error_.empty()) fail(error_);
+          }
+        }
       }
       if (done == n_) clean_ = true;
       if (!ran) {
@@ -160,20 +196,20 @@ class Block {
   }
 
   // Waits until every thread of the block (group 0) or of the caller's warp (group 1 + warp)
-  // has arrived.
+  // has arrived: released, they run again from the next phase (the block's) or segment (a
+  // warp's) on.
   void barrier(unsigned group) {
     Group& g = groups_[group];
     const unsigned need = group == 0 ? n_ : warp_lanes(group - 1);
-    if (++g.arrived == need) {
-      g.arrived = 0;
-      for (unsigned t = 0; t < n_; ++t) {
-        if (fibers_[t].state == kWaiting && fibers_[t].group == group) fibers_[t].state = kRunnable;
-      }
-      return;
-    }
     const unsigned me = current_;
     fibers_[me].state = kWaiting;
     fibers_[me].group = group;
+    if (++g.arrived == need) {
+      g.arrived = 0;
+      for (unsigned t = 0; t < n_; ++t) {
+        if (fibers_[t].state == kWaiting && fibers_[t].group == group) fibers_[t].state = kReleased;
+      }
+    }
     void* fake = nullptr;
     start_switch(&fake, scheduler_bottom_, scheduler_size_);
     switch_context(&fibers_[me].ctx, &scheduler_);
@@ -192,7 +228,7 @@ class Block {
   uint64_t* slots(unsigned warp) { return groups_[1 + warp].slots; }
 
  private:
-  enum State { kRunnable, kWaiting, kDone };
+  enum State { kRunnable, kWaiting, kReleased, kDone };
   struct Fiber {
     Context ctx;
     State state = kRunnable;
@@ -204,6 +240,18 @@ class Block {
   };
 
   static void entry();
+
+  // Runs thread t until it waits at a barrier or returns.
+  void resume(unsigned t) {
+    current_ = t;
+    threadIdx.x = t % blockDim.x;
+    threadIdx.y = (t / blockDim.x) % blockDim.y;
+    threadIdx.z = t / (blockDim.x * blockDim.y);
+    void* fake = nullptr;
+    start_switch(&fake, stacks_[t].get(), kStack);
+    switch_context(&scheduler_, &fibers_[t].ctx);
+    finish_switch(fake, nullptr, nullptr);
+  }
 
   unsigned n_ = 0, current_ = 0;
   bool clean_ = false;  // every fiber of the last block returned
@@ -264,15 +312,13 @@ void launch(dim3 grid, dim3 blk, F kernel, Args... args) {
   blockDim = blk;
   Block& b = block();
   b.clear_error();
-  for (unsigned z = 0; z < grid.z; ++z) {
-    for (unsigned y = 0; y < grid.y; ++y) {
-      for (unsigned x = 0; x < grid.x; ++x) {
-        blockIdx.x = x;
-        blockIdx.y = y;
-        blockIdx.z = z;
-        b.run(static_cast<unsigned>(threads), body);
-      }
-    }
+  const uint64_t blocks = uint64_t{grid.x} * grid.y * grid.z;
+  for (uint64_t i = 0; i < blocks; ++i) {
+    const uint64_t id = reverse() ? blocks - 1 - i : i;
+    blockIdx.x = static_cast<unsigned>(id % grid.x);
+    blockIdx.y = static_cast<unsigned>(id / grid.x % grid.y);
+    blockIdx.z = static_cast<unsigned>(id / grid.x / grid.y);
+    b.run(static_cast<unsigned>(threads), body);
   }
 }
 
