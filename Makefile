@@ -7,13 +7,14 @@
 #                  (tests/cuda_emu/, build-emu/; with AddressSanitizer) and the suite run on
 #                  them in place of the CPU kernels: their launches, index math, bit masks,
 #                  per-channel sums and memory accesses checked on a machine without a GPU
-# make compat-test the oldest torch relu_ext supports (torch==2.11.0, CUDA 13.0, the lent GPU
-#                  machine's torch; .venv-compat, build-compat/): build (CUDA too), run the suite
+# make compat-test the oldest torch relu_ext supports (torch==2.11.0, CUDA 13.0) on Python 3.12
+#                  where pyenv has it: the lent GPU machines' torch and Python (.venv-compat,
+#                  build-compat/): build (CUDA too), run the suite
 #
 # A new .venv gets torch only when none is importable: $(TORCH), by default the CPU build
 # torch==2.13.0 (make TORCH=torch==2.14.1 for the CUDA 13.0 build). An existing torch is
 # never replaced. Variables: PYTHON (to create the venv), VENV, TORCH, PYTEST_ARGS, BENCH_ARGS,
-# CUDA_VENV, CUDA_TORCH, COMPAT_VENV, COMPAT_TORCH, TEST_WORKERS (test processes,
+# CUDA_VENV, CUDA_TORCH, COMPAT_VENV, COMPAT_TORCH, COMPAT_PYTHON, TEST_WORKERS (test processes,
 # pytest-xdist; 0: the tests in one).
 
 PYTHON ?= python3
@@ -27,6 +28,10 @@ CUDA_LIB := build-cuda/lib
 COMPAT_VENV ?= .venv-compat
 COMPAT_TORCH ?= torch==2.11.0
 COMPAT_PY := $(COMPAT_VENV)/bin/python
+# The compat venv's Python: 3.12, the lent GPU machines' (pyenv's, where this machine has
+# it), else $(PYTHON).
+COMPAT_PYTHON ?= $(or $(shell p="$$(pyenv root 2>/dev/null)/versions/$$(pyenv latest 3.12 \
+	2>/dev/null)/bin/python3.12"; test -x "$$p" && echo "$$p"),$(PYTHON))
 COMPAT_LIB := build-compat/lib
 JOBS := $${MAX_JOBS:-$$(nproc)}
 # Two test processes: the suite is mostly small tensors and Python, so a second process on a
@@ -39,9 +44,10 @@ TEST_WORKERS ?= 2
 deps: $(VENV)/.deps
 
 # A venv ($(1)) with the build and test tools, and torch: $(3) unless the Python check $(2)
-# passes on the torch already there (no commas in either: they are call arguments).
+# passes on the torch already there (no commas in either: they are call arguments); made by
+# the Python $(4) (default: $(PYTHON)).
 define make_venv
-	test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
+	test -x $(1)/bin/python || $(or $(4),$(PYTHON)) -m venv $(1)
 	$(1)/bin/python -c "$(2)" 2>/dev/null || $(1)/bin/python -m pip install "$(3)"
 	$(1)/bin/python -m pip install --upgrade "setuptools>=64" ninja pytest pytest-xdist \
 		hypothesis numpy matplotlib
@@ -73,7 +79,7 @@ $(CUDA_VENV)/.deps: Makefile
 
 $(COMPAT_VENV)/.deps: Makefile
 	$(call make_venv,$(COMPAT_VENV),import torch; assert torch.__version__.startswith('2.11.') \
-		and torch.version.cuda,$(COMPAT_TORCH))
+		and torch.version.cuda,$(COMPAT_TORCH),$(COMPAT_PYTHON))
 
 # The CPU library this machine loads (relu_ext/_library.py's choice).
 BEST_ISA = $$($(1) relu_ext/_library.py)
