@@ -45,3 +45,45 @@ def test_reference_is_independent():
     for op, y in want.items():
         torch.testing.assert_close(accuracy.reference(op, "forward", x, g, w), y,
                                    rtol=1e-12, atol=1e-15, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("op", ["gelu", "gelu_tanh"])
+def test_half_gelu_at_every_value(op, dtype):
+    """GELU and g * GELU' at every bfloat16 / float16 value, against float64. The AVX-512
+    libraries look both up in tables built in double (csrc/cpu/tables.h): the forward is then
+    correctly rounded (half an ulp at most) and the backward is g times the float slope,
+    rounded once (half an ulp plus the slope's float rounding). The other libraries compute
+    in float: within 0.51 ulp forward, 1 ulp backward (near GELU's minimum, where the slope
+    crosses zero, float math loses relative accuracy). On the AVX-512 and AVX2 libraries
+    the same values come from the memory-saving forward, from act_stats (the dead-unit
+    monitor's forward) and from a strided input (the x86 baseline library computes some of
+    these loops with scalar math, some with vectors: equal to within the bounds only)."""
+    x = torch.arange(-2**15, 2**15, dtype=torch.int32).to(torch.int16).view(dtype)
+    finite = x.isfinite()
+    g = torch.ones_like(x)
+    approximate = "tanh" if op == "gelu_tanh" else "none"
+    isa = relu_ext.backend_info()["cpu_isa"]
+    tables = isa.startswith("avx512")
+    y = relu_ext.functional.gelu(x, approximate=approximate)
+    gx = torch.ops.relu_ext.gelu_backward(g, x, approximate)
+    for direction, out, bound in (("forward", y, 0.5 if tables else 0.51),
+                                  ("backward", gx, 0.5 + 2.0**-14 if tables else 1.0)):
+        ref = accuracy.reference(op, direction, x, g, x)
+        err = ((out.double() - ref).abs() / accuracy.ulp(ref, dtype))[finite]
+        assert err.max() <= bound, (direction, err.max(), x[finite][err.argmax()])
+        assert out[x.isnan()].isnan().all()
+    if isa == "default":
+        return
+    same = dict(rtol=0, atol=0, equal_nan=True)
+    xr = x.clone().requires_grad_()
+    torch.testing.assert_close(
+        relu_ext.functional.gelu(xr, approximate=approximate, memory_efficient=True), y, **same)
+    stats, _ = torch.ops.relu_ext.act_stats(x.view(256, 256), None, 1, op, 0.0)
+    torch.testing.assert_close(stats.flatten(), y, **same)
+    strided = x.view(256, 256).t()
+    torch.testing.assert_close(relu_ext.functional.gelu(strided, approximate=approximate),
+                               y.view(256, 256).t(), **same)
+    torch.testing.assert_close(torch.ops.relu_ext.gelu_backward(g.view(256, 256).t(), strided,
+                                                                approximate),
+                               gx.view(256, 256).t(), **same)

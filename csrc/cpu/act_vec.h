@@ -7,6 +7,7 @@
 #include <ATen/cpu/vec/vec.h>
 
 #include "../common.h"
+#include "tables.h"
 #include "vec_math.h"
 
 namespace relu_ext {
@@ -129,6 +130,22 @@ RELU_EXT_VEC_INLINE V gelu_tanh_bwd_vec(V g, V x) {
   const V du =
       V(T(M_SQRT2 * M_2_SQRTPI * 0.5)) * at::vec::fmadd(V(T(3 * 0.044715)), xs * xs, V(T(1)));
   return g * (s * at::vec::fmadd(V(T(2)) * xs * r, du, V(T(1))));
+}
+
+// The half types' GELU and its slope at every bfloat16 / float16 value (tables.h), from
+// ../common.h's formulas in double: the AVX-512 libraries' GELU forwards (gelu, gelu_mask,
+// act_stats) and backward look them up.
+template <typename scalar_t, bool kTanh>
+const std::vector<uint16_t>& gelu_values() {
+  static const auto t = tabulate_values<scalar_t>(
+      [](double x) { return kTanh ? gelu_tanh_fwd(x) : gelu_fwd(x); });
+  return t;
+}
+template <typename scalar_t, bool kTanh>
+const std::vector<float>& gelu_slopes() {
+  static const auto t = tabulate_slopes<scalar_t>(
+      [](double x) { return kTanh ? gelu_tanh_bwd(1.0, x) : gelu_bwd(1.0, x); });
+  return t;
 }
 
 }  // namespace relu_ext

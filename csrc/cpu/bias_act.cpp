@@ -42,6 +42,19 @@ RELU_EXT_VEC_INLINE V act_bwd_vec(V g, V z, V p) {
   if constexpr (A == Act::kGeluTanh) return gelu_tanh_bwd_vec(g, z);
 }
 
+// act_stats's activation: act_fwd_vec, but the half types' GELU from its tables on the
+// AVX-512 libraries (act_vec.h: gelu_values), as gelu's own forwards: x holds the type's
+// values exactly here (bias_act's x + b does not, and computes).
+template <Act A, typename scalar_t, typename V>
+RELU_EXT_VEC_INLINE V stats_fwd_vec(V x, V p) {
+  if constexpr (kHalfTables && sizeof(scalar_t) == 2 &&
+                (A == Act::kGelu || A == Act::kGeluTanh)) {
+    return lookup_vec<scalar_t>(x, gelu_values<scalar_t, A == Act::kGeluTanh>().data());
+  } else {
+    return act_fwd_vec<A, scalar_t>(x, p);
+  }
+}
+
 // The data's geometry: n elements in memory order, channel of position m = (m / inner) % C.
 struct Geometry {
   int64_t n, inner, channels;
@@ -624,7 +637,7 @@ void stats_forward(scalar_t* out, const scalar_t* x,
       for (int64_t k = 0; k < R; ++k) xv[k] = load_wide(xu + c + k * V::size(), n);
       for (int64_t k = 0; k < R; ++k) {
         const int64_t ck = c + k * V::size();
-        yv[k] = act_fwd_vec<A, scalar_t>(xv[k], pc_each ? V::loadu(pb + ck, n) : p0);
+        yv[k] = stats_fwd_vec<A, scalar_t>(xv[k], pc_each ? V::loadu(pb + ck, n) : p0);
       }
       store_narrow(yu + c, yv, n);
       count_row(cb + c, xv, n);
@@ -750,7 +763,7 @@ void stats_forward(scalar_t* out, const scalar_t* x,
             constexpr int64_t R = decltype(vecs)::value;
             V xv[R], yv[R];
             for (int64_t k = 0; k < R; ++k) xv[k] = load_wide(xu + j + k * V::size(), n);
-            for (int64_t k = 0; k < R; ++k) yv[k] = act_fwd_vec<A, scalar_t>(xv[k], pc);
+            for (int64_t k = 0; k < R; ++k) yv[k] = stats_fwd_vec<A, scalar_t>(xv[k], pc);
             store_narrow(ys + j, yv, n);
             for (int64_t k = 0; k < R; ++k) n_fired = count_positive(n_fired, xv[k]);
           });

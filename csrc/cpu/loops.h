@@ -27,6 +27,7 @@
 #endif
 
 #include "../common.h"
+#include "tables.h"
 #include "vec_math.h"
 
 namespace relu_ext {
@@ -502,6 +503,87 @@ void cpu_elementwise_vec(const at::Tensor& out, const Op& op, const VOp& vop, co
     detail::flat_vec_loop<scalar_t>(dst, src, begin, end, op, vop, std::index_sequence_for<Ts...>{});
   });
 #endif
+}
+
+// ------------------------------------------- tabulated functions of the half types --
+// (tables.h)
+
+namespace detail {
+
+// o[i] = values[x[i]] for i in [begin, end).
+inline void values_loop(uint16_t* o, const uint16_t* x, int64_t begin, int64_t end,
+                        const uint16_t* values) {
+  int64_t i = begin;
+#if defined(CPU_CAPABILITY_AVX512)
+  for (; i + 32 <= end; i += 32) {
+    const __m512i a = _mm512_i32gather_epi32(table_index(x + i), values, 2);
+    const __m512i b = _mm512_i32gather_epi32(table_index(x + i + 16), values, 2);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + i), _mm512_cvtepi32_epi16(a));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + i + 16), _mm512_cvtepi32_epi16(b));
+  }
+#endif
+  for (; i < end; ++i) o[i] = values[x[i]];
+}
+
+// o[i] = g[i] * slopes[pattern of x[i]], in float, for i in [begin, end).
+template <typename scalar_t>
+inline void slopes_loop(scalar_t* o, const scalar_t* g, const scalar_t* x, int64_t begin,
+                        int64_t end, const float* slopes) {
+  int64_t i = begin;
+  const auto* xb = reinterpret_cast<const uint16_t*>(x);
+#if defined(CPU_CAPABILITY_AVX512)
+  using Vec = at::vec::Vectorized<scalar_t>;  // 32 lanes
+  for (; i + Vec::size() <= end; i += Vec::size()) {
+    const auto [lo, hi] = at::vec::convert_to_float<scalar_t>(Vec::loadu(g + i));
+    const at::vec::Vectorized<float> a = _mm512_i32gather_ps(table_index(xb + i), slopes, 4);
+    const at::vec::Vectorized<float> b = _mm512_i32gather_ps(table_index(xb + i + 16), slopes, 4);
+    narrow<scalar_t>(lo * a, hi * b).store(o + i);
+  }
+#endif
+  for (; i < end; ++i) o[i] = static_cast<scalar_t>(static_cast<float>(g[i]) * slopes[xb[i]]);
+}
+
+}  // namespace detail
+
+// out = f(in), f tabulated (tabulate_values): dense tensors by gathers, other layouts an
+// element at a time (the same values).
+template <typename scalar_t>
+void cpu_tabulated_values(const at::Tensor& out, const std::vector<uint16_t>& values,
+                          const at::Tensor& in) {
+  static_assert(sizeof(scalar_t) == 2);
+  const uint16_t* t = values.data();
+  if (out.numel() == 0) return;
+  if (!same_dense_layout(out, in)) {
+    detail::strided_elementwise<scalar_t>(
+        out, [t](float x) { return static_cast<float>(from_bits<scalar_t>(t[scalar_t(x).x])); },
+        in);
+    return;
+  }
+  const std::array<const uint16_t*, 1> x = {static_cast<const uint16_t*>(in.const_data_ptr())};
+  detail::parallel_dense(static_cast<uint16_t*>(out.data_ptr()), x, out.numel(),
+                         [t](uint16_t* dst, auto src, int64_t begin, int64_t end) {
+                           detail::values_loop(dst, src[0], begin, end, t);
+                         });
+}
+
+// grad_input = grad * f'(x), f' tabulated (tabulate_slopes), the product in float.
+template <typename scalar_t>
+void cpu_tabulated_slopes(const at::Tensor& grad_input, const std::vector<float>& slopes,
+                          const at::Tensor& grad, const at::Tensor& x) {
+  static_assert(sizeof(scalar_t) == 2);
+  const float* t = slopes.data();
+  if (grad_input.numel() == 0) return;
+  if (!same_dense_layout(grad_input, grad, x)) {
+    detail::strided_elementwise<scalar_t>(
+        grad_input, [t](float g, float v) { return g * t[scalar_t(v).x]; }, grad, x);
+    return;
+  }
+  const std::array<const scalar_t*, 2> in = {grad.const_data_ptr<scalar_t>(),
+                                             x.const_data_ptr<scalar_t>()};
+  detail::parallel_dense(grad_input.data_ptr<scalar_t>(), in, grad_input.numel(),
+                         [t](scalar_t* dst, auto src, int64_t begin, int64_t end) {
+                           detail::slopes_loop(dst, src[0], src[1], begin, end, t);
+                         });
 }
 
 // --------------------------------------------------------- partial sums --

@@ -1,0 +1,106 @@
+// Tabulated functions of the half types: a bfloat16 or float16 argument takes one of 65536
+// values, so a function of one of them can be computed once for every value, in double and
+// rounded once, and looked up. On AVX-512 a gather reads 16 entries an instruction, less work
+// than GELU's vector math (its float polynomials), and the values come out correctly rounded
+// (benchmarks/NOTES.md §33). Only the AVX-512 libraries gather (kHalfTables); the others
+// compute. A table is built on first use (under a millisecond, threaded) and kept: a
+// function's values as the type's 16-bit patterns (128 KB), its slopes as floats (256 KB)
+// for a backward's g * f'(x) in float. The loops over them are in loops.h
+// (cpu_tabulated_values, cpu_tabulated_slopes); lookup_vec serves loops of float vectors.
+#pragma once
+
+#include <ATen/Parallel.h>
+#include <ATen/cpu/vec/vec.h>
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
+#include <c10/util/bit_cast.h>
+
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+#include <vector>
+
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
+namespace relu_ext {
+
+#if defined(CPU_CAPABILITY_AVX512)
+constexpr bool kHalfTables = true;
+#else
+constexpr bool kHalfTables = false;
+#endif
+
+template <typename scalar_t>
+inline scalar_t from_bits(uint16_t b) {
+  return scalar_t(b, scalar_t::from_bits());
+}
+
+// v rounded once to scalar_t (nearest, ties to even), as its pattern: v is rounded to float
+// to odd (a float that is not exact has its last bit set), which keeps the second rounding,
+// to the narrower type, from creating a tie.
+template <typename scalar_t>
+inline uint16_t round_to_bits(double v) {
+  float f = static_cast<float>(v);
+  if (static_cast<double>(f) != v && std::isfinite(f) && (c10::bit_cast<uint32_t>(f) & 1u) == 0) {
+    f = std::nextafter(f, v > f ? INFINITY : -INFINITY);
+  }
+  return static_cast<scalar_t>(f).x;
+}
+
+// t[i] = convert(f(x)) for x the scalar_t of pattern i, threaded (one spare entry: a gather
+// of 16-bit entries reads 4 bytes).
+template <typename scalar_t, typename T, typename F, typename Convert>
+std::vector<T> tabulate(const F& f, const Convert& convert) {
+  std::vector<T> t(65536 + 1, T(0));
+  at::parallel_for(0, 65536, 4096, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      t[i] = convert(f(static_cast<double>(
+          static_cast<float>(from_bits<scalar_t>(static_cast<uint16_t>(i))))));
+    }
+  });
+  return t;
+}
+template <typename scalar_t, typename F>
+std::vector<uint16_t> tabulate_values(const F& f) {
+  return tabulate<scalar_t, uint16_t>(f, [](double v) { return round_to_bits<scalar_t>(v); });
+}
+template <typename scalar_t, typename F>
+std::vector<float> tabulate_slopes(const F& f) {
+  return tabulate<scalar_t, float>(f, [](double v) { return static_cast<float>(v); });
+}
+
+#if defined(CPU_CAPABILITY_AVX512)
+namespace detail {
+// The 16 patterns at p widened to 32-bit gather indices.
+inline __m512i table_index(const uint16_t* p) {
+  return _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+}  // namespace detail
+#endif
+
+// The tabulated values (tabulate_values) at x, float lanes that hold scalar_t values exactly
+// (widened from scalar_t), as float lanes: for loops that compute in float vectors. (Lane by
+// lane but on AVX-512, where kHalfTables has it used.)
+template <typename scalar_t>
+inline at::vec::Vectorized<float> lookup_vec(const at::vec::Vectorized<float>& x,
+                                             const uint16_t* values) {
+#if !defined(CPU_CAPABILITY_AVX512)
+  using V = at::vec::Vectorized<float>;
+  float lanes[V::size()];
+  x.store(lanes);
+  for (float& v : lanes) v = static_cast<float>(from_bits<scalar_t>(values[scalar_t(v).x]));
+  return V::loadu(lanes);
+#else
+  if constexpr (std::is_same_v<scalar_t, c10::BFloat16>) {
+    const __m512i i = _mm512_srli_epi32(_mm512_castps_si512(x), 16);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_i32gather_epi32(i, values, 2), 16));
+  } else {
+    const __m512i i = _mm512_cvtepu16_epi32(_mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT));
+    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(i, values, 2)));
+  }
+#endif
+}
+
+}  // namespace relu_ext
