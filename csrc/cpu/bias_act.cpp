@@ -42,16 +42,19 @@ RELU_EXT_VEC_INLINE V act_bwd_vec(V g, V z, V p) {
   if constexpr (A == Act::kGeluTanh) return gelu_tanh_bwd_vec(g, z);
 }
 
-// act_stats's activation: act_fwd_vec, but the half types' GELU from its tables on the
-// AVX-512 libraries (act_vec.h: gelu_values), as gelu's own forwards: x holds the type's
-// values exactly here (bias_act's x + b does not, and computes).
-template <Act A, typename scalar_t, typename V>
-RELU_EXT_VEC_INLINE V stats_fwd_vec(V x, V p) {
-  if constexpr (kHalfTables && sizeof(scalar_t) == 2 &&
-                (A == Act::kGelu || A == Act::kGeluTanh)) {
-    return lookup_vec<scalar_t>(x, gelu_values<scalar_t, A == Act::kGeluTanh>().data());
+// act_stats's activation: act_fwd_vec, but the half types' GELU from its table on the
+// AVX-512 libraries (act_vec.h: gelu_values; stats_rows_bits below), as gelu's own
+// forwards: x holds the type's values exactly here (bias_act's x + b does not, and
+// computes). stats_table: the table (nullptr where not used), fetched once per call.
+template <Act A, typename scalar_t>
+constexpr bool kStatsTable =
+    kHalfTables && sizeof(scalar_t) == 2 && (A == Act::kGelu || A == Act::kGeluTanh);
+template <Act A, typename scalar_t>
+const uint16_t* stats_table() {
+  if constexpr (kStatsTable<A, scalar_t>) {
+    return gelu_values<scalar_t, A == Act::kGeluTanh>().data();
   } else {
-    return act_fwd_vec<A, scalar_t>(x, p);
+    return nullptr;
   }
 }
 
@@ -457,15 +460,42 @@ using BitsCount = uint8_t;
 #else
 using BitsCount = int16_t;
 #endif
+// What the half types' pattern loops below write: ReLU of the 16-bit patterns (no
+// arithmetic), or, with kTable, the value tabulated at each pattern (the AVX-512 libraries'
+// GELU, stats_table).
+template <typename scalar_t, bool kTable>
+struct BitsOp {
+  const uint16_t* table;
+  int16_t operator()(int16_t x) const {
+    if constexpr (kTable) return static_cast<int16_t>(table[static_cast<uint16_t>(x)]);
+    return relu_fwd_bits<scalar_t>(x);
+  }
+#if defined(CPU_CAPABILITY_AVX512)
+  // 32 patterns a, d = a - 1 (lane-wise)
+  __m512i operator()(__m512i a, __m512i d) const {
+    if constexpr (kTable) {
+      const __m512i lo = _mm512_i32gather_epi32(
+          _mm512_cvtepu16_epi32(_mm512_castsi512_si256(a)), table, 2);
+      const __m512i hi = _mm512_i32gather_epi32(
+          _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(a, 1)), table, 2);
+      return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi32_epi16(lo)),
+                                _mm512_cvtepi32_epi16(hi), 1);
+    }
+    // relu keeps a where a - 1 is at or above b(-inf) (relu_fwd_bits)
+    return _mm512_maskz_mov_epi16(
+        _mm512_cmpge_epi16_mask(d, _mm512_set1_epi16(kNegInfBits<scalar_t>)), a);
+  }
+#endif
+};
+
 #if defined(CPU_CAPABILITY_AVX512)
 // The whole 64-element steps of kR rows of n (y and x rows n apart) with 8-bit counts; returns
 // the index where they stop (the tail is left to the caller).
-template <int64_t kR, typename scalar_t>
-RELU_EXT_VEC_INLINE int64_t stats_rows_relu_bits_steps(int16_t* __restrict__ y,
-                                                       const int16_t* __restrict__ x,
-                                                       uint8_t* __restrict__ counts, int64_t n,
-                                                       int64_t stride) {
-  const __m512i neg_inf = _mm512_set1_epi16(kNegInfBits<scalar_t>);
+template <int64_t kR, typename scalar_t, bool kTable>
+RELU_EXT_VEC_INLINE int64_t stats_rows_bits_steps(int16_t* __restrict__ y,
+                                                  const int16_t* __restrict__ x,
+                                                  uint8_t* __restrict__ counts, int64_t n,
+                                                  int64_t stride, BitsOp<scalar_t, kTable> op) {
   const __m512i pos_inf = _mm512_set1_epi16(kNegInfBits<scalar_t> & 0x7FFF);
   const __m512i one = _mm512_set1_epi8(1), ones16 = _mm512_set1_epi16(1);
   int64_t i = 0;
@@ -475,13 +505,11 @@ RELU_EXT_VEC_INLINE int64_t stats_rows_relu_bits_steps(int16_t* __restrict__ y,
       const int16_t* const xk = x + k * stride + i;
       int16_t* const yk = y + k * stride + i;
       const __m512i a = _mm512_loadu_si512(xk), b = _mm512_loadu_si512(xk + 32);
-      // b - 1 serves both tests: relu keeps b where it is at or above b(-inf)
-      // (relu_fwd_bits), and b is positive where it lies below b(+inf) read unsigned
-      // (positive_bits)
+      // b - 1 serves both ReLU (BitsOp) and the count: b is positive where b - 1 lies below
+      // b(+inf) read unsigned (positive_bits)
       const __m512i da = _mm512_sub_epi16(a, ones16), db = _mm512_sub_epi16(b, ones16);
-      _mm512_storeu_si512(yk, _mm512_maskz_mov_epi16(_mm512_cmpge_epi16_mask(da, neg_inf), a));
-      _mm512_storeu_si512(yk + 32,
-                          _mm512_maskz_mov_epi16(_mm512_cmpge_epi16_mask(db, neg_inf), b));
+      _mm512_storeu_si512(yk, op(a, da));
+      _mm512_storeu_si512(yk + 32, op(b, db));
       const __mmask64 fired = _mm512_kunpackd(_mm512_cmplt_epu16_mask(db, pos_inf),
                                               _mm512_cmplt_epu16_mask(da, pos_inf));
       c = _mm512_mask_add_epi8(c, fired, c, one);
@@ -499,7 +527,7 @@ RELU_EXT_VEC_INLINE int64_t stats_rows_relu_bits_steps(int16_t* __restrict__ y,
                                                        const int16_t* __restrict__ x,
                                                        uint8_t* __restrict__ counts, int64_t n,
                                                        int64_t stride) {
-  // d = b - 1: relu keeps b where d > b(-inf) - 1 (signed); b is positive where d <= b(+inf) - 1
+  // (ReLU only: the AVX2 library tabulates nothing) d = b - 1: relu keeps b where d > b(-inf) - 1 (signed); b is positive where d <= b(+inf) - 1
   // (unsigned: min(d, that) == d)
   const __m256i keep_above = _mm256_set1_epi16(static_cast<int16_t>(kNegInfBits<scalar_t> - 1));
   const __m256i pos_max = _mm256_set1_epi16((kNegInfBits<scalar_t> & 0x7FFF) - 1);
@@ -527,49 +555,55 @@ RELU_EXT_VEC_INLINE int64_t stats_rows_relu_bits_steps(int16_t* __restrict__ y,
 }
 #endif
 // kR rows of n, `stride` elements apart
-template <int64_t kR, typename scalar_t, typename RI>
-RELU_EXT_VEC_INLINE void stats_row_block_relu_bits(int16_t* __restrict__ y,
-                                                   const int16_t* __restrict__ x,
-                                                   RI* __restrict__ counts, int64_t n,
-                                                   int64_t stride) {
+template <int64_t kR, typename scalar_t, bool kTable, typename RI>
+RELU_EXT_VEC_INLINE void stats_row_block_bits(int16_t* __restrict__ y,
+                                              const int16_t* __restrict__ x,
+                                              RI* __restrict__ counts, int64_t n, int64_t stride,
+                                              BitsOp<scalar_t, kTable> op) {
   int64_t i = 0;
-#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
+#if defined(CPU_CAPABILITY_AVX512)
   if constexpr (std::is_same_v<RI, uint8_t>) {
+    i = stats_rows_bits_steps<kR, scalar_t>(y, x, counts, n, stride, op);
+  }
+#elif defined(CPU_CAPABILITY_AVX2)
+  if constexpr (std::is_same_v<RI, uint8_t> && !kTable) {
     i = stats_rows_relu_bits_steps<kR, scalar_t>(y, x, counts, n, stride);
   }
 #endif
   for (; i < n; ++i) {  // (the tail there)
     RI c = counts[i];
     for (int64_t k = 0; k < kR; ++k) {
-      y[k * stride + i] = relu_fwd_bits<scalar_t>(x[k * stride + i]);
+      y[k * stride + i] = op(x[k * stride + i]);
       c += static_cast<RI>(positive_bits<scalar_t>(x[k * stride + i]));
     }
     counts[i] = c;
   }
 }
-template <typename scalar_t, typename RI>
-void stats_rows_relu_bits(int16_t* y, const int16_t* x, RI* counts, int64_t n, int64_t stride,
-                          int64_t rows) {
+template <typename scalar_t, bool kTable, typename RI>
+void stats_rows_bits(int16_t* y, const int16_t* x, RI* counts, int64_t n, int64_t stride,
+                     int64_t rows, BitsOp<scalar_t, kTable> op) {
   int64_t r = 0;
   for (; r + kRowBlock <= rows; r += kRowBlock) {
-    stats_row_block_relu_bits<kRowBlock, scalar_t>(y + r * stride, x + r * stride, counts, n,
-                                                   stride);
+    stats_row_block_bits<kRowBlock>(y + r * stride, x + r * stride, counts, n, stride, op);
   }
   for (; r < rows; ++r) {
-    stats_row_block_relu_bits<1, scalar_t>(y + r * stride, x + r * stride, counts, n, stride);
+    stats_row_block_bits<1>(y + r * stride, x + r * stride, counts, n, stride, op);
   }
 }
-template <typename scalar_t>
-int64_t stats_run_relu_bits(int16_t* __restrict__ y, const int16_t* __restrict__ x, int64_t n) {
+template <typename scalar_t, bool kTable>
+int64_t stats_run_bits(int16_t* __restrict__ y, const int16_t* __restrict__ x, int64_t n,
+                       BitsOp<scalar_t, kTable> op) {
   int32_t count = 0;  // n <= 2^22
   for (int64_t i = 0; i < n; ++i) {
-    y[i] = relu_fwd_bits<scalar_t>(x[i]);
+    y[i] = op(x[i]);
     count += positive_bits<scalar_t>(x[i]);
   }
   return count;
 }
+// act_stats on the half types' patterns: ReLU, and GELU where tabulated.
 template <Act A, typename scalar_t>
-constexpr bool kReluBits = A == Act::kRelu && sizeof(scalar_t) == 2;
+constexpr bool kStatsBits =
+    (A == Act::kRelu && sizeof(scalar_t) == 2) || kStatsTable<A, scalar_t>;
 
 // The lock around adding a task's counts into fired: a spin lock, as the sections are short
 // and the tasks of one call end together. A std::mutex put the waiting thread to sleep in the
@@ -619,7 +653,7 @@ void stats_forward(scalar_t* out, const scalar_t* x,
   using I = at::vec::int_same_size_t<T>;
   using VI = CountVec<T>;
   // rows: a row adds at most 1 to a lane; ReLU on the half types' patterns counts in BitsCount
-  using RI = std::conditional_t<kReluBits<A, scalar_t>, BitsCount, RowCount<T>>;
+  using RI = std::conditional_t<kStatsBits<A, scalar_t>, BitsCount, RowCount<T>>;
   constexpr int64_t kFlush = int64_t{1} << 22;
   constexpr int64_t kFlushRows = std::min<int64_t>(kFlush, std::numeric_limits<RI>::max());
   const int64_t C = geo.channels;
@@ -629,6 +663,7 @@ void stats_forward(scalar_t* out, const scalar_t* x,
   const bool stream = detail::use_streaming(out, std::array<const scalar_t*, 1>{x}, geo.n);
   // act(x) for len elements of one row, xu[0] in channel c (its count cb[0]; its parameter
   // pb[0] when pc_each, else p0): all but ReLU on the half types' patterns
+  const BitsOp<scalar_t, kStatsTable<A, scalar_t>> bits_op{stats_table<A, scalar_t>()};
   const auto segment = [](scalar_t* yu, const scalar_t* xu, auto* cb, const T* pb, bool pc_each,
                           V p0, int64_t len) RELU_EXT_STEP {
     run_steps<V::size()>(len, [&](int64_t c, auto vecs, int64_t n) RELU_EXT_STEP {
@@ -637,7 +672,7 @@ void stats_forward(scalar_t* out, const scalar_t* x,
       for (int64_t k = 0; k < R; ++k) xv[k] = load_wide(xu + c + k * V::size(), n);
       for (int64_t k = 0; k < R; ++k) {
         const int64_t ck = c + k * V::size();
-        yv[k] = stats_fwd_vec<A, scalar_t>(xv[k], pc_each ? V::loadu(pb + ck, n) : p0);
+        yv[k] = act_fwd_vec<A, scalar_t>(xv[k], pc_each ? V::loadu(pb + ck, n) : p0);
       }
       store_narrow(yu + c, yv, n);
       count_row(cb + c, xv, n);
@@ -666,10 +701,9 @@ void stats_forward(scalar_t* out, const scalar_t* x,
         const int64_t n_rows = std::min(rows - r, kFlushRows);
         scalar_t* const yr = out + r * C + c0;
         const scalar_t* const xr = x + r * C + c0;
-        if constexpr (kReluBits<A, scalar_t>) {
-          stats_rows_relu_bits<scalar_t>(reinterpret_cast<int16_t*>(yr),
-                                         reinterpret_cast<const int16_t*>(xr), counts.data(),
-                                         len, C, n_rows);
+        if constexpr (kStatsBits<A, scalar_t>) {
+          stats_rows_bits(reinterpret_cast<int16_t*>(yr), reinterpret_cast<const int16_t*>(xr),
+                          counts.data(), len, C, n_rows, bits_op);
         } else {
           for (int64_t k = 0; k < n_rows; ++k) {
             segment(yr + k * C, xr + k * C, counts.data(), pb, per_c, p0, len);
@@ -714,18 +748,17 @@ void stats_forward(scalar_t* out, const scalar_t* x,
           scalar_t* const yu = dst + (i - first);
           const scalar_t* const xu = xs + i;
           int64_t done = len;  // elements done here
-          if constexpr (kReluBits<A, scalar_t>) {  // whole rows up to the next flush at once
+          if constexpr (kStatsBits<A, scalar_t>) {  // whole rows up to the next flush at once
             const int64_t n_rows =
                 c_begin == 0 ? std::min((end - i) / C, kFlushRows - pending) : 0;
             if (n_rows > 0) {
-              stats_rows_relu_bits<scalar_t>(reinterpret_cast<int16_t*>(yu),
-                                             reinterpret_cast<const int16_t*>(xu), cu, C, C,
-                                             n_rows);
+              stats_rows_bits(reinterpret_cast<int16_t*>(yu),
+                              reinterpret_cast<const int16_t*>(xu), cu, C, C, n_rows, bits_op);
               done = n_rows * C;
             } else {
-              stats_rows_relu_bits<scalar_t>(reinterpret_cast<int16_t*>(yu),
-                                             reinterpret_cast<const int16_t*>(xu), cu + c_begin,
-                                             len, len, 1);
+              stats_rows_bits(reinterpret_cast<int16_t*>(yu),
+                              reinterpret_cast<const int16_t*>(xu), cu + c_begin, len, len, 1,
+                              bits_op);
             }
           } else {
             segment(yu, xu, cu + c_begin, pc_each ? pp + c_begin : pp, pc_each, p0, len);
@@ -752,22 +785,22 @@ void stats_forward(scalar_t* out, const scalar_t* x,
           const scalar_t* const xu = xs + i;
           int64_t& total = mine[(u - u0) % held];
           i += len;
-          if constexpr (kReluBits<A, scalar_t>) {
-            total += stats_run_relu_bits<scalar_t>(reinterpret_cast<int16_t*>(ys),
-                                                   reinterpret_cast<const int16_t*>(xu), len);
-            continue;
+          if constexpr (kStatsBits<A, scalar_t>) {
+            total += stats_run_bits(reinterpret_cast<int16_t*>(ys),
+                                    reinterpret_cast<const int16_t*>(xu), len, bits_op);
+          } else {
+            const V pc = pc_each ? V(pp[u % C]) : p0;
+            VI n_fired(I(0));
+            run_steps<V::size()>(len, [&](int64_t j, auto vecs, int64_t n) RELU_EXT_STEP {
+              constexpr int64_t R = decltype(vecs)::value;
+              V xv[R], yv[R];
+              for (int64_t k = 0; k < R; ++k) xv[k] = load_wide(xu + j + k * V::size(), n);
+              for (int64_t k = 0; k < R; ++k) yv[k] = act_fwd_vec<A, scalar_t>(xv[k], pc);
+              store_narrow(ys + j, yv, n);
+              for (int64_t k = 0; k < R; ++k) n_fired = count_positive(n_fired, xv[k]);
+            });
+            total += lane_sum(n_fired);  // at most kFlush: no int32 overflow
           }
-          const V pc = pc_each ? V(pp[u % C]) : p0;
-          VI n_fired(I(0));
-          run_steps<V::size()>(len, [&](int64_t j, auto vecs, int64_t n) RELU_EXT_STEP {
-            constexpr int64_t R = decltype(vecs)::value;
-            V xv[R], yv[R];
-            for (int64_t k = 0; k < R; ++k) xv[k] = load_wide(xu + j + k * V::size(), n);
-            for (int64_t k = 0; k < R; ++k) yv[k] = stats_fwd_vec<A, scalar_t>(xv[k], pc);
-            store_narrow(ys + j, yv, n);
-            for (int64_t k = 0; k < R; ++k) n_fired = count_positive(n_fired, xv[k]);
-          });
-          total += lane_sum(n_fired);  // at most kFlush: no int32 overflow
         }
       };
       detail::write_range(stream, out, u0 * unit, u1 * unit, runs);
