@@ -527,8 +527,9 @@ RELU_EXT_VEC_INLINE int64_t stats_rows_relu_bits_steps(int16_t* __restrict__ y,
                                                        const int16_t* __restrict__ x,
                                                        uint8_t* __restrict__ counts, int64_t n,
                                                        int64_t stride) {
-  // (ReLU only: the AVX2 library tabulates nothing) d = b - 1: relu keeps b where d > b(-inf) - 1 (signed); b is positive where d <= b(+inf) - 1
-  // (unsigned: min(d, that) == d)
+  // ReLU only (the AVX2 library tabulates nothing). d = b - 1: relu keeps b where
+  // d > b(-inf) - 1 (signed); b is positive where d <= b(+inf) - 1 (unsigned: min(d, that)
+  // == d)
   const __m256i keep_above = _mm256_set1_epi16(static_cast<int16_t>(kNegInfBits<scalar_t> - 1));
   const __m256i pos_max = _mm256_set1_epi16((kNegInfBits<scalar_t> & 0x7FFF) - 1);
   const __m256i ones16 = _mm256_set1_epi16(1);
