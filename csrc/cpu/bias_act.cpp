@@ -473,14 +473,7 @@ struct BitsOp {
 #if defined(CPU_CAPABILITY_AVX512)
   // 32 patterns a, d = a - 1 (lane-wise)
   __m512i operator()(__m512i a, __m512i d) const {
-    if constexpr (kTable) {
-      const __m512i lo = _mm512_i32gather_epi32(
-          _mm512_cvtepu16_epi32(_mm512_castsi512_si256(a)), table, 2);
-      const __m512i hi = _mm512_i32gather_epi32(
-          _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(a, 1)), table, 2);
-      return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi32_epi16(lo)),
-                                _mm512_cvtepi32_epi16(hi), 1);
-    }
+    if constexpr (kTable) return gather_values(a, table);
     // relu keeps a where a - 1 is at or above b(-inf) (relu_fwd_bits)
     return _mm512_maskz_mov_epi16(
         _mm512_cmpge_epi16_mask(d, _mm512_set1_epi16(kNegInfBits<scalar_t>)), a);

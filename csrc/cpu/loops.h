@@ -516,10 +516,7 @@ inline void values_loop(uint16_t* o, const uint16_t* x, int64_t begin, int64_t e
   int64_t i = begin;
 #if defined(CPU_CAPABILITY_AVX512)
   for (; i + 32 <= end; i += 32) {
-    const __m512i a = _mm512_i32gather_epi32(table_index(x + i), values, 2);
-    const __m512i b = _mm512_i32gather_epi32(table_index(x + i + 16), values, 2);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + i), _mm512_cvtepi32_epi16(a));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + i + 16), _mm512_cvtepi32_epi16(b));
+    _mm512_storeu_si512(o + i, gather_values(_mm512_loadu_si512(x + i), values));
   }
 #endif
   for (; i < end; ++i) o[i] = values[x[i]];

@@ -78,6 +78,16 @@ inline __m512i table_index(const uint16_t* p) {
   return _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
 }  // namespace detail
+
+// The tabulated values (tabulate_values) at the 32 patterns of a, as 32 patterns.
+inline __m512i gather_values(__m512i a, const uint16_t* values) {
+  const __m512i lo =
+      _mm512_i32gather_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(a)), values, 2);
+  const __m512i hi =
+      _mm512_i32gather_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(a, 1)), values, 2);
+  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi32_epi16(lo)),
+                            _mm512_cvtepi32_epi16(hi), 1);
+}
 #endif
 
 // The tabulated values (tabulate_values) at x, float lanes that hold scalar_t values exactly
