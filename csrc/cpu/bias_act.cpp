@@ -48,7 +48,7 @@ RELU_EXT_VEC_INLINE V act_bwd_vec(V g, V z, V p) {
 // computes). stats_table: the table (nullptr where not used), fetched once per call.
 template <Act A, typename scalar_t>
 constexpr bool kStatsTable =
-    kHalfTables && sizeof(scalar_t) == 2 && (A == Act::kGelu || A == Act::kGeluTanh);
+    kTabulated<scalar_t> && (A == Act::kGelu || A == Act::kGeluTanh);
 template <Act A, typename scalar_t>
 const uint16_t* stats_table() {
   if constexpr (kStatsTable<A, scalar_t>) {

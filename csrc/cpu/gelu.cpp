@@ -69,15 +69,14 @@ std::tuple<at::Tensor, at::Tensor> gelu_mask_cpu(const at::Tensor& self,
     with_form(use_tanh, [&](auto form) {
       constexpr bool kTanh = decltype(form)::value;
       // The half types' values from gelu's tables, as gelu_forward_cpu's.
-      constexpr bool kTables = kHalfTables && sizeof(scalar_t) == 2;
       const uint16_t* values = nullptr;
-      if constexpr (kTables) values = gelu_values<scalar_t, kTanh>().data();
+      if constexpr (kTabulated<scalar_t>) values = gelu_values<scalar_t, kTanh>().data();
       cpu_elementwise_bits_out<scalar_t>(
           out, mask,
           [](opmath_t v) { return kTanh ? gelu_tanh_fwd(v) : gelu_fwd(v); },
           [values](auto v) {  // generic: the branch not taken is not compiled
             constexpr bool kHalf = kHalfMath<scalar_t>;
-            if constexpr (kTables) {
+            if constexpr (kTabulated<scalar_t>) {
               return lookup_vec<scalar_t>(v, values);
             } else {
               return kTanh ? gelu_tanh_fwd_vec<kHalf>(v) : gelu_fwd_vec<kHalf>(v);
@@ -163,7 +162,7 @@ at::Tensor gelu_forward_cpu(const at::Tensor& self, c10::string_view approximate
   auto out = empty_like_cpu(self);
   RELU_EXT_DISPATCH(self.scalar_type(), "gelu_forward_cpu", [&] {
     using opmath_t = at::opmath_type<scalar_t>;
-    if constexpr (kHalfTables && sizeof(scalar_t) == 2) {
+    if constexpr (kTabulated<scalar_t>) {
       with_form(use_tanh, [&](auto form) {
         cpu_tabulated_values<scalar_t>(out, gelu_values<scalar_t, decltype(form)::value>(), self);
       });
@@ -188,7 +187,7 @@ at::Tensor gelu_backward_cpu(const at::Tensor& grad_output, const at::Tensor& se
   auto grad_input = empty_like_cpu(self);
   RELU_EXT_DISPATCH(self.scalar_type(), "gelu_backward_cpu", [&] {
     using opmath_t = at::opmath_type<scalar_t>;
-    if constexpr (kHalfTables && sizeof(scalar_t) == 2) {
+    if constexpr (kTabulated<scalar_t>) {
       with_form(use_tanh, [&](auto form) {
         cpu_tabulated_slopes<scalar_t>(grad_input, gelu_slopes<scalar_t, decltype(form)::value>(),
                                        grad_output, self);

@@ -2,7 +2,7 @@
 // values, so a function of one of them can be computed once for every value, in double and
 // rounded once, and looked up. On AVX-512 a gather reads 16 entries an instruction, less work
 // than GELU's vector math (its float polynomials), and the values come out correctly rounded
-// (benchmarks/NOTES.md §33). Only the AVX-512 libraries gather (kHalfTables); the others
+// (benchmarks/NOTES.md §33). Only the AVX-512 libraries gather (kTabulated); the others
 // compute. A table is built on first use (under a millisecond, threaded) and kept: a
 // function's values as the type's 16-bit patterns (128 KB), its slopes as floats (256 KB)
 // for a backward's g * f'(x) in float. The loops over them are in loops.h
@@ -26,10 +26,12 @@
 
 namespace relu_ext {
 
+// Whether this library looks up functions of scalar_t (a half type, on AVX-512).
+template <typename scalar_t>
 #if defined(CPU_CAPABILITY_AVX512)
-constexpr bool kHalfTables = true;
+constexpr bool kTabulated = sizeof(scalar_t) == 2;
 #else
-constexpr bool kHalfTables = false;
+constexpr bool kTabulated = false;
 #endif
 
 template <typename scalar_t>
@@ -92,7 +94,7 @@ inline __m512i gather_values(__m512i a, const uint16_t* values) {
 
 // The tabulated values (tabulate_values) at x, float lanes that hold scalar_t values exactly
 // (widened from scalar_t), as float lanes: for loops that compute in float vectors. (Lane by
-// lane but on AVX-512, where kHalfTables has it used.)
+// lane but on AVX-512, where kTabulated has it used.)
 template <typename scalar_t>
 inline at::vec::Vectorized<float> lookup_vec(const at::vec::Vectorized<float>& x,
                                              const uint16_t* values) {
