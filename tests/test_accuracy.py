@@ -47,29 +47,68 @@ def test_reference_is_independent():
                                    rtol=1e-12, atol=1e-15, equal_nan=True)
 
 
+def elu_reference(direction, x, g, alpha):
+    """float64 ELU (alpha expm1(x) at x <= 0) or g times its slope (alpha exp(x) there)."""
+    x, g = x.double(), g.double()
+    if direction == "forward":
+        return torch.where(x > 0, x, alpha * torch.expm1(x))
+    return torch.where(x > 0, g, g * alpha * torch.exp(x))
+
+
+# (op, alpha): the GELU forms, and ELU at alpha = 1 and at another alpha
+HALF_TABULATED = [("gelu", None), ("gelu_tanh", None), ("elu", 1.0), ("elu", 0.7)]
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-@pytest.mark.parametrize("op", ["gelu", "gelu_tanh"])
-def test_half_gelu_at_every_value(op, dtype):
-    """GELU and g * GELU' at every bfloat16 / float16 value, against float64. The AVX-512
-    libraries look both up in tables built in double (csrc/cpu/tables.h): the forward is then
-    correctly rounded (half an ulp at most) and the backward is g times the float slope,
-    rounded once (half an ulp plus the slope's float rounding). The other libraries compute
-    in float: within 0.51 ulp forward, 1 ulp backward (near GELU's minimum, where the slope
-    crosses zero, float math loses relative accuracy). On the AVX-512 and AVX2 libraries
-    the same values come from the memory-saving forward, from act_stats (the dead-unit
-    monitor's forward) and from a strided input (the x86 baseline library computes some of
-    these loops with scalar math, some with vectors: equal to within the bounds only)."""
+@pytest.mark.parametrize("op,alpha", HALF_TABULATED)
+def test_half_at_every_value(op, alpha, dtype):
+    """GELU / ELU and g * their slope at every bfloat16 / float16 value, against float64.
+    The AVX-512 libraries look both up in tables built in double (csrc/cpu/tables.h): the
+    GELU forwards and ELU's at alpha = 1 are then correctly rounded (half an ulp at most),
+    ELU's at another alpha is its float value times alpha, rounded once more (1.5 float ulps
+    in all: 2^-11.4 of a float16 ulp more); the backward is g times the float slope (ELU's
+    times alpha too), rounded once (half an ulp plus the float roundings: 2^-12 of a float16
+    ulp). The other libraries compute in float: within 0.51 ulp forward, 1 ulp backward (near
+    GELU's minimum, where the slope crosses zero, float math loses relative accuracy). On the
+    AVX-512 and AVX2 libraries the same values come from the memory-saving forward, from
+    act_stats (the dead-unit monitor's forward; rows and runs), from the in-place form (ELU)
+    and from a strided input (the x86 baseline library computes some of these loops with
+    scalar math, some with vectors: equal to within the bounds only)."""
     x = torch.arange(-2**15, 2**15, dtype=torch.int32).to(torch.int16).view(dtype)
     finite = x.isfinite()
     g = torch.ones_like(x)
-    approximate = "tanh" if op == "gelu_tanh" else "none"
     isa = relu_ext.backend_info()["cpu_isa"]
     tables = isa.startswith("avx512")
-    y = relu_ext.functional.gelu(x, approximate=approximate)
-    gx = torch.ops.relu_ext.gelu_backward(g, x, approximate)
-    for direction, out, bound in (("forward", y, 0.5 if tables else 0.51),
-                                  ("backward", gx, 0.5 + 2.0**-14 if tables else 1.0)):
-        ref = accuracy.reference(op, direction, x, g, x)
+    if op == "elu":
+        def forward(t, **kw):
+            return relu_ext.functional.elu(t, alpha, **kw)
+
+        def backward(gt, t):
+            return torch.ops.relu_ext.elu_backward(gt, t, alpha, False)
+
+        def reference(direction):
+            return elu_reference(direction, x, g, alpha)
+
+        param = alpha
+        scaled = 2.0**-11 if alpha != 1.0 else 0.0
+    else:
+        approximate = "tanh" if op == "gelu_tanh" else "none"
+
+        def forward(t, **kw):
+            return relu_ext.functional.gelu(t, approximate=approximate, **kw)
+
+        def backward(gt, t):
+            return torch.ops.relu_ext.gelu_backward(gt, t, approximate)
+
+        def reference(direction):
+            return accuracy.reference(op, direction, x, g, x)
+
+        param, scaled = 0.0, 0.0
+    y = forward(x)
+    gx = backward(g, x)
+    for direction, out, bound in (("forward", y, 0.5 + scaled if tables else 0.51),
+                                  ("backward", gx, 0.5 + 2.0**-12 if tables else 1.0)):
+        ref = reference(direction)
         err = ((out.double() - ref).abs() / accuracy.ulp(ref, dtype))[finite]
         assert err.max() <= bound, (direction, err.max(), x[finite][err.argmax()])
         assert out[x.isnan()].isnan().all()
@@ -77,13 +116,14 @@ def test_half_gelu_at_every_value(op, dtype):
         return
     same = dict(rtol=0, atol=0, equal_nan=True)
     xr = x.clone().requires_grad_()
-    torch.testing.assert_close(
-        relu_ext.functional.gelu(xr, approximate=approximate, memory_efficient=True), y, **same)
-    stats, _ = torch.ops.relu_ext.act_stats(x.view(256, 256), None, 1, op, 0.0)
-    torch.testing.assert_close(stats.flatten(), y, **same)
+    torch.testing.assert_close(forward(xr, memory_efficient=True), y, **same)
+    for shape in ((256, 256), (16, 256, 16)):  # rows of channels, runs of one channel
+        stats, _ = torch.ops.relu_ext.act_stats(x.view(shape), None, 1, op, param)
+        torch.testing.assert_close(stats.flatten(), y, **same)
+    if op == "elu":
+        torch.testing.assert_close(relu_ext.functional.elu(x.clone(), alpha, inplace=True), y,
+                                   **same)
     strided = x.view(256, 256).t()
-    torch.testing.assert_close(relu_ext.functional.gelu(strided, approximate=approximate),
-                               y.view(256, 256).t(), **same)
-    torch.testing.assert_close(torch.ops.relu_ext.gelu_backward(g.view(256, 256).t(), strided,
-                                                                approximate),
-                               gx.view(256, 256).t(), **same)
+    torch.testing.assert_close(forward(strided), y.view(256, 256).t(), **same)
+    torch.testing.assert_close(backward(g.view(256, 256).t(), strided), gx.view(256, 256).t(),
+                               **same)

@@ -77,6 +77,28 @@ RELU_EXT_VEC_INLINE V elu_bwd_vec(V g, V x, V alpha) {
   return where_positive(x, g, g * alpha * vec_math::exp(x));
 }
 
+// The half types' ELU on the AVX-512 libraries (kTabulated): ELU at alpha = 1 and its slope,
+// tabulated as floats at every bfloat16 / float16 value (tables.h) from ../common.h's formulas
+// in double; at x <= 0 both are proportional to alpha (alpha expm1(x), alpha exp(x)), so one
+// table serves every alpha: its entry there times alpha, in float (tables.h: scaled_lookup).
+// Values rounded to float to odd, so at alpha = 1 the result is correctly rounded.
+template <typename scalar_t>
+const std::vector<float>& elu_values() {
+  static const auto t = tabulate_floats<scalar_t>([](double x) { return elu_fwd(x, 1.0); });
+  return t;
+}
+// At alpha = 1 the values rounded to the type (the floats' values narrowed: the same), as
+// GELU's: 16-bit entries, which the loops gather and store faster.
+template <typename scalar_t>
+const std::vector<uint16_t>& elu_values_at_one() {
+  static const auto t = tabulate_values<scalar_t>([](double x) { return elu_fwd(x, 1.0); });
+  return t;
+}
+template <typename scalar_t>
+const std::vector<float>& elu_slopes() {
+  static const auto t = tabulate_slopes<scalar_t>([](double x) { return elu_bwd(1.0, x, 1.0); });
+  return t;
+}
 template <typename V>
 RELU_EXT_VEC_INLINE V elu_bwd_from_result_vec(V g, V y, V alpha) {
   using T = typename V::value_type;

@@ -42,22 +42,6 @@ RELU_EXT_VEC_INLINE V act_bwd_vec(V g, V z, V p) {
   if constexpr (A == Act::kGeluTanh) return gelu_tanh_bwd_vec(g, z);
 }
 
-// act_stats's activation: act_fwd_vec, but the half types' GELU from its table on the
-// AVX-512 libraries (act_vec.h: gelu_values; stats_rows_bits below), as gelu's own
-// forwards: x holds the type's values exactly here (bias_act's x + b does not, and
-// computes). stats_table: the table (nullptr where not used), fetched once per call.
-template <Act A, typename scalar_t>
-constexpr bool kStatsTable =
-    kTabulated<scalar_t> && (A == Act::kGelu || A == Act::kGeluTanh);
-template <Act A, typename scalar_t>
-const uint16_t* stats_table() {
-  if constexpr (kStatsTable<A, scalar_t>) {
-    return gelu_values<scalar_t, A == Act::kGeluTanh>().data();
-  } else {
-    return nullptr;
-  }
-}
-
 // The data's geometry: n elements in memory order, channel of position m = (m / inner) % C.
 struct Geometry {
   int64_t n, inner, channels;
@@ -460,35 +444,80 @@ using BitsCount = uint8_t;
 #else
 using BitsCount = int16_t;
 #endif
-// What the half types' pattern loops below write: ReLU of the 16-bit patterns (no
-// arithmetic), or, with kTable, the value tabulated at each pattern (the AVX-512 libraries'
-// GELU, stats_table).
-template <typename scalar_t, bool kTable>
+// act_stats's activation: act_fwd_vec, but the half types' GELU and ELU from their tables on
+// the AVX-512 libraries, as their own forwards: x holds the type's values exactly here
+// (bias_act's x + b does not, and computes). These, and ReLU, run on the 16-bit patterns
+// (kStatsBits below): what those loops write is BitsOp's (with_stats_op).
+template <Act A, typename scalar_t>
+constexpr bool kStatsTable =
+    kTabulated<scalar_t> && (A == Act::kGelu || A == Act::kGeluTanh || A == Act::kElu);
+
+// ReLU of the 16-bit patterns (no arithmetic; T void), or the value tabulated at each pattern
+// (T uint16_t: GELU's values, act_vec.h's gelu_values, and ELU's at alpha = 1,
+// elu_values_at_one; T float: ELU's at another alpha, elu_values times alpha where x is not
+// positive, tables.h's scaled_lookup).
+template <typename scalar_t, typename T>
 struct BitsOp {
-  const uint16_t* table;
+  static constexpr bool kRelu = std::is_void_v<T>;
+  const T* table;
+  float scale;  // T float: alpha
   int16_t operator()(int16_t x) const {
-    if constexpr (kTable) return static_cast<int16_t>(table[static_cast<uint16_t>(x)]);
-    return relu_fwd_bits<scalar_t>(x);
+    if constexpr (std::is_same_v<T, uint16_t>) {
+      return static_cast<int16_t>(table[static_cast<uint16_t>(x)]);
+    } else if constexpr (std::is_same_v<T, float>) {
+      const float v = static_cast<float>(from_bits<scalar_t>(static_cast<uint16_t>(x)));
+      return static_cast<int16_t>(scalar_t(scaled_lookup<scalar_t>(v, table, scale)).x);
+    } else {
+      return relu_fwd_bits<scalar_t>(x);
+    }
   }
 #if defined(CPU_CAPABILITY_AVX512)
   // 32 patterns a, d = a - 1 (lane-wise)
   __m512i operator()(__m512i a, __m512i d) const {
-    if constexpr (kTable) return gather_values(a, table);
-    // relu keeps a where a - 1 is at or above b(-inf) (relu_fwd_bits)
-    return _mm512_maskz_mov_epi16(
-        _mm512_cmpge_epi16_mask(d, _mm512_set1_epi16(kNegInfBits<scalar_t>)), a);
+    if constexpr (std::is_same_v<T, uint16_t>) {
+      return gather_values(a, table);
+    } else if constexpr (std::is_same_v<T, float>) {
+      const __m512 s = _mm512_set1_ps(scale);
+      const __m512 lo = gather_scaled<scalar_t, true>(
+          _mm512_cvtepu16_epi32(_mm512_castsi512_si256(a)), table, s);
+      const __m512 hi = gather_scaled<scalar_t, true>(
+          _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(a, 1)), table, s);
+      return narrow<scalar_t>(lo, hi);
+    } else {
+      // relu keeps a where a - 1 is at or above b(-inf) (relu_fwd_bits)
+      return _mm512_maskz_mov_epi16(
+          _mm512_cmpge_epi16_mask(d, _mm512_set1_epi16(kNegInfBits<scalar_t>)), a);
+    }
   }
 #endif
 };
 
+// f(the BitsOp of act_stats's activation A with parameter p0), its table fetched here: a
+// type for each table, so that a loop compiles for the one it reads (with ELU's two in one
+// type and a test between them, act_stats on bfloat16 took 12% longer at 4096x1024).
+template <Act A, typename scalar_t, typename F>
+void with_stats_op(float p0, const F& f) {
+  if constexpr (kStatsTable<A, scalar_t> && A == Act::kElu) {
+    if (p0 == 1.0f) {
+      f(BitsOp<scalar_t, uint16_t>{elu_values_at_one<scalar_t>().data(), 1.0f});
+    } else {
+      f(BitsOp<scalar_t, float>{elu_values<scalar_t>().data(), p0});
+    }
+  } else if constexpr (kStatsTable<A, scalar_t>) {
+    f(BitsOp<scalar_t, uint16_t>{gelu_values<scalar_t, A == Act::kGeluTanh>().data(), 1.0f});
+  } else {
+    f(BitsOp<scalar_t, void>{nullptr, 1.0f});
+  }
+}
+
 #if defined(CPU_CAPABILITY_AVX512)
 // The whole 64-element steps of kR rows of n (y and x rows n apart) with 8-bit counts; returns
 // the index where they stop (the tail is left to the caller).
-template <int64_t kR, typename scalar_t, bool kTable>
+template <int64_t kR, typename scalar_t, typename T>
 RELU_EXT_VEC_INLINE int64_t stats_rows_bits_steps(int16_t* __restrict__ y,
                                                   const int16_t* __restrict__ x,
                                                   uint8_t* __restrict__ counts, int64_t n,
-                                                  int64_t stride, BitsOp<scalar_t, kTable> op) {
+                                                  int64_t stride, BitsOp<scalar_t, T> op) {
   const __m512i pos_inf = _mm512_set1_epi16(kNegInfBits<scalar_t> & 0x7FFF);
   const __m512i one = _mm512_set1_epi8(1), ones16 = _mm512_set1_epi16(1);
   int64_t i = 0;
@@ -549,18 +578,18 @@ RELU_EXT_VEC_INLINE int64_t stats_rows_relu_bits_steps(int16_t* __restrict__ y,
 }
 #endif
 // kR rows of n, `stride` elements apart
-template <int64_t kR, typename scalar_t, bool kTable, typename RI>
+template <int64_t kR, typename scalar_t, typename T, typename RI>
 RELU_EXT_VEC_INLINE void stats_row_block_bits(int16_t* __restrict__ y,
                                               const int16_t* __restrict__ x,
                                               RI* __restrict__ counts, int64_t n, int64_t stride,
-                                              BitsOp<scalar_t, kTable> op) {
+                                              BitsOp<scalar_t, T> op) {
   int64_t i = 0;
 #if defined(CPU_CAPABILITY_AVX512)
   if constexpr (std::is_same_v<RI, uint8_t>) {
     i = stats_rows_bits_steps<kR, scalar_t>(y, x, counts, n, stride, op);
   }
 #elif defined(CPU_CAPABILITY_AVX2)
-  if constexpr (std::is_same_v<RI, uint8_t> && !kTable) {
+  if constexpr (std::is_same_v<RI, uint8_t> && BitsOp<scalar_t, T>::kRelu) {
     i = stats_rows_relu_bits_steps<kR, scalar_t>(y, x, counts, n, stride);
   }
 #endif
@@ -573,9 +602,9 @@ RELU_EXT_VEC_INLINE void stats_row_block_bits(int16_t* __restrict__ y,
     counts[i] = c;
   }
 }
-template <typename scalar_t, bool kTable, typename RI>
+template <typename scalar_t, typename T, typename RI>
 void stats_rows_bits(int16_t* y, const int16_t* x, RI* counts, int64_t n, int64_t stride,
-                     int64_t rows, BitsOp<scalar_t, kTable> op) {
+                     int64_t rows, BitsOp<scalar_t, T> op) {
   int64_t r = 0;
   for (; r + kRowBlock <= rows; r += kRowBlock) {
     stats_row_block_bits<kRowBlock>(y + r * stride, x + r * stride, counts, n, stride, op);
@@ -584,9 +613,9 @@ void stats_rows_bits(int16_t* y, const int16_t* x, RI* counts, int64_t n, int64_
     stats_row_block_bits<1>(y + r * stride, x + r * stride, counts, n, stride, op);
   }
 }
-template <typename scalar_t, bool kTable>
+template <typename scalar_t, typename T>
 int64_t stats_run_bits(int16_t* __restrict__ y, const int16_t* __restrict__ x, int64_t n,
-                       BitsOp<scalar_t, kTable> op) {
+                       BitsOp<scalar_t, T> op) {
   int32_t count = 0;  // n <= 2^22
   for (int64_t i = 0; i < n; ++i) {
     y[i] = op(x[i]);
@@ -594,7 +623,7 @@ int64_t stats_run_bits(int16_t* __restrict__ y, const int16_t* __restrict__ x, i
   }
   return count;
 }
-// act_stats on the half types' patterns: ReLU, and GELU where tabulated.
+// act_stats on the half types' patterns: ReLU, and GELU and ELU where tabulated.
 template <Act A, typename scalar_t>
 constexpr bool kStatsBits =
     (A == Act::kRelu && sizeof(scalar_t) == 2) || kStatsTable<A, scalar_t>;
@@ -638,10 +667,10 @@ constexpr int64_t kChannelBlock = 64;  // a 512-bit vector of 8-bit counts
 // moved to int64 before they can overflow. The output streams when larger than the last-level
 // cache (loops.h), as the plain forward's does: each task's range of elements is then computed
 // in 512-byte blocks, which cut rows and runs into pieces.
-template <Act A, typename scalar_t>
+template <Act A, typename scalar_t, typename Op>
 void stats_forward(scalar_t* out, const scalar_t* x,
                    const std::vector<at::opmath_type<scalar_t>>& p,
-                   Geometry geo, int64_t* fired) {
+                   Geometry geo, int64_t* fired, Op bits_op) {
   using T = at::opmath_type<scalar_t>;
   using V = VecOf<scalar_t>;
   using I = at::vec::int_same_size_t<T>;
@@ -656,8 +685,7 @@ void stats_forward(scalar_t* out, const scalar_t* x,
   const int64_t unit = geo.inner == 1 ? C : geo.inner;
   const bool stream = detail::use_streaming(out, std::array<const scalar_t*, 1>{x}, geo.n);
   // act(x) for len elements of one row, xu[0] in channel c (its count cb[0]; its parameter
-  // pb[0] when pc_each, else p0): all but ReLU on the half types' patterns
-  const BitsOp<scalar_t, kStatsTable<A, scalar_t>> bits_op{stats_table<A, scalar_t>()};
+  // pb[0] when pc_each, else p0): all but the pattern loops' (bits_op)
   const auto segment = [](scalar_t* yu, const scalar_t* xu, auto* cb, const T* pb, bool pc_each,
                           V p0, int64_t len) RELU_EXT_STEP {
     run_steps<V::size()>(len, [&](int64_t c, auto vecs, int64_t n) RELU_EXT_STEP {
@@ -939,8 +967,11 @@ std::tuple<at::Tensor, at::Tensor> act_stats_cpu(const at::Tensor& self,
   RELU_EXT_DISPATCH(x.scalar_type(), "act_stats_cpu", [&] {
     const auto p = activation_params<scalar_t>(weight ? &*weight : nullptr, param);
     with_activation(act, [&](auto a) {
-      stats_forward<decltype(a)::value>(out.data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
-                                        p, geo, fired.data_ptr<int64_t>());
+      constexpr Act A = decltype(a)::value;
+      with_stats_op<A, scalar_t>(static_cast<float>(p[0]), [&](auto bits_op) {
+        stats_forward<A>(out.data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(), p, geo,
+                         fired.data_ptr<int64_t>(), bits_op);
+      });
     });
   });
   return {out, fired};

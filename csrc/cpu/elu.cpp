@@ -8,31 +8,55 @@
 namespace relu_ext {
 namespace {
 
+// out = elu(self): the half types on the AVX-512 libraries from act_vec.h's tables
+// (elu_values_at_one, elu_values), the rest computed. (Templates, so that the branch not
+// taken is not compiled.)
+template <typename scalar_t>
+void elu_into(const at::Tensor& out, const at::Tensor& self, double alpha) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  const auto a = static_cast<opmath_t>(alpha);
+  if constexpr (kTabulated<scalar_t>) {
+    if (a == 1.0f) {
+      cpu_tabulated_values<scalar_t>(out, elu_values_at_one<scalar_t>(), self);
+    } else {
+      cpu_tabulated_floats<scalar_t>(out, elu_values<scalar_t>(), a, self);
+    }
+  } else {
+    cpu_elementwise_vec<scalar_t>(
+        out, [a](opmath_t x) { return elu_fwd(x, a); },
+        [a](auto x) { return elu_fwd_vec<kHalfMath<scalar_t>>(x, decltype(x)(a)); }, self);
+  }
+}
+// grad_input = grad_output * elu'(self), the same way (elu_slopes)
+template <typename scalar_t>
+void elu_backward_into(const at::Tensor& grad_input, const at::Tensor& grad_output,
+                       const at::Tensor& self, double alpha) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  const auto a = static_cast<opmath_t>(alpha);
+  if constexpr (kTabulated<scalar_t>) {
+    cpu_tabulated_slopes<scalar_t>(grad_input, elu_slopes<scalar_t>(), grad_output, self, a);
+  } else {
+    cpu_elementwise_vec<scalar_t>(
+        grad_input, [a](opmath_t g, opmath_t x) { return elu_bwd(g, x, a); },
+        [a](auto g, auto x) { return elu_bwd_vec(g, x, decltype(g)(a)); }, grad_output, self);
+  }
+}
+
 // memory_efficient changes only what autograd saves (the output); it is checked here too,
 // so a bad call fails the same way with and without gradients.
 at::Tensor elu_forward_cpu(const at::Tensor& self, double alpha, bool memory_efficient) {
   check_input(self, "relu_ext::elu", "self");
   check_elu_memory_efficient(memory_efficient, alpha, "relu_ext::elu");
   auto out = empty_like_cpu(self);
-  RELU_EXT_DISPATCH(self.scalar_type(), "elu_forward_cpu", [&] {
-    using opmath_t = at::opmath_type<scalar_t>;
-    const auto a = static_cast<opmath_t>(alpha);
-    cpu_elementwise_vec<scalar_t>(
-        out, [a](opmath_t x) { return elu_fwd(x, a); },
-        [a](auto x) { return elu_fwd_vec<kHalfMath<scalar_t>>(x, decltype(x)(a)); }, self);
-  });
+  RELU_EXT_DISPATCH(self.scalar_type(), "elu_forward_cpu",
+                    [&] { elu_into<scalar_t>(out, self, alpha); });
   return out;
 }
 
 void elu_inplace_cpu(at::Tensor& self, double alpha) {
   check_input(self, "relu_ext::elu_", "self");
-  RELU_EXT_DISPATCH(self.scalar_type(), "elu_inplace_cpu", [&] {
-    using opmath_t = at::opmath_type<scalar_t>;
-    const auto a = static_cast<opmath_t>(alpha);
-    cpu_elementwise_vec<scalar_t>(
-        self, [a](opmath_t x) { return elu_fwd(x, a); },
-        [a](auto x) { return elu_fwd_vec<kHalfMath<scalar_t>>(x, decltype(x)(a)); }, self);
-  });
+  RELU_EXT_DISPATCH(self.scalar_type(), "elu_inplace_cpu",
+                    [&] { elu_into<scalar_t>(self, self, alpha); });
 }
 
 at::Tensor elu_backward_cpu(const at::Tensor& grad_output, const at::Tensor& self_or_result,
@@ -51,10 +75,7 @@ at::Tensor elu_backward_cpu(const at::Tensor& grad_output, const at::Tensor& sel
           [a](auto g, auto y) { return elu_bwd_from_result_vec(g, y, decltype(g)(a)); },
           grad_output, self_or_result);
     } else {
-      cpu_elementwise_vec<scalar_t>(
-          grad_input, [a](opmath_t g, opmath_t x) { return elu_bwd(g, x, a); },
-          [a](auto g, auto x) { return elu_bwd_vec(g, x, decltype(g)(a)); }, grad_output,
-          self_or_result);
+      elu_backward_into<scalar_t>(grad_input, grad_output, self_or_result, alpha);
     }
   });
   return grad_input;

@@ -5,8 +5,9 @@
 // (benchmarks/NOTES.md §33). Only the AVX-512 libraries gather (kTabulated); the others
 // compute. A table is built on first use (under a millisecond, threaded) and kept: a
 // function's values as the type's 16-bit patterns (128 KB), its slopes as floats (256 KB)
-// for a backward's g * f'(x) in float. The loops over them are in loops.h
-// (cpu_tabulated_values, cpu_tabulated_slopes); lookup_vec serves loops of float vectors.
+// for a backward's g * f'(x) in float, or its values as floats (256 KB) where a loop scales
+// them (ELU's alpha: act_vec.h). The loops over them are in loops.h (cpu_tabulated_values,
+// cpu_tabulated_floats, cpu_tabulated_slopes); lookup_vec and gather_scaled serve others.
 #pragma once
 
 #include <ATen/Parallel.h>
@@ -17,6 +18,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
@@ -39,16 +41,21 @@ inline scalar_t from_bits(uint16_t b) {
   return scalar_t(b, scalar_t::from_bits());
 }
 
-// v rounded once to scalar_t (nearest, ties to even), as its pattern: v is rounded to float
-// to odd (a float that is not exact has its last bit set), which keeps the second rounding,
-// to the narrower type, from creating a tie.
-template <typename scalar_t>
-inline uint16_t round_to_bits(double v) {
+// v rounded to float to odd (a float that is not exact has its last bit set): a second
+// rounding, to a type of at most 22 significant bits, then creates no tie, so it rounds v
+// correctly.
+inline float round_to_odd(double v) {
   float f = static_cast<float>(v);
   if (static_cast<double>(f) != v && std::isfinite(f) && (c10::bit_cast<uint32_t>(f) & 1u) == 0) {
     f = std::nextafter(f, v > f ? INFINITY : -INFINITY);
   }
-  return static_cast<scalar_t>(f).x;
+  return f;
+}
+
+// v rounded once to scalar_t (nearest, ties to even), as its pattern.
+template <typename scalar_t>
+inline uint16_t round_to_bits(double v) {
+  return static_cast<scalar_t>(round_to_odd(v)).x;
 }
 
 // t[i] = convert(f(x)) for x the scalar_t of pattern i, threaded (one spare entry: a gather
@@ -72,6 +79,12 @@ template <typename scalar_t, typename F>
 std::vector<float> tabulate_slopes(const F& f) {
   return tabulate<scalar_t, float>(f, [](double v) { return static_cast<float>(v); });
 }
+// f's values as floats rounded to odd, for loops that scale them in float before rounding
+// to scalar_t (ELU's alpha); unscaled, they round correctly.
+template <typename scalar_t, typename F>
+std::vector<float> tabulate_floats(const F& f) {
+  return tabulate<scalar_t, float>(f, [](double v) { return round_to_odd(v); });
+}
 
 #if defined(CPU_CAPABILITY_AVX512)
 namespace detail {
@@ -89,6 +102,18 @@ inline __m512i gather_values(__m512i a, const uint16_t* values) {
       _mm512_i32gather_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(a, 1)), values, 2);
   return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi32_epi16(lo)),
                             _mm512_cvtepi32_epi16(hi), 1);
+}
+
+// scaled_lookup (below) at 16 patterns k (32-bit lanes): the float entries, times scale where
+// x is not positive (k outside [1, pattern of +inf]); kScale false: scale is 1, left out.
+template <typename scalar_t, bool kScale>
+inline __m512 gather_scaled(__m512i k, const float* table, __m512 scale) {
+  const __m512 e = _mm512_i32gather_ps(k, table, 4);
+  if constexpr (!kScale) return e;
+  const __mmask16 positive =
+      _mm512_cmplt_epu32_mask(_mm512_sub_epi32(k, _mm512_set1_epi32(1)),
+                              _mm512_set1_epi32(std::numeric_limits<scalar_t>::infinity().x));
+  return _mm512_mask_mul_ps(e, _knot_mask16(positive), e, scale);
 }
 #endif
 
@@ -113,6 +138,15 @@ inline at::vec::Vectorized<float> lookup_vec(const at::vec::Vectorized<float>& x
     return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(i, values, 2)));
   }
 #endif
+}
+
+// A float table's entry at x (a scalar_t value, in float), times scale where x is not positive
+// (x <= 0 or NaN: ELU's alpha, act_vec.h; GELU's slopes take scale 1). gather_scaled above
+// is its vector form, cpu_tabulated_floats and cpu_tabulated_slopes (loops.h) its loops.
+template <typename scalar_t>
+inline float scaled_lookup(float x, const float* table, float scale) {
+  const float e = table[scalar_t(x).x];
+  return x > 0.0f ? e : e * scale;
 }
 
 }  // namespace relu_ext
