@@ -244,21 +244,24 @@ def heap_in_use():
     return info.uordblks + info.hblkhd
 
 
-def memory_table(devices, threads, rounds, block_s, ops, batch=256):
+def memory_table(devices, threads, rounds, block_s, ops, batch=256,
+                 dtypes=(torch.float32, torch.bfloat16)):
     """A small MLP training step, Linear(1024, 4096) -> activation -> Linear(4096, 1024) on a
-    batch of {batch} ({elements} activation elements, float32), per activation and mode:
-    bytes autograd saves (distinct storages, parameters excluded), memory held from the end
-    of the forward to the backward (CPU: glibc's heap in use; CUDA: peak allocated over the
-    step, minus before) and the step's time (forward + backward, interleaved across modes)."""
+    batch of {batch} ({elements} activation elements, float32 and bfloat16), per activation and
+    mode: bytes autograd saves (distinct storages, parameters excluded), memory held from the
+    end of the forward to the backward (CPU: glibc's heap in use; CUDA: peak allocated over
+    the step, minus before) and the step's time (forward + backward, interleaved across
+    modes)."""
     rows = []
-    for device in devices:
+    for device, dtype in [(d, t) for d in devices for t in dtypes]:
         for form in [f for f in MEMORY_FORMS if f in ops]:
             steps, names = [], []
             for mode, act in MEMORY_FORMS[form]:
                 torch.manual_seed(0)
                 act_module = act()
-                model = nn.Sequential(nn.Linear(1024, 4096), act_module, nn.Linear(4096, 1024)).to(device)
-                x = torch.randn(batch, 1024, device=device)
+                model = nn.Sequential(nn.Linear(1024, 4096), act_module,
+                                      nn.Linear(4096, 1024)).to(device, dtype)
+                x = torch.randn(batch, 1024, device=device, dtype=dtype)
                 params = {p.untyped_storage().data_ptr() for p in model.parameters()}
                 seen = {}
 
@@ -288,17 +291,20 @@ def memory_table(devices, threads, rounds, block_s, ops, batch=256):
                     del y
                 steps.append(lambda model=model, x=x: model(x).sum().backward())
                 names.append(mode)
-                rows.append({"device": device, "form": form, "mode": mode, "saved_mib": saved / 2**20,
+                rows.append({"device": device, "dtype": str(dtype).replace("torch.", ""),
+                             "form": form, "mode": mode, "saved_mib": saved / 2**20,
                              "held_mib": held / 2**20})
             samples = interleaved(steps, threads, rounds, block_s)
             base = statistics.median(samples[0])
             for r, smp in zip(rows[-len(names):], samples):
                 r["step_ms"] = statistics.median(smp) * 1e3
                 r["time_vs_torch"] = statistics.median(smp) / base
-    lines = ["| device | activation | mode | saved for backward (MiB) | held after forward (MiB) "
-             "| step (ms) | time vs torch.nn |", "|---|---|---|---|---|---|---|"]
+    lines = ["| device | dtype | activation | mode | saved for backward (MiB) "
+             "| held after forward (MiB) | step (ms) | time vs torch.nn |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['device']} | {r['form']} | {r['mode']} | {r['saved_mib']:.2f} | "
+        lines.append(f"| {r['device']} | {r['dtype']} | {r['form']} | {r['mode']} | "
+                     f"{r['saved_mib']:.2f} | "
                      f"{r['held_mib']:.2f} | {r['step_ms']:.2f} | {r['time_vs_torch']:.2f} |")
     return rows, "\n".join(lines) + "\n"
 

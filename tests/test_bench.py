@@ -63,3 +63,8 @@ def test_bench_quick_smoke(tmp_path):
     # The tables state the shapes they timed.
     assert "of a (256, 1024) input (256K elements" in (tmp_path / "fused.md").read_text()
     assert "on a batch of 16 (64K activation elements" in (tmp_path / "memory.md").read_text()
+    with open(tmp_path / "memory.csv") as f:
+        mem = list(csv.DictReader(f))
+    assert {(r["form"], r["dtype"]) for r in mem} == {
+        (op, dt) for op in ("relu", "prelu", "gelu_tanh") for dt in ("float32", "bfloat16")}
+    assert all(float(r["step_ms"]) > 0 for r in mem)

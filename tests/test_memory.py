@@ -177,6 +177,36 @@ def test_gelu_memory_efficient_gradient_error_bound(approximate, dtype, device):
         torch.testing.assert_close(got[far], ref[far], rtol=1.3e-6, atol=1e-5)
 
 
+def pack_bits(bits):
+    """A bool tensor as the ops' mask: bit i in byte i // 8 (bit i % 8), 4-byte words."""
+    b = torch.nn.functional.pad(bits, (0, -bits.numel() % 32)).view(-1, 8).to(torch.uint8)
+    return (b << torch.arange(8, dtype=torch.uint8)).sum(1, dtype=torch.uint8)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_gelu_memory_efficient_half_is_the_float_kernel_rounded(approximate, dtype):
+    """The half types' memory-efficient backward is the float32 kernel's on the same values,
+    rounded once to the type (they compute in float; the AVX-512 libraries look the factor
+    up, csrc/cpu/gelu.cpp), at every value of y with either bit and random gradients; the
+    elements after the last whole 32 (the table libraries: looked up one at a time) give
+    the same values as within them."""
+    torch.manual_seed(0)
+    y = torch.arange(-2**15, 2**15, dtype=torch.int32).to(torch.int16).view(dtype).repeat(2)
+    r = torch.rand(65536) < 0.5
+    bits = torch.cat([r, ~r])  # each value with either bit, the words mixed
+    g = torch.randn(y.numel()).to(dtype)
+    mask = pack_bits(bits)
+    op = torch.ops.relu_ext.gelu_backward_from_result
+    got = op(g, y, mask, approximate)
+    want = op(g.float(), y.float(), mask, approximate).to(dtype)
+    torch.testing.assert_close(got, want, rtol=0, atol=0, equal_nan=True)
+    if relu_ext.backend_info()["cpu_isa"].startswith("avx512"):
+        for first in (65536 - 45, 131072 - 45):  # (45: a whole word and 13 more)
+            part = op(g[first:].clone(), y[first:].clone(), pack_bits(bits[first:]), approximate)
+            torch.testing.assert_close(part, got[first:], rtol=0, atol=0, equal_nan=True)
+
+
 @pytest.mark.parametrize("approximate", ["none", "tanh"])
 def test_gelu_memory_efficient_special_values(approximate, device):
     x = torch.tensor([0.0, -0.0, float("inf"), -float("inf"), float("nan"), 150.0, -60.0,

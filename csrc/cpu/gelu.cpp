@@ -98,6 +98,34 @@ at::Tensor like_result(const at::Tensor& grad_output, const at::Tensor& result) 
                                                 : empty_like_cpu(result).copy_(grad_output);
 }
 
+// The half types' memory-efficient backward factor on the AVX-512 libraries: gelu'(x) at the
+// x recovered from (y, bit), at every value y of scalar_t and both bits, as the float kernel
+// below computes it (its vector path, in float, as it computes them for scalar_t), entry
+// bit << 16 | pattern of y. One gather then replaces the recovery, which took 25 times a
+// plain backward's time (benchmarks/NOTES.md §34). Built on first use (about a
+// millisecond, threaded; 512 KB).
+template <typename scalar_t, bool kTanh>
+const std::vector<float>& gelu_slopes_from_result() {
+  static const auto table = [] {
+    using V = at::vec::Vectorized<float>;
+    std::vector<float> t(2 * 65536 + 1, 0.0f);
+    at::parallel_for(0, 2 * 65536 / V::size(), 256, [&](int64_t begin, int64_t end) {
+      for (int64_t k = begin; k < end; ++k) {
+        const int64_t first = k * V::size();  // bit first >> 16 (the same for all lanes)
+        float y[V::size()];
+        for (int64_t j = 0; j < V::size(); ++j) {
+          y[j] = static_cast<float>(from_bits<scalar_t>(static_cast<uint16_t>(first + j)));
+        }
+        const V right = detail::lanes_from_bits<float>(first >> 16 ? ~0u : 0u);
+        const V x = gelu_inverse<VecGeluPolicy<V>, kTanh>(V::loadu(y), right);
+        (kTanh ? gelu_tanh_bwd_vec(V(1.0f), x) : gelu_bwd_vec(V(1.0f), x)).store(t.data() + first);
+      }
+    });
+    return t;
+  }();
+  return table;
+}
+
 // grad_input = grad_output * gelu'(x), x recovered from (result, mask).
 at::Tensor gelu_backward_from_result_cpu(const at::Tensor& grad_output, const at::Tensor& result,
                                          const at::Tensor& mask, c10::string_view approximate) {
@@ -114,6 +142,11 @@ at::Tensor gelu_backward_from_result_cpu(const at::Tensor& grad_output, const at
     using V = at::vec::Vectorized<opmath_t>;
     with_form(use_tanh, [&](auto form) {
       constexpr bool kTanh = decltype(form)::value;
+      if constexpr (kTabulated<scalar_t>) {
+        cpu_tabulated_slopes_bits<scalar_t>(
+            grad_input, gelu_slopes_from_result<scalar_t, kTanh>(), mask, grad, result);
+        return;
+      }
       cpu_elementwise_bits_in<scalar_t>(
           grad_input, mask,
           [](bool right, opmath_t g, opmath_t y) {

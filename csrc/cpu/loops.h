@@ -892,6 +892,63 @@ RELU_EXT_FLATTEN inline void bits_in_loop(scalar_t* const o,
 }
 }  // namespace detail
 
+namespace detail {
+// cpu_tabulated_slopes_bits's loop over words [w0, w1).
+template <typename scalar_t>
+inline void slopes_bits_loop(scalar_t* const o, const scalar_t* const g, const scalar_t* const y,
+                             const uint8_t* const m, const int64_t n, int64_t w0, int64_t w1,
+                             const float* const table) {
+  const auto* yb = reinterpret_cast<const uint16_t*>(y);
+  for (int64_t w = w0; w < w1; ++w) {
+    const int64_t base = 32 * w;
+    const uint32_t word = load_word(m, w);
+    int64_t i = base;
+#if defined(CPU_CAPABILITY_AVX512)
+    if (base + 32 <= n) {
+      using Vec = at::vec::Vectorized<scalar_t>;  // 32 lanes
+      using VF = at::vec::Vectorized<float>;
+      // the index of 16 elements at yb + j: their pattern, plus 65536 where their bit is set
+      const auto index = [&](int64_t j, uint32_t bits) {
+        const __m512i k = table_index(yb + j);
+        return _mm512_mask_add_epi32(k, static_cast<__mmask16>(bits), k,
+                                     _mm512_set1_epi32(65536));
+      };
+      const auto [lo, hi] = at::vec::convert_to_float<scalar_t>(Vec::loadu(g + base));
+      narrow<scalar_t>(lo * VF(_mm512_i32gather_ps(index(base, word), table, 4)),
+                       hi * VF(_mm512_i32gather_ps(index(base + 16, word >> 16), table, 4)))
+          .store(o + base);
+      i = base + 32;
+    }
+#endif
+    for (; i < std::min(base + 32, n); ++i) {
+      const uint32_t b = (word >> (i - base)) & 1u;
+      o[i] = static_cast<scalar_t>(static_cast<float>(g[i]) * table[(b << 16) | yb[i]]);
+    }
+  }
+}
+}  // namespace detail
+
+// grad_input = grad * s, s = table[bit << 16 | pattern of y] (in float; bit: y's bit of
+// mask): a tabulated slope of a result and one bit (gelu.cpp's memory-efficient backward);
+// grad_input, grad and y share one dense layout.
+template <typename scalar_t>
+void cpu_tabulated_slopes_bits(const at::Tensor& grad_input, const std::vector<float>& table,
+                               const at::Tensor& mask, const at::Tensor& grad,
+                               const at::Tensor& y) {
+  static_assert(sizeof(scalar_t) == 2);
+  const int64_t n = grad_input.numel();
+  if (n == 0) return;
+  TORCH_INTERNAL_ASSERT(same_dense_layout(grad_input, grad, y));
+  scalar_t* const o = grad_input.data_ptr<scalar_t>();
+  const scalar_t* const g = grad.const_data_ptr<scalar_t>();
+  const scalar_t* const yp = y.const_data_ptr<scalar_t>();
+  const uint8_t* const m = mask.const_data_ptr<uint8_t>();
+  const float* const t = table.data();
+  detail::for_each_words(n, [&](int64_t w0, int64_t w1) {
+    detail::slopes_bits_loop<scalar_t>(o, g, yp, m, n, w0, w1, t);
+  });
+}
+
 // out[i] = op(bit i of mask, ins[i]...); out and ins share one dense layout. vop takes a lane
 // mask (Vectorized<opmath_t>, all-ones where the bit is set) and Vectorized<opmath_t> inputs.
 template <typename scalar_t, typename Op, typename VOp, typename... Ts>
