@@ -127,3 +127,66 @@ def test_half_at_every_value(op, alpha, dtype):
     torch.testing.assert_close(forward(strided), y.view(256, 256).t(), **same)
     torch.testing.assert_close(backward(g.view(256, 256).t(), strided), gx.view(256, 256).t(),
                                **same)
+
+
+TABLES_UNDER_FLUSH = """
+import math
+import torch
+import torch.nn.functional as TF
+import relu_ext
+from relu_ext import functional as F
+
+R = torch.ops.relu_ext
+x = torch.tensor([-1e-39, 2e-39, -5e-40, 3e-40, -13.5, -95.0, -0.5, 1.5])
+# results that are subnormal floats: ELU and GELU of subnormal inputs, GELU's slope at
+# -13.5, ELU's at -95
+calls = [lambda t: F.elu(t), lambda t: F.elu(t, 0.7), lambda t: F.gelu(t),
+         lambda t: F.gelu(t, approximate="tanh"),
+         lambda t: R.elu_backward(torch.ones_like(t), t, 1.0, False),
+         lambda t: R.gelu_backward(torch.ones_like(t), t, "none"),
+         lambda t: R.gelu_backward(torch.ones_like(t), t, "tanh")]
+# float64 references (GELU in forms without ATen's cancellation in the tail)
+refs = [lambda t: TF.elu(t), lambda t: TF.elu(t, 0.7),
+        lambda t: t * 0.5 * torch.special.erfc(-t / math.sqrt(2)),
+        lambda t: t * torch.sigmoid(2 * math.sqrt(2 / math.pi) * (t + 0.044715 * t**3)),
+        lambda t: torch.where(t > 0, 1.0, torch.exp(t)), None, None]
+mask = torch.tensor([0b10101010], dtype=torch.uint8).repeat(4)
+y = x.repeat(4)[:32]
+def from_result(dtype):
+    g = torch.ones(32, dtype=dtype)
+    return R.gelu_backward_from_result(g, y.to(dtype), mask, "none")
+assert torch.set_flush_denormal(True)
+for dtype in (torch.bfloat16, torch.float16):  # the first calls: the tables built now
+    for call in calls:
+        call(x.to(dtype))
+    from_result(dtype)
+torch.set_flush_denormal(False)
+for dtype in (torch.bfloat16, torch.float16):
+    xd = x.to(dtype)
+    for k, (call, ref) in enumerate(zip(calls, refs)):
+        got = call(xd)
+        if ref is None:  # the GELUs' slopes: as the float32 kernel computes them, rounded
+            want = call(xd.float()).to(dtype)
+        else:
+            want = ref(xd.double()).to(dtype)
+        assert torch.equal(got, want), (dtype, k, got, want)
+    want = R.gelu_backward_from_result(torch.ones(32), y.to(dtype).float(), mask, "none")
+    assert torch.equal(from_result(dtype), want.to(dtype)), dtype
+print("ok")
+"""
+
+
+def test_tables_keep_subnormals_built_under_flush_to_zero():
+    """torch.set_flush_denormal(True) (flush-to-zero) while the half types' tables are built,
+    off afterwards: the tables were built to IEEE 754 (they outlive the mode), so results that
+    are subnormal come out as computed ones do. In a child process, whose tables are built by
+    its first calls."""
+    import subprocess
+
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(relu_ext.__file__)))
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run([sys.executable, "-c", TABLES_UNDER_FLUSH], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
+

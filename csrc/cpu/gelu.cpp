@@ -110,6 +110,7 @@ const std::vector<float>& gelu_slopes_from_result() {
     using V = at::vec::Vectorized<float>;
     std::vector<float> t(2 * 65536 + 1, 0.0f);
     at::parallel_for(0, 2 * 65536 / V::size(), 256, [&](int64_t begin, int64_t end) {
+      const KeepSubnormals keep{};
       for (int64_t k = begin; k < end; ++k) {
         const int64_t first = k * V::size();  // bit first >> 16 (the same for all lanes)
         float y[V::size()];

@@ -58,12 +58,31 @@ inline uint16_t round_to_bits(double v) {
   return static_cast<scalar_t>(round_to_odd(v)).x;
 }
 
+// While it lives, this thread's floating-point arithmetic keeps subnormal numbers (x86: the
+// MXCSR's flush-to-zero and denormals-are-zero bits cleared, then restored), whatever
+// torch.set_flush_denormal set: a table outlives the mode it was built in, so it is built
+// to IEEE 754.
+class KeepSubnormals {
+ public:
+#if defined(__SSE2__)
+  KeepSubnormals() : saved_(_mm_getcsr()) {
+    _mm_setcsr(saved_ & ~(kFlushToZero | kDenormalsAreZero));
+  }
+  ~KeepSubnormals() { _mm_setcsr(saved_); }
+
+ private:
+  static constexpr unsigned kFlushToZero = 0x8000, kDenormalsAreZero = 0x0040;
+  unsigned saved_;
+#endif
+};
+
 // t[i] = convert(f(x)) for x the scalar_t of pattern i, threaded (one spare entry: a gather
 // of 16-bit entries reads 4 bytes).
 template <typename scalar_t, typename T, typename F, typename Convert>
 std::vector<T> tabulate(const F& f, const Convert& convert) {
   std::vector<T> t(65536 + 1, T(0));
   at::parallel_for(0, 65536, 4096, [&](int64_t begin, int64_t end) {
+    const KeepSubnormals keep{};
     for (int64_t i = begin; i < end; ++i) {
       t[i] = convert(f(static_cast<double>(
           static_cast<float>(from_bits<scalar_t>(static_cast<uint16_t>(i))))));
