@@ -5,6 +5,8 @@ import json
 import os
 import sys
 
+import pytest
+
 import relu_ext  # noqa: F401  (the library under test, loaded before the benchmark's import)
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
@@ -15,6 +17,7 @@ COLUMNS = {"op", "impl", "direction", "dtype", "device", "device_name", "numel",
            "speedup_vs_aten", "gpu_vs_cpu", "saved_bytes_per_elem", "threads"}
 
 
+@pytest.mark.slow  # the slowest (10-60 s); CPU only: run by `make test`, not the other builds' runs
 def test_bench_quick_smoke(tmp_path):
     out = bench.main(["--quick", "--device", "cpu", "--ops", "relu,prelu,gelu_tanh",
                       "--dtypes", "float32,bfloat16", "--sizes", "4096,8192",
