@@ -59,3 +59,18 @@ def test_no_graph_breaks(device):
     explanation = torch._dynamo.explain(model)(torch.randn(3, 8, device=device))
     assert explanation.graph_break_count == 0
     assert explanation.graph_count == 1
+
+
+def test_inductor_finds_this_cpus_vector_instructions():
+    """The suite's lighter Inductor probe (tests/inductor_probe.py, on torch < 2.13) still
+    finds the instruction sets this CPU has: Inductor's CPU code stays vectorized."""
+    import platform
+
+    from torch._inductor.cpu_vec_isa import pick_vec_isa, valid_vec_isa_list
+
+    capability = torch.backends.cpu.get_cpu_capability()
+    if platform.machine() != "x86_64" or capability not in ("AVX2", "AVX512"):
+        pytest.skip(f"checks x86 vector instruction sets; this CPU: {capability}")
+    widths = {isa.bit_width() for isa in valid_vec_isa_list()}
+    assert 256 in widths and (capability == "AVX2" or 512 in widths), widths
+    assert pick_vec_isa().bit_width() == (512 if capability == "AVX512" else 256)

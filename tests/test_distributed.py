@@ -10,6 +10,9 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
+from inductor_probe import use_light_probe
+
+use_light_probe()  # in each spawned rank too, which imports this module
 WORLD = 2
 
 
