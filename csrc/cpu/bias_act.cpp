@@ -147,7 +147,8 @@ void bias_forward(scalar_t* out, const scalar_t* x, const std::vector<at::opmath
   const int64_t C = geo.channels;
   const bool per_c = A == Act::kPrelu && p.size() > 1;  // (false at compile time for the others)
   const int64_t unit = geo.inner == 1 ? C : geo.inner;  // a row of C, or a run of one channel
-  const bool stream = detail::use_streaming(out, std::array<const scalar_t*, 1>{x}, geo.n);
+  const std::array<const scalar_t*, 1> inputs{x};  // (what the output streams past)
+  const bool stream = detail::use_streaming(out, inputs, geo.n);
   at::parallel_for(0, geo.n / unit, std::max<int64_t>(1, kGrainSize / unit), [&](int64_t u0,
                                                                                 int64_t u1) {
     const scalar_t* const xs = x;
@@ -204,9 +205,9 @@ void bias_forward(scalar_t* out, const scalar_t* x, const std::vector<at::opmath
       }
     };
     if (geo.inner == 1) {
-      detail::write_range(stream, out, u0 * unit, u1 * unit, rows);
+      detail::write_range(stream, out, u0 * unit, u1 * unit, inputs, rows);
     } else {
-      detail::write_range(stream, out, u0 * unit, u1 * unit, runs);
+      detail::write_range(stream, out, u0 * unit, u1 * unit, inputs, runs);
     }
   });
 }
@@ -257,8 +258,8 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
   // grad_input streamed when larger than the last-level cache (loops.h), rows only. The
   // 512-byte blocks cut rows into pieces, which moves a single PReLU weight's terms to other
   // lanes: its gradient's last bits depend on whether it streamed, never on the threads.
-  const bool stream = geo.inner == 1 &&
-                      detail::use_streaming(gi, std::array<const scalar_t*, 2>{g, x}, geo.n);
+  const std::array<const scalar_t*, 2> inputs{g, x};
+  const bool stream = geo.inner == 1 && detail::use_streaming(gi, inputs, geo.n);
   at::parallel_for(0, chunks, 1, [&](int64_t k0, int64_t k1) {
     scalar_t* const gis = gi;
     const scalar_t* const gs = g;
@@ -327,7 +328,7 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
           }
         };
         const int64_t e0 = k * per_chunk * C, e1 = u1 * C;
-        detail::write_range(stream, gis, e0, e1, rows);
+        detail::write_range(stream, gis, e0, e1, inputs, rows);
         continue;
       }
       for (int64_t u = k * per_chunk; u < u1; ++u) {  // runs of `inner` elements of channel c
@@ -683,7 +684,8 @@ void stats_forward(scalar_t* out, const scalar_t* x,
   // a weight per channel: PReLU's only (a compile-time false for the others: no per-vector test)
   const bool per_c = A == Act::kPrelu && p.size() > 1;
   const int64_t unit = geo.inner == 1 ? C : geo.inner;
-  const bool stream = detail::use_streaming(out, std::array<const scalar_t*, 1>{x}, geo.n);
+  const std::array<const scalar_t*, 1> inputs{x};  // (what the output streams past)
+  const bool stream = detail::use_streaming(out, inputs, geo.n);
   // act(x) for len elements of one row, xu[0] in channel c (its count cb[0]; its parameter
   // pb[0] when pc_each, else p0): all but the pattern loops' (bits_op)
   const auto segment = [](scalar_t* yu, const scalar_t* xu, auto* cb, const T* pb, bool pc_each,
@@ -790,7 +792,7 @@ void stats_forward(scalar_t* out, const scalar_t* x,
           if (pending >= kFlushRows) flush();
         }
       };
-      detail::write_range(stream, out, u0 * C, u1 * C, rows);
+      detail::write_range(stream, out, u0 * C, u1 * C, inputs, rows);
       flush();
     } else {  // runs of `inner` elements of channel c, in pieces of at most kFlush
       // This task's counts: mine[j] for channel (u0 + j) % C (fewer than C when the task has
@@ -825,7 +827,7 @@ void stats_forward(scalar_t* out, const scalar_t* x,
           }
         }
       };
-      detail::write_range(stream, out, u0 * unit, u1 * unit, runs);
+      detail::write_range(stream, out, u0 * unit, u1 * unit, inputs, runs);
       // fired[(u0 + j) % C] += mine[j], as two contiguous loops (one with the modulo and the
       // layout reloaded at each channel took 60% of act_stats at 4x16384, NOTES §27)
       const std::lock_guard<SpinLock> guard(lock);

@@ -357,12 +357,31 @@ inline bool use_streaming(const scalar_t* o, const std::array<const scalar_t*, N
          std::find(in.begin(), in.end(), o) == in.end();
 }
 
+// The inputs' lines kPrefetchBytes past element i of each (arrays indexed as the output is),
+// fetched into L1 ahead of use. The hardware prefetchers alone kept ahead of relu, but not of
+// the kernels with arithmetic per element: at 16M float32 elements (two threads, the Intel
+// Xeon of NOTES §35) GELU's backward took 8.1 ms and ran in 6.3 with this, ELU's 5.9 and 4.8,
+// GELU's forward 5.2 and 3.7; relu's backward the same (4.8). 1-3 KB ahead measured alike;
+// the tensors that fit the cache (4M) gained nothing and lost nothing.
+constexpr int64_t kPrefetchBytes = 2048;
+template <typename T, size_t N>
+inline void prefetch_ahead(const std::array<const T*, N>& in, int64_t i, int64_t bytes) {
+  for (const T* p : in) {  // addresses as integers: they may lie past the array's end
+    const uintptr_t a = reinterpret_cast<uintptr_t>(p + i) + kPrefetchBytes;
+    for (int64_t b = 0; b < bytes; b += 64) {
+      __builtin_prefetch(reinterpret_cast<const void*>(a + b), 0, 3);
+    }
+  }
+}
+
 // compute(dst, first, count) writes elements [first, first + count) to dst[0, count); this
 // runs it over [begin, end) of o: an unaligned head straight to o, then 512-byte blocks
 // through an L1 buffer streamed to o (larger blocks measured slower: the stores come in
-// bursts), then the tail straight to o.
-template <typename scalar_t, typename Compute>
+// bursts), then the tail straight to o. prefetch: the inputs (of o's element size, indexed as
+// o is) to fetch ahead of each block.
+template <typename scalar_t, size_t N, typename Compute>
 RELU_EXT_FLATTEN inline void streamed(scalar_t* o, int64_t begin, int64_t end,
+                                       const std::array<const scalar_t*, N>& prefetch,
                                        const Compute& compute) {
   constexpr int64_t kBlock = 512 / sizeof(scalar_t);
   int64_t i = begin;
@@ -375,6 +394,7 @@ RELU_EXT_FLATTEN inline void streamed(scalar_t* o, int64_t begin, int64_t end,
       i += head;
       alignas(64) char buf[kBlock * sizeof(scalar_t)];
       for (; i + kBlock <= end; i += kBlock) {
+        prefetch_ahead(prefetch, i, sizeof(buf));
         compute(reinterpret_cast<scalar_t*>(buf), i, kBlock);
         char* dst = reinterpret_cast<char*>(o + i);
         for (size_t b = 0; b < sizeof(buf); b += kStreamBytes) stream_store(dst + b, buf + b);
@@ -385,12 +405,12 @@ RELU_EXT_FLATTEN inline void streamed(scalar_t* o, int64_t begin, int64_t end,
   if (i < end) compute(o + i, i, end - i);
 }
 
-// compute(dst, first, count) over [begin, end) of o: through streamed when stream is set,
-// else in one call straight to o.
-template <typename scalar_t, typename Compute>
+// compute(dst, first, count) over [begin, end) of o: through streamed when stream is set
+// (prefetching the inputs `prefetch`), else in one call straight to o.
+template <typename scalar_t, size_t N, typename Compute>
 inline void write_range(bool stream, scalar_t* o, int64_t begin, int64_t end,
-                        const Compute& compute) {
-  if (stream) return streamed(o, begin, end, compute);
+                        const std::array<const scalar_t*, N>& prefetch, const Compute& compute) {
+  if (stream) return streamed(o, begin, end, prefetch, compute);
   compute(o + begin, begin, end - begin);
 }
 
@@ -402,26 +422,33 @@ inline std::array<const scalar_t*, N> advanced(std::array<const scalar_t*, N> in
 }
 
 // One thread's part [begin, end) of parallel_dense: loop(o, in, begin, end), streamed or not.
-template <typename scalar_t, size_t N, typename Loop>
+template <bool kPrefetch, typename scalar_t, size_t N, typename Loop>
 inline __attribute__((always_inline)) void dense_chunk(bool stream, scalar_t* o,
                                      const std::array<const scalar_t*, N>& in, int64_t begin,
                                      int64_t end, const Loop& loop) {
   if (!stream) return loop(o, in, begin, end);
-  streamed(o, begin, end, [&](scalar_t* dst, int64_t first, int64_t count) {
+  const auto compute = [&](scalar_t* dst, int64_t first, int64_t count) {
     loop(dst, advanced(in, first), 0, count);
-  });
+  };
+  if constexpr (kPrefetch) {
+    streamed(o, begin, end, in, compute);
+  } else {
+    streamed(o, begin, end, std::array<const scalar_t*, 0>{}, compute);
+  }
 }
 
 // loop(o, in, begin, end) over [0, numel), threaded; streamed when use_streaming says so.
 // (The compiler's float loops once ran in 256-bit vectors on AVX-512, measured 3-12% faster at
 // 4M-16M elements before the streaming stores; with them, no faster there, and 20-45% slower
-// at 32K-1M elements, in or near the cache: benchmarks/NOTES.md §15, §25.)
-template <typename scalar_t, size_t N, typename Loop>
+// at 32K-1M elements, in or near the cache: benchmarks/NOTES.md §15, §25.) kPrefetch: the
+// inputs prefetched ahead of each streamed block (prefetch_ahead), but for loops of gathers
+// from a table, which lost 4-7% by it (the half types' forwards by table lookup, 16M).
+template <bool kPrefetch = true, typename scalar_t, size_t N, typename Loop>
 inline void parallel_dense(scalar_t* o, const std::array<const scalar_t*, N>& in, int64_t numel,
                            const Loop& loop) {
   const bool stream = use_streaming(o, in, numel);
   at::parallel_for(0, numel, kGrainSize, [&](int64_t begin, int64_t end) RELU_EXT_FLATTEN {
-    dense_chunk(stream, o, in, begin, end, loop);
+    dense_chunk<kPrefetch>(stream, o, in, begin, end, loop);
   });
 }
 
@@ -584,10 +611,11 @@ void cpu_tabulated_values(const at::Tensor& out, const std::vector<uint16_t>& va
     return;
   }
   const std::array<const uint16_t*, 1> x = {static_cast<const uint16_t*>(in.const_data_ptr())};
-  detail::parallel_dense(static_cast<uint16_t*>(out.data_ptr()), x, out.numel(),
-                         [t](uint16_t* dst, auto src, int64_t begin, int64_t end) {
-                           detail::values_loop(dst, src[0], begin, end, t);
-                         });
+  detail::parallel_dense</*kPrefetch=*/false>(
+      static_cast<uint16_t*>(out.data_ptr()), x, out.numel(),
+      [t](uint16_t* dst, auto src, int64_t begin, int64_t end) {
+        detail::values_loop(dst, src[0], begin, end, t);
+      });
 }
 
 // out = scaled_lookup(in, table, scale) (tables.h; ELU's forward): dense tensors by gathers,
@@ -604,13 +632,14 @@ void cpu_tabulated_floats(const at::Tensor& out, const std::vector<float>& table
     return;
   }
   const std::array<const scalar_t*, 1> x = {in.const_data_ptr<scalar_t>()};
-  detail::parallel_dense(out.data_ptr<scalar_t>(), x, out.numel(),
-                         [t, scale](scalar_t* dst, auto src, int64_t begin, int64_t end) {
-                           detail::with_scale(scale, [&](auto kScale) {
-                             detail::scaled_loop<false, kScale, scalar_t>(
-                                 dst, nullptr, src[0], begin, end, t, scale);
-                           });
-                         });
+  detail::parallel_dense</*kPrefetch=*/false>(
+      out.data_ptr<scalar_t>(), x, out.numel(),
+      [t, scale](scalar_t* dst, auto src, int64_t begin, int64_t end) {
+        detail::with_scale(scale, [&](auto kScale) {
+          detail::scaled_loop<false, kScale, scalar_t>(dst, nullptr, src[0], begin, end, t,
+                                                       scale);
+        });
+      });
 }
 
 // grad_input = grad * f'(x), f' tabulated (tabulate_slopes), the product in float; f'(x)
@@ -838,7 +867,7 @@ void cpu_elementwise_bits_out(const at::Tensor& out, const at::Tensor& mask, con
                       reinterpret_cast<uintptr_t>(o) % 64 == 0;
   detail::for_each_words(n, [&](int64_t w0, int64_t w1) RELU_EXT_FLATTEN {
     if (!stream) return detail::bits_out_loop<scalar_t>(o, in, m, n, w0, w1, op, vop, pred, vpred);
-    detail::streamed(o, 32 * w0, std::min(32 * w1, n),
+    detail::streamed(o, 32 * w0, std::min(32 * w1, n), std::array<const scalar_t*, 1>{in},
                      [&](scalar_t* dst, int64_t first, int64_t count) {
                        detail::bits_out_loop<scalar_t>(dst, in + first, m + first / 8, count, 0,
                                                        (count + 31) / 32, op, vop, pred, vpred);

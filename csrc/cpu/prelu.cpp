@@ -113,9 +113,10 @@ void prelu_forward_dense(scalar_t* out, const scalar_t* x, const scalar_t* weigh
                          int64_t channels, int64_t inner) {
   std::vector<at::opmath_type<scalar_t>> w_store;
   const auto* w = weights_in_opmath(weight, channels, &w_store);
-  const bool stream = detail::use_streaming(out, std::array<const scalar_t*, 1>{x}, numel);
+  const std::array<const scalar_t*, 1> inputs{x};
+  const bool stream = detail::use_streaming(out, inputs, numel);
   at::parallel_for(0, numel, kGrainSize, [&](int64_t begin, int64_t end) {
-    detail::write_range(stream, out, begin, end,
+    detail::write_range(stream, out, begin, end, inputs,
                         [&](scalar_t* dst, int64_t first, int64_t count) {
       prelu_forward_range(dst, x, w, first, count, channels, inner);
     });
@@ -318,8 +319,8 @@ void prelu_backward_dense(scalar_t* grad_input, const scalar_t* grad, const scal
   // runs the 512-byte blocks then cut pieces in two, which moves terms to other lanes: the
   // weight gradient's last bits depend on whether it streamed (on the size and the machine's
   // cache), never on the thread count.
-  const bool stream =
-      detail::use_streaming(grad_input, std::array<const scalar_t*, 2>{grad, x}, numel);
+  const std::array<const scalar_t*, 2> inputs{grad, x};
+  const bool stream = detail::use_streaming(grad_input, inputs, numel);
   at::parallel_for(0, num_chunks, 1, [&](int64_t k_begin, int64_t k_end) {
     std::vector<float> row_lanes;  // rows: each channel's float lane
     for (int64_t k = k_begin; k < k_end; ++k) {
@@ -344,7 +345,7 @@ void prelu_backward_dense(scalar_t* grad_input, const scalar_t* grad, const scal
               }
             }
           };
-          detail::write_range(stream, grad_input, begin, end, compute);
+          detail::write_range(stream, grad_input, begin, end, inputs, compute);
           flush_row_lanes(row_lanes.data(), acc, channels);
         } else {
           for (int64_t r = begin; r < end; r += channels) {
@@ -365,7 +366,7 @@ void prelu_backward_dense(scalar_t* grad_input, const scalar_t* grad, const scal
                                      &lanes[c], &pending[c], &acc[c]);
           });
         };
-        detail::write_range(stream, grad_input, begin, end, compute);
+        detail::write_range(stream, grad_input, begin, end, inputs, compute);
         for (int64_t c = 0; c < channels; ++c) flush_lanes(&lanes[c], &pending[c], &acc[c]);
       } else {
         for_each_channel_piece(begin, end, inner, channels,
