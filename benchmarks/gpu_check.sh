@@ -3,13 +3,24 @@
 # tests, compute-sanitizer memcheck and racecheck on a small run, and a short speed table
 # against ATen. Everything is written under $OUT (default benchmarks/results/gpu-check);
 # summary.txt says what passed. Run from the repository root: bash benchmarks/gpu_check.sh
+# The whole run stays within BUDGET seconds (default 540, under the device tool's 600 per
+# command): each step's time limit is its own or what is left, whichever is less, and a step
+# with under 20 s left is recorded as skipped.
 set -uo pipefail
 OUT=${OUT:-benchmarks/results/gpu-check}
 PY=${PYTHON:-python3}
+BUDGET=${BUDGET:-540}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 summary() { echo "$*" | tee -a "$OUT/summary.txt"; }
 : > "$OUT/summary.txt"
+START=$(date +%s)
+# limit N: N seconds or what is left of the budget, whichever is less (0 when under 20 s)
+limit() {
+  local left=$(( BUDGET - ($(date +%s) - START) ))
+  (( left < 20 )) && { echo 0; return; }
+  echo $(( $1 < left ? $1 : left ))
+}
 
 { nvidia-smi; $PY -c "import torch; print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0))"; } \
   > "$OUT/env.txt" 2>&1
@@ -19,7 +30,7 @@ summary() { echo "$*" | tee -a "$OUT/summary.txt"; }
 BEST_ISA=$($PY relu_ext/_library.py)
 SECONDS=0
 if TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=$(nproc) RELU_EXT_CUDA=1 RELU_EXT_CPU_ISAS="$BEST_ISA" \
-     $PY setup.py -q build_ext --inplace > "$OUT/build.log" 2>&1; then
+     timeout "$(limit 400)" $PY setup.py -q build_ext --inplace > "$OUT/build.log" 2>&1; then
   summary "build: ok (${SECONDS}s; CPU library: $BEST_ISA)"
 else
   summary "build: FAILED (${SECONDS}s), see build.log"; tail -40 "$OUT/build.log"; exit 1
@@ -30,20 +41,34 @@ fi
 SECONDS=0
 WORKERS=$(( $(nproc) < 8 ? $(nproc) : 8 ))
 XDIST=$($PY -c "import xdist" 2>/dev/null && echo "-n $WORKERS")
-timeout 170 $PY -m pytest tests -q -k "cuda" -p no:cacheprovider $XDIST > "$OUT/tests.log" 2>&1
-summary "cuda tests: rc=$? (${SECONDS}s) $(tail -1 "$OUT/tests.log")"
+T=$(limit 170)
+if (( T > 0 )); then
+  timeout "$T" $PY -m pytest tests -q -k "cuda" -p no:cacheprovider $XDIST > "$OUT/tests.log" 2>&1
+  summary "cuda tests: rc=$? (${SECONDS}s of ${T}s) $(tail -1 "$OUT/tests.log")"
+else
+  summary "cuda tests: skipped (out of time)"
+fi
 
 for tool in memcheck racecheck; do
   SECONDS=0
-  if command -v compute-sanitizer > /dev/null; then
-    timeout 60 compute-sanitizer --tool "$tool" --error-exitcode 1 \
-      $PY benchmarks/sanitize_run.py > "$OUT/sanitizer-$tool.log" 2>&1
-    summary "compute-sanitizer $tool: rc=$? (${SECONDS}s) $(grep -m1 'ERROR SUMMARY' "$OUT/sanitizer-$tool.log")"
-  else
+  T=$(limit 60)
+  if ! command -v compute-sanitizer > /dev/null; then
     summary "compute-sanitizer $tool: unavailable"
+  elif (( T == 0 )); then
+    summary "compute-sanitizer $tool: skipped (out of time)"
+  else
+    timeout "$T" compute-sanitizer --tool "$tool" --error-exitcode 1 \
+      $PY benchmarks/sanitize_run.py > "$OUT/sanitizer-$tool.log" 2>&1
+    summary "compute-sanitizer $tool: rc=$? (${SECONDS}s of ${T}s) $(grep -m1 'ERROR SUMMARY' "$OUT/sanitizer-$tool.log")"
   fi
 done
 
 SECONDS=0
-timeout 150 $PY benchmarks/bench.py --quick --device all --out "$OUT" > "$OUT/bench.log" 2>&1
-summary "benchmark: rc=$? (${SECONDS}s)"
+T=$(limit 150)
+if (( T > 0 )); then
+  timeout "$T" $PY benchmarks/bench.py --quick --device all --out "$OUT" > "$OUT/bench.log" 2>&1
+  summary "benchmark: rc=$? (${SECONDS}s of ${T}s)"
+else
+  summary "benchmark: skipped (out of time)"
+fi
+summary "total: $(( $(date +%s) - START ))s of ${BUDGET}s"

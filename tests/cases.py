@@ -60,21 +60,22 @@ def prelu_weight(case, x, requires_grad=False):
     return w.requires_grad_(requires_grad)
 
 
-def make_input(layout, dtype, device, requires_grad=False, scale=3.0):
-    """A random input of the given layout; channel dim (1) has 3 entries where there is one."""
+def make_input(layout, dtype, device, requires_grad=False, scale=3.0, n=4):
+    """A random input of the given layout; channel dim (1) has 3 entries where there is one;
+    n: the batch dim's size in the contiguous, transposed and channels_last layouts."""
     def r(*shape):
         return torch.randn(shape, dtype=torch.float64, device=device).mul(scale).to(dtype)
 
     if layout == "contiguous":
-        x = r(4, 3, 5, 6)
+        x = r(n, 3, 5, 6)
     elif layout == "offset":  # dense, starting one element past a 16-byte boundary
         x = r(4 * 3 * 5 * 6 + 1)[1:].view(4, 3, 5, 6)
     elif layout == "transposed":
-        x = r(6, 3, 5, 4).transpose(0, 3)
+        x = r(6, 3, 5, n).transpose(0, 3)
     elif layout == "sliced":
         x = r(8, 3, 10, 6)[::2, :, ::2]
     elif layout == "channels_last":
-        x = r(4, 3, 5, 6).contiguous(memory_format=torch.channels_last)
+        x = r(n, 3, 5, 6).contiguous(memory_format=torch.channels_last)
     elif layout == "expanded":
         x = r(1, 3, 1, 6).expand(4, 3, 5, 6)
     elif layout == "0-dim":

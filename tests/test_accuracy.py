@@ -189,12 +189,8 @@ def test_tables_keep_subnormals_built_under_flush_to_zero():
     off afterwards: the tables were built to IEEE 754 (they outlive the mode), so results that
     are subnormal come out correctly rounded (the libraries that compute instead: within an
     ulp). In a child process, whose tables are built by its first calls."""
-    import subprocess
+    from child import run_python
 
-    env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(relu_ext.__file__)))
-    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.run([sys.executable, "-c", TABLES_UNDER_FLUSH], capture_output=True,
-                          text=True, env=env, timeout=300)
+    proc = run_python(TABLES_UNDER_FLUSH)
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
 

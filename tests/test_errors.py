@@ -131,17 +131,9 @@ def test_crash_prone_inputs_raise_in_a_subprocess():
     """Odd memory (overlapping, as_strided), devices, weights, layouts (sparse, quantized):
     each a clear Python exception. Run in a child process, so that a crash (a segfault or
     an abort) fails this test instead of killing the run."""
-    import os
-    import subprocess
-    import sys
+    from child import run_python
 
-    import relu_ext
-
-    env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(relu_ext.__file__)))
-    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.run([sys.executable, "-c", CRASH_PRONE], capture_output=True, text=True,
-                          env=env, timeout=300)
+    proc = run_python(CRASH_PRONE)
     assert proc.returncode == 0, (proc.returncode, proc.stdout, proc.stderr[-2000:])
     assert "all raised" in proc.stdout, proc.stdout
 

@@ -4,12 +4,11 @@ selects its own kernels: ATEN_CPU_CAPABILITY; and RELU_EXT_CPU_ISA, which also p
 AVX-512 library on a CPU with the AVX512-BF16 conversions)."""
 import glob
 import os
-import subprocess
-import sys
 
 import pytest
 
 import relu_ext
+from child import run_python
 
 PKG = os.path.dirname(relu_ext.__file__)
 RUNNABLE = relu_ext._library.runnable_isas()
@@ -155,9 +154,8 @@ print("ok", sys.argv[1])
 
 @pytest.mark.parametrize("isa", BUILT)
 def test_cpu_library_per_isa(isa):
-    env = {**os.environ, "ATEN_CPU_CAPABILITY": isa.split("_")[0], "RELU_EXT_CPU_ISA": isa}
-    r = subprocess.run([sys.executable, "-c", CHECK, isa], capture_output=True, text=True,
-                       env=env, cwd=os.path.dirname(PKG))
+    r = run_python(CHECK, isa, env={"ATEN_CPU_CAPABILITY": isa.split("_")[0],
+                                    "RELU_EXT_CPU_ISA": isa})
     assert r.returncode == 0, r.stderr[-3000:]
     assert f"ok {isa}" in r.stdout
 

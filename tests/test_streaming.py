@@ -5,13 +5,12 @@ offsets that give the streamed loops a misaligned head, whole blocks and a parti
 must agree bit for bit and match torch."""
 import glob
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
 
 import relu_ext
+from child import run_python
 
 PKG = os.path.dirname(relu_ext.__file__)
 BUILT = [isa for isa in relu_ext._library.runnable_isas()
@@ -80,10 +79,9 @@ print("ok", relu_ext.backend_info()["cpu_isa"])
 
 
 def _run(isa, streaming_bytes, path):
-    env = {**os.environ, "ATEN_CPU_CAPABILITY": isa.split("_")[0], "RELU_EXT_CPU_ISA": isa,
-           "RELU_EXT_STREAMING_BYTES": str(streaming_bytes)}
-    r = subprocess.run([sys.executable, "-c", RUN, isa, str(path)], capture_output=True,
-                       text=True, env=env, cwd=os.path.dirname(PKG))
+    r = run_python(RUN, isa, path, env={"ATEN_CPU_CAPABILITY": isa.split("_")[0],
+                                        "RELU_EXT_CPU_ISA": isa,
+                                        "RELU_EXT_STREAMING_BYTES": str(streaming_bytes)})
     assert r.returncode == 0, r.stderr[-3000:]
     assert f"ok {isa}" in r.stdout
     return torch.load(path)

@@ -94,6 +94,8 @@ const std::vector<uint16_t>& elu_values_at_one() {
   static const auto t = tabulate_values<scalar_t>([](double x) { return elu_fwd(x, 1.0); });
   return t;
 }
+// Whether ELU's forward at alpha reads elu_values_at_one (else elu_values, scaled by alpha).
+inline bool elu_reads_values_at_one(float alpha) { return alpha == 1.0f; }
 template <typename scalar_t>
 const std::vector<float>& elu_slopes() {
   static const auto t = tabulate_slopes<scalar_t>([](double x) { return elu_bwd(1.0, x, 1.0); });

@@ -499,7 +499,7 @@ struct BitsOp {
 template <Act A, typename scalar_t, typename F>
 void with_stats_op(float p0, const F& f) {
   if constexpr (kStatsTable<A, scalar_t> && A == Act::kElu) {
-    if (p0 == 1.0f) {
+    if (elu_reads_values_at_one(p0)) {
       f(BitsOp<scalar_t, uint16_t>{elu_values_at_one<scalar_t>().data(), 1.0f});
     } else {
       f(BitsOp<scalar_t, float>{elu_values<scalar_t>().data(), p0});

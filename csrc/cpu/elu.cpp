@@ -16,7 +16,7 @@ void elu_into(const at::Tensor& out, const at::Tensor& self, double alpha) {
   using opmath_t = at::opmath_type<scalar_t>;
   const auto a = static_cast<opmath_t>(alpha);
   if constexpr (kTabulated<scalar_t>) {
-    if (a == 1.0f) {
+    if (elu_reads_values_at_one(a)) {
       cpu_tabulated_values<scalar_t>(out, elu_values_at_one<scalar_t>(), self);
     } else {
       cpu_tabulated_floats<scalar_t>(out, elu_values<scalar_t>(), a, self);

@@ -618,8 +618,9 @@ void cpu_tabulated_values(const at::Tensor& out, const std::vector<uint16_t>& va
       });
 }
 
-// out = scaled_lookup(in, table, scale) (tables.h; ELU's forward): dense tensors by gathers,
-// other layouts an element at a time (the same values).
+// out = scaled_lookup(in, table, scale) (tables.h; ELU's forward at alpha != 1): dense tensors
+// by gathers, other layouts an element at a time (the same values). Always scaled (right at
+// scale 1 too): the one caller with scale 1, ELU at alpha = 1, reads 16-bit values instead.
 template <typename scalar_t>
 void cpu_tabulated_floats(const at::Tensor& out, const std::vector<float>& table, float scale,
                           const at::Tensor& in) {
@@ -635,10 +636,8 @@ void cpu_tabulated_floats(const at::Tensor& out, const std::vector<float>& table
   detail::parallel_dense</*kPrefetch=*/false>(
       out.data_ptr<scalar_t>(), x, out.numel(),
       [t, scale](scalar_t* dst, auto src, int64_t begin, int64_t end) {
-        detail::with_scale(scale, [&](auto kScale) {
-          detail::scaled_loop<false, kScale, scalar_t>(dst, nullptr, src[0], begin, end, t,
-                                                       scale);
-        });
+        detail::scaled_loop</*kGrad=*/false, /*kScale=*/true, scalar_t>(dst, nullptr, src[0],
+                                                                        begin, end, t, scale);
       });
 }
 
