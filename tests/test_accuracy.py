@@ -193,4 +193,3 @@ def test_tables_keep_subnormals_built_under_flush_to_zero():
 
     proc = run_python(TABLES_UNDER_FLUSH)
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
-
