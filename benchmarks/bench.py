@@ -86,7 +86,14 @@ def cpu_name():
 
 
 def machine_name(devices):
-    name = torch.cuda.get_device_name(0) if "cuda" in devices else cpu_name()
+    """The results folder's name: the GPU's, else the CPU's model name, with the kernels'
+    instruction set added below AVX-512 (a virtual machine's model name can be as generic as
+    "AMD EPYC" for CPUs with and without AVX-512, whose results differ)."""
+    if "cuda" in devices:
+        name = torch.cuda.get_device_name(0)
+    else:
+        isa = relu_ext.backend_info()["cpu_isa"] or ""
+        name = cpu_name() + ("" if isa.startswith("avx512") else " " + isa)
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
@@ -252,8 +259,13 @@ def memory_table(devices, threads, rounds, block_s, ops, batch=256,
     end of the forward to the backward (CPU: glibc's heap in use; CUDA: peak allocated over
     the step, minus before) and the step's time (forward + backward, interleaved across
     modes)."""
-    rows = []
+    rows, skipped = [], []
     for device, dtype in [(d, t) for d in devices for t in dtypes]:
+        slow = slow_matmul(device, dtype, batch)
+        if slow:
+            skipped.append(f"{device} {str(dtype).replace('torch.', '')}: left out, {slow}")
+            print("memory table:", skipped[-1])
+            continue
         for form in [f for f in MEMORY_FORMS if f in ops]:
             steps, names = [], []
             for mode, act in MEMORY_FORMS[form]:
@@ -306,7 +318,25 @@ def memory_table(devices, threads, rounds, block_s, ops, batch=256,
         lines.append(f"| {r['device']} | {r['dtype']} | {r['form']} | {r['mode']} | "
                      f"{r['saved_mib']:.2f} | "
                      f"{r['held_mib']:.2f} | {r['step_ms']:.2f} | {r['time_vs_torch']:.2f} |")
-    return rows, "\n".join(lines) + "\n"
+    return rows, "\n".join(lines + [""] + skipped) + "\n"
+
+
+def slow_matmul(device, dtype, batch):
+    """Why the MLP step in dtype is left out on device (its matrix products over 20x slower than
+    float32's, as bfloat16's on a CPU without AVX-512: a step then takes tens of seconds), or
+    None."""
+    if device != "cpu" or dtype == torch.float32:
+        return None
+    times = {}
+    for t in (torch.float32, dtype):
+        a, b = torch.randn(batch, 1024, dtype=t), torch.randn(1024, 4096, dtype=t)
+        a @ b
+        times[t] = Timer("a @ b", globals={"a": a, "b": b}).timeit(1).median
+    ratio = times[dtype] / times[torch.float32]
+    if ratio < 20:
+        return None
+    return (f"a ({batch}, 1024) x (1024, 4096) product takes {times[dtype]:.2f} s here, "
+            f"{ratio:.0f}x float32's")
 
 
 FUSED_ACTS = {  # name: (bias_act keywords, the activation on z = x + b for ATen)

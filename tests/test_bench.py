@@ -65,9 +65,14 @@ def test_bench_quick_smoke(tmp_path):
     assert "| cpu | bfloat16 | relu |" in (tmp_path / "fused.md").read_text()
     # The tables state the shapes they timed.
     assert "of a (256, 1024) input (256K elements" in (tmp_path / "fused.md").read_text()
-    assert "on a batch of 16 (64K activation elements" in (tmp_path / "memory.md").read_text()
+    memory_md = (tmp_path / "memory.md").read_text()
+    assert "on a batch of 16 (64K activation elements" in memory_md
     with open(tmp_path / "memory.csv") as f:
         mem = list(csv.DictReader(f))
+    # bfloat16's step is left out, and the table says why, where its matrix products crawl
+    # (a CPU without AVX-512)
+    dtypes = ("float32",) if "cpu bfloat16: left out, a (16, 1024)" in memory_md else (
+        "float32", "bfloat16")
     assert {(r["form"], r["dtype"]) for r in mem} == {
-        (op, dt) for op in ("relu", "prelu", "gelu_tanh") for dt in ("float32", "bfloat16")}
+        (op, dt) for op in ("relu", "prelu", "gelu_tanh") for dt in dtypes}
     assert all(float(r["step_ms"]) > 0 for r in mem)

@@ -74,6 +74,17 @@ for dtype in (torch.float32, torch.float64, torch.bfloat16, torch.float16):
             torch.testing.assert_close(y, ref(x), rtol=0, atol=0, equal_nan=True)
             want = (x > 0).movedim(dim, -1).reshape(-1, C).sum(0)
             assert torch.equal(fired, want), (dim, dtype, act)
+        # the forms with arithmetic: exactly relu_ext's own forwards (the half types' by
+        # table on AVX-512 and AVX2, in act_stats's pattern loops too; the scalar ops in the
+        # baseline library)
+        for act, p, ours in (("elu", 1.0, lambda t: F.elu(t)),
+                             ("elu", 0.7, lambda t: F.elu(t, 0.7)),
+                             ("gelu", 0.0, lambda t: F.gelu(t)),
+                             ("gelu_tanh", 0.0, lambda t: F.gelu(t, approximate="tanh"))):
+            y, fired = torch.ops.relu_ext.act_stats(x, None, dim, act, p)
+            torch.testing.assert_close(y, ours(x), rtol=0, atol=0, equal_nan=True)
+            want = (x > 0).movedim(dim, -1).reshape(-1, C).sum(0)
+            assert torch.equal(fired, want), (dim, dtype, act)
 # ReLU's half-type pattern count past 2^15 rows on one thread: its 8-bit (AVX-512, AVX2) and
 # 16-bit (the baseline) lane counts flush before they overflow; 72 channels: whole vector
 # steps of four-row blocks and a tail in every library

@@ -77,10 +77,11 @@ RELU_EXT_VEC_INLINE V elu_bwd_vec(V g, V x, V alpha) {
   return where_positive(x, g, g * alpha * vec_math::exp(x));
 }
 
-// The half types' ELU on the AVX-512 libraries (kTabulated): ELU at alpha = 1 and its slope,
-// tabulated as floats at every bfloat16 / float16 value (tables.h) from ../common.h's formulas
-// in double; at x <= 0 both are proportional to alpha (alpha expm1(x), alpha exp(x)), so one
-// table serves every alpha: its entry there times alpha, in float (tables.h: scaled_lookup).
+// The half types' ELU on the AVX-512 and AVX2 libraries (kTabulated): ELU at alpha = 1 and its
+// slope, tabulated as floats at every bfloat16 / float16 value (tables.h) from ../common.h's
+// formulas in double; at x <= 0 both are proportional to alpha (alpha expm1(x), alpha
+// exp(x)), so one table serves every alpha: its entry there times alpha, in float (tables.h:
+// scaled_lookup).
 // Values rounded to float to odd, so at alpha = 1 the result is correctly rounded.
 template <typename scalar_t>
 const std::vector<float>& elu_values() {
@@ -157,8 +158,8 @@ RELU_EXT_VEC_INLINE V gelu_tanh_bwd_vec(V g, V x) {
 }
 
 // The half types' GELU and its slope at every bfloat16 / float16 value (tables.h), from
-// ../common.h's formulas in double: the AVX-512 libraries' GELU forwards (gelu, gelu_mask,
-// act_stats) and backward look them up.
+// ../common.h's formulas in double: the AVX-512 and AVX2 libraries' GELU forwards (gelu,
+// gelu_mask, act_stats) and backward look them up.
 template <typename scalar_t, bool kTanh>
 const std::vector<uint16_t>& gelu_values() {
   static const auto t = tabulate_values<scalar_t>(

@@ -20,17 +20,38 @@
 namespace relu_ext {
 namespace {
 
+// The scalar forward of ELU or GELU (../common.h) on each lane of z.
+template <Act A, typename V>
+V act_fwd_lanes(V z, V p) {
+  using T = typename V::value_type;
+  T x[V::size()], a[V::size()];
+  z.store(x);
+  p.store(a);
+  for (int64_t j = 0; j < V::size(); ++j) {
+    if constexpr (A == Act::kElu) x[j] = elu_fwd(x[j], a[j]);
+    if constexpr (A == Act::kGelu) x[j] = gelu_fwd(x[j]);
+    if constexpr (A == Act::kGeluTanh) x[j] = gelu_tanh_fwd(x[j]);
+  }
+  return V::loadu(x);
+}
 // Vector math of activation A on Vectorized<T>: value (for results stored as scalar_t:
-// act_vec.h's kHalfMath) and g * derivative at z.
+// act_vec.h's kHalfMath) and g * derivative at z. (The baseline library's forwards run the
+// scalar ops, vec_math.h: its ELU and GELU here too, so that act_stats, the monitor's forward,
+// gives their values.)
 template <Act A, typename scalar_t, typename V>
 RELU_EXT_VEC_INLINE V act_fwd_vec(V z, V p) {
   using T = typename V::value_type;
   constexpr bool kHalf = kHalfMath<scalar_t>;
   if constexpr (A == Act::kRelu) return at::vec::clamp_min(z, V(T(0)));
   if constexpr (A == Act::kLeakyRelu || A == Act::kPrelu) return leaky_relu_fwd_vec(z, p);
-  if constexpr (A == Act::kElu) return elu_fwd_vec<kHalf>(z, p);
-  if constexpr (A == Act::kGelu) return gelu_fwd_vec<kHalf>(z);
-  if constexpr (A == Act::kGeluTanh) return gelu_tanh_fwd_vec<kHalf>(z);
+  if constexpr (RELU_EXT_GENERIC_VEC && A != Act::kRelu && A != Act::kLeakyRelu &&
+                A != Act::kPrelu) {
+    return act_fwd_lanes<A>(z, p);
+  } else {
+    if constexpr (A == Act::kElu) return elu_fwd_vec<kHalf>(z, p);
+    if constexpr (A == Act::kGelu) return gelu_fwd_vec<kHalf>(z);
+    if constexpr (A == Act::kGeluTanh) return gelu_tanh_fwd_vec<kHalf>(z);
+  }
 }
 template <Act A, typename V>
 RELU_EXT_VEC_INLINE V act_bwd_vec(V g, V z, V p) {
@@ -446,7 +467,7 @@ using BitsCount = uint8_t;
 using BitsCount = int16_t;
 #endif
 // act_stats's activation: act_fwd_vec, but the half types' GELU and ELU from their tables on
-// the AVX-512 libraries, as their own forwards: x holds the type's values exactly here
+// the AVX-512 and AVX2 libraries, as their own forwards: x holds the type's values exactly here
 // (bias_act's x + b does not, and computes). These, and ReLU, run on the 16-bit patterns
 // (kStatsBits below): what those loops write is BitsOp's (with_stats_op).
 template <Act A, typename scalar_t>
@@ -488,6 +509,25 @@ struct BitsOp {
       // relu keeps a where a - 1 is at or above b(-inf) (relu_fwd_bits)
       return _mm512_maskz_mov_epi16(
           _mm512_cmpge_epi16_mask(d, _mm512_set1_epi16(kNegInfBits<scalar_t>)), a);
+    }
+  }
+#elif defined(CPU_CAPABILITY_AVX2)
+  // 16 patterns a, d = a - 1
+  __m256i operator()(__m256i a, __m256i d) const {
+    if constexpr (std::is_same_v<T, uint16_t>) {
+      return gather_values(a, table);
+    } else if constexpr (std::is_same_v<T, float>) {
+      const __m256 s = _mm256_set1_ps(scale);
+      const at::vec::Vectorized<float> lo = gather_scaled<scalar_t, true>(
+          _mm256_cvtepu16_epi32(_mm256_castsi256_si128(a)), table, s);
+      const at::vec::Vectorized<float> hi = gather_scaled<scalar_t, true>(
+          _mm256_cvtepu16_epi32(_mm256_extracti128_si256(a, 1)), table, s);
+      return narrow<scalar_t>(lo, hi);
+    } else {
+      // relu keeps a where d > b(-inf) - 1 (signed)
+      return _mm256_and_si256(
+          _mm256_cmpgt_epi16(d, _mm256_set1_epi16(static_cast<int16_t>(kNegInfBits<scalar_t> - 1))),
+          a);
     }
   }
 #endif
@@ -545,15 +585,12 @@ RELU_EXT_VEC_INLINE int64_t stats_rows_bits_steps(int16_t* __restrict__ y,
 // The same on AVX2, 32 elements a step: the two vectors' 16-bit test results packed into one
 // 32-lane byte vector (packs, then a permute to undo its per-128-bit-lane order), subtracted
 // (a true lane is -1).
-template <int64_t kR, typename scalar_t>
-RELU_EXT_VEC_INLINE int64_t stats_rows_relu_bits_steps(int16_t* __restrict__ y,
-                                                       const int16_t* __restrict__ x,
-                                                       uint8_t* __restrict__ counts, int64_t n,
-                                                       int64_t stride) {
-  // ReLU only (the AVX2 library tabulates nothing). d = b - 1: relu keeps b where
-  // d > b(-inf) - 1 (signed); b is positive where d <= b(+inf) - 1 (unsigned: min(d, that)
-  // == d)
-  const __m256i keep_above = _mm256_set1_epi16(static_cast<int16_t>(kNegInfBits<scalar_t> - 1));
+template <int64_t kR, typename scalar_t, typename T>
+RELU_EXT_VEC_INLINE int64_t stats_rows_bits_steps(int16_t* __restrict__ y,
+                                                  const int16_t* __restrict__ x,
+                                                  uint8_t* __restrict__ counts, int64_t n,
+                                                  int64_t stride, BitsOp<scalar_t, T> op) {
+  // b is positive where d = b - 1 <= b(+inf) - 1 (unsigned: min(d, that) == d)
   const __m256i pos_max = _mm256_set1_epi16((kNegInfBits<scalar_t> & 0x7FFF) - 1);
   const __m256i ones16 = _mm256_set1_epi16(1);
   int64_t i = 0;
@@ -565,10 +602,8 @@ RELU_EXT_VEC_INLINE int64_t stats_rows_relu_bits_steps(int16_t* __restrict__ y,
       const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xk));
       const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xk + 16));
       const __m256i da = _mm256_sub_epi16(a, ones16), db = _mm256_sub_epi16(b, ones16);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(yk),
-                          _mm256_and_si256(_mm256_cmpgt_epi16(da, keep_above), a));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(yk + 16),
-                          _mm256_and_si256(_mm256_cmpgt_epi16(db, keep_above), b));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(yk), op(a, da));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(yk + 16), op(b, db));
       const __m256i pa = _mm256_cmpeq_epi16(_mm256_min_epu16(da, pos_max), da);
       const __m256i pb = _mm256_cmpeq_epi16(_mm256_min_epu16(db, pos_max), db);
       c = _mm256_sub_epi8(c, _mm256_permute4x64_epi64(_mm256_packs_epi16(pa, pb), 0xD8));
@@ -585,13 +620,9 @@ RELU_EXT_VEC_INLINE void stats_row_block_bits(int16_t* __restrict__ y,
                                               RI* __restrict__ counts, int64_t n, int64_t stride,
                                               BitsOp<scalar_t, T> op) {
   int64_t i = 0;
-#if defined(CPU_CAPABILITY_AVX512)
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
   if constexpr (std::is_same_v<RI, uint8_t>) {
     i = stats_rows_bits_steps<kR, scalar_t>(y, x, counts, n, stride, op);
-  }
-#elif defined(CPU_CAPABILITY_AVX2)
-  if constexpr (std::is_same_v<RI, uint8_t> && BitsOp<scalar_t, T>::kRelu) {
-    i = stats_rows_relu_bits_steps<kR, scalar_t>(y, x, counts, n, stride);
   }
 #endif
   for (; i < n; ++i) {  // (the tail there)

@@ -8,7 +8,7 @@
 namespace relu_ext {
 namespace {
 
-// out = elu(self): the half types on the AVX-512 libraries from act_vec.h's tables
+// out = elu(self): the half types on the AVX-512 and AVX2 libraries from act_vec.h's tables
 // (elu_values_at_one, elu_values), the rest computed. (Templates, so that the branch not
 // taken is not compiled.)
 template <typename scalar_t>

@@ -98,10 +98,10 @@ at::Tensor like_result(const at::Tensor& grad_output, const at::Tensor& result) 
                                                 : empty_like_cpu(result).copy_(grad_output);
 }
 
-// The half types' memory-efficient backward factor on the AVX-512 libraries: gelu'(x) at the
-// x recovered from (y, bit), at every value y of scalar_t and both bits, as the float kernel
-// below computes it (its vector path, in float, as it computes them for scalar_t), entry
-// bit << 16 | pattern of y. One gather then replaces the recovery, which took 25 times a
+// The half types' memory-efficient backward factor on the AVX-512 and AVX2 libraries: gelu'(x)
+// at the x recovered from (y, bit), at every value y of scalar_t and both bits, as the float
+// kernel below computes it (its vector path, in float, as it computes them for scalar_t),
+// entry bit << 16 | pattern of y. One gather then replaces the recovery, which took 25 times a
 // plain backward's time (benchmarks/NOTES.md §34). Built on first use (about a
 // millisecond, threaded; 512 KB).
 template <typename scalar_t, bool kTanh>

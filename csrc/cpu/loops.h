@@ -545,6 +545,12 @@ inline void values_loop(uint16_t* o, const uint16_t* x, int64_t begin, int64_t e
   for (; i + 32 <= end; i += 32) {
     _mm512_storeu_si512(o + i, gather_values(_mm512_loadu_si512(x + i), values));
   }
+#elif defined(CPU_CAPABILITY_AVX2)
+  for (; i + 16 <= end; i += 16) {
+    _mm256_storeu_si256(
+        reinterpret_cast<__m256i*>(o + i),
+        gather_values(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i)), values));
+  }
 #endif
   for (; i < end; ++i) o[i] = values[x[i]];
 }
@@ -557,15 +563,15 @@ inline void scaled_loop(scalar_t* o, const scalar_t* g, const scalar_t* x, int64
                         int64_t end, const float* table, float scale) {
   int64_t i = begin;
   const auto* xb = reinterpret_cast<const uint16_t*>(x);
-#if defined(CPU_CAPABILITY_AVX512)
-  using Vec = at::vec::Vectorized<scalar_t>;  // 32 lanes
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
+  using Vec = at::vec::Vectorized<scalar_t>;  // 2 * VF::size() lanes
   using VF = at::vec::Vectorized<float>;
-  const __m512 s = _mm512_set1_ps(scale);
+  const VF s(scale);
   const auto entries = [&](const uint16_t* p) {
     return VF(gather_scaled<scalar_t, kScale>(table_index(p), table, s));
   };
   for (; i + Vec::size() <= end; i += Vec::size()) {
-    VF a = entries(xb + i), b = entries(xb + i + 16);
+    VF a = entries(xb + i), b = entries(xb + i + VF::size());
     if constexpr (kGrad) {
       const auto [lo, hi] = at::vec::convert_to_float<scalar_t>(Vec::loadu(g + i));
       a = lo * a;
@@ -931,20 +937,19 @@ inline void slopes_bits_loop(scalar_t* const o, const scalar_t* const g, const s
     const int64_t base = 32 * w;
     const uint32_t word = load_word(m, w);
     int64_t i = base;
-#if defined(CPU_CAPABILITY_AVX512)
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
     if (base + 32 <= n) {
-      using Vec = at::vec::Vectorized<scalar_t>;  // 32 lanes
+      using Vec = at::vec::Vectorized<scalar_t>;  // 2 * VF::size() lanes: one or two a word
       using VF = at::vec::Vectorized<float>;
-      // the index of 16 elements at yb + j: their pattern, plus 65536 where their bit is set
-      const auto index = [&](int64_t j, uint32_t bits) {
-        const __m512i k = table_index(yb + j);
-        return _mm512_mask_add_epi32(k, static_cast<__mmask16>(bits), k,
-                                     _mm512_set1_epi32(65536));
+      // the slopes of VF::size() elements at yb + j: the entries at their patterns, plus
+      // 65536 where their bit is set
+      const auto slopes = [&](int64_t j) {
+        return VF(gather_floats(add_second_half(table_index(yb + j), word >> (j - base)), table));
       };
-      const auto [lo, hi] = at::vec::convert_to_float<scalar_t>(Vec::loadu(g + base));
-      narrow<scalar_t>(lo * VF(_mm512_i32gather_ps(index(base, word), table, 4)),
-                       hi * VF(_mm512_i32gather_ps(index(base + 16, word >> 16), table, 4)))
-          .store(o + base);
+      for (int64_t j = base; j < base + 32; j += Vec::size()) {
+        const auto [lo, hi] = at::vec::convert_to_float<scalar_t>(Vec::loadu(g + j));
+        narrow<scalar_t>(lo * slopes(j), hi * slopes(j + VF::size())).store(o + j);
+      }
       i = base + 32;
     }
 #endif

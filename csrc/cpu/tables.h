@@ -1,13 +1,14 @@
 // Tabulated functions of the half types: a bfloat16 or float16 argument takes one of 65536
 // values, so a function of one of them can be computed once for every value, in double and
-// rounded once, and looked up. On AVX-512 a gather reads 16 entries an instruction, less work
-// than GELU's vector math (its float polynomials), and the values come out correctly rounded
-// (benchmarks/NOTES.md §33). Only the AVX-512 libraries gather (kTabulated); the others
-// compute. A table is built on first use (under a millisecond, threaded) and kept: a
-// function's values as the type's 16-bit patterns (128 KB), its slopes as floats (256 KB)
-// for a backward's g * f'(x) in float, or its values as floats (256 KB) where a loop scales
-// them (ELU's alpha: act_vec.h). The loops over them are in loops.h (cpu_tabulated_values,
-// cpu_tabulated_floats, cpu_tabulated_slopes); lookup_vec and gather_scaled serve others.
+// rounded once, and looked up. A gather reads 16 entries an instruction on AVX-512, 8 on AVX2:
+// less work than GELU's or ELU's vector math (their float polynomials), and the values come
+// out correctly rounded (benchmarks/NOTES.md §33, §36). The AVX-512 and AVX2 libraries gather
+// (kTabulated); the baseline library computes. A table is built on first use (under a
+// millisecond, threaded) and kept: a function's values as the type's 16-bit patterns (128 KB),
+// its slopes as floats (256 KB) for a backward's g * f'(x) in float, or its values as floats
+// (256 KB) where a loop scales them (ELU's alpha: act_vec.h). The loops over them are in
+// loops.h (cpu_tabulated_values, cpu_tabulated_floats, cpu_tabulated_slopes); lookup_vec and
+// gather_scaled serve others.
 #pragma once
 
 #include <ATen/Parallel.h>
@@ -28,9 +29,9 @@
 
 namespace relu_ext {
 
-// Whether this library looks up functions of scalar_t (a half type, on AVX-512).
+// Whether this library looks up functions of scalar_t (a half type, on AVX-512 and AVX2).
 template <typename scalar_t>
-#if defined(CPU_CAPABILITY_AVX512)
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
 constexpr bool kTabulated = sizeof(scalar_t) == 2;
 #else
 constexpr bool kTabulated = false;
@@ -105,13 +106,21 @@ std::vector<float> tabulate_floats(const F& f) {
   return tabulate<scalar_t, float>(f, [](double v) { return round_to_odd(v); });
 }
 
+// The gathers, in at::vec's float vectors (VF: 16 lanes on AVX-512, 8 on AVX2) and their
+// 32-bit index vectors (GatherIndex).
 #if defined(CPU_CAPABILITY_AVX512)
-namespace detail {
-// The 16 patterns at p widened to 32-bit gather indices.
-inline __m512i table_index(const uint16_t* p) {
+using GatherIndex = __m512i;
+// The VF::size() patterns at p widened to 32-bit gather indices.
+inline GatherIndex table_index(const uint16_t* p) {
   return _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
-}  // namespace detail
+// k + 65536 in the lanes whose bit of bits is set (lane j: bit j)
+inline GatherIndex add_second_half(GatherIndex k, uint32_t bits) {
+  return _mm512_mask_add_epi32(k, static_cast<__mmask16>(bits), k, _mm512_set1_epi32(65536));
+}
+inline __m512 gather_floats(GatherIndex k, const float* table) {
+  return _mm512_i32gather_ps(k, table, 4);
+}
 
 // The tabulated values (tabulate_values) at the 32 patterns of a, as 32 patterns.
 inline __m512i gather_values(__m512i a, const uint16_t* values) {
@@ -123,32 +132,68 @@ inline __m512i gather_values(__m512i a, const uint16_t* values) {
                             _mm512_cvtepi32_epi16(hi), 1);
 }
 
-// scaled_lookup (below) at 16 patterns k (32-bit lanes): the float entries, times scale where
-// x is not positive (k outside [1, pattern of +inf]); kScale false: scale is 1, left out.
+// scaled_lookup (below) at VF::size() patterns k (32-bit lanes): the float entries, times
+// scale where x is not positive (k outside [1, pattern of +inf]); kScale false: scale is 1,
+// left out.
 template <typename scalar_t, bool kScale>
-inline __m512 gather_scaled(__m512i k, const float* table, __m512 scale) {
-  const __m512 e = _mm512_i32gather_ps(k, table, 4);
+inline __m512 gather_scaled(GatherIndex k, const float* table, __m512 scale) {
+  const __m512 e = gather_floats(k, table);
   if constexpr (!kScale) return e;
   const __mmask16 positive =
       _mm512_cmplt_epu32_mask(_mm512_sub_epi32(k, _mm512_set1_epi32(1)),
                               _mm512_set1_epi32(std::numeric_limits<scalar_t>::infinity().x));
   return _mm512_mask_mul_ps(e, _knot_mask16(positive), e, scale);
 }
+#elif defined(CPU_CAPABILITY_AVX2)
+using GatherIndex = __m256i;
+inline GatherIndex table_index(const uint16_t* p) {
+  return _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+inline GatherIndex add_second_half(GatherIndex k, uint32_t bits) {
+  // lane j all ones where bit j is set: the bit moved to each lane's sign, then shifted across
+  const __m256i lane_bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+  const __m256i set = _mm256_cmpeq_epi32(
+      _mm256_and_si256(_mm256_set1_epi32(static_cast<int>(bits & 0xFF)), lane_bit), lane_bit);
+  return _mm256_add_epi32(k, _mm256_and_si256(set, _mm256_set1_epi32(65536)));
+}
+inline __m256 gather_floats(GatherIndex k, const float* table) {
+  return _mm256_i32gather_ps(table, k, 4);
+}
+
+// The tabulated values at the 16 patterns of a, as 16 patterns: two gathers of 32-bit words at
+// the 16-bit entries (the low half of each is the entry), packed back to 16 bits (packus
+// works within 128-bit halves: the permute restores the order).
+inline __m256i gather_values(__m256i a, const uint16_t* values) {
+  const auto* base = reinterpret_cast<const int*>(values);
+  const __m256i mask = _mm256_set1_epi32(0xFFFF);
+  const __m256i lo = _mm256_and_si256(
+      _mm256_i32gather_epi32(base, _mm256_cvtepu16_epi32(_mm256_castsi256_si128(a)), 2), mask);
+  const __m256i hi = _mm256_and_si256(
+      _mm256_i32gather_epi32(base, _mm256_cvtepu16_epi32(_mm256_extracti128_si256(a, 1)), 2),
+      mask);
+  return _mm256_permute4x64_epi64(_mm256_packus_epi32(lo, hi), 0xD8);
+}
+
+// as on AVX-512: k is positive where 1 <= k <= the pattern of +inf (k < 65536: signed
+// compares serve)
+template <typename scalar_t, bool kScale>
+inline __m256 gather_scaled(GatherIndex k, const float* table, __m256 scale) {
+  const __m256 e = gather_floats(k, table);
+  if constexpr (!kScale) return e;
+  const __m256i positive = _mm256_andnot_si256(
+      _mm256_cmpgt_epi32(k, _mm256_set1_epi32(std::numeric_limits<scalar_t>::infinity().x)),
+      _mm256_cmpgt_epi32(k, _mm256_setzero_si256()));
+  return _mm256_blendv_ps(_mm256_mul_ps(e, scale), e, _mm256_castsi256_ps(positive));
+}
 #endif
 
 // The tabulated values (tabulate_values) at x, float lanes that hold scalar_t values exactly
 // (widened from scalar_t), as float lanes: for loops that compute in float vectors. (Lane by
-// lane but on AVX-512, where kTabulated has it used.)
+// lane in the baseline library, which tabulates nothing.)
 template <typename scalar_t>
 inline at::vec::Vectorized<float> lookup_vec(const at::vec::Vectorized<float>& x,
                                              const uint16_t* values) {
-#if !defined(CPU_CAPABILITY_AVX512)
-  using V = at::vec::Vectorized<float>;
-  float lanes[V::size()];
-  x.store(lanes);
-  for (float& v : lanes) v = static_cast<float>(from_bits<scalar_t>(values[scalar_t(v).x]));
-  return V::loadu(lanes);
-#else
+#if defined(CPU_CAPABILITY_AVX512)
   if constexpr (std::is_same_v<scalar_t, c10::BFloat16>) {
     const __m512i i = _mm512_srli_epi32(_mm512_castps_si512(x), 16);
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_i32gather_epi32(i, values, 2), 16));
@@ -156,6 +201,24 @@ inline at::vec::Vectorized<float> lookup_vec(const at::vec::Vectorized<float>& x
     const __m512i i = _mm512_cvtepu16_epi32(_mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT));
     return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(i, values, 2)));
   }
+#elif defined(CPU_CAPABILITY_AVX2)
+  const auto* base = reinterpret_cast<const int*>(values);
+  if constexpr (std::is_same_v<scalar_t, c10::BFloat16>) {
+    const __m256i i = _mm256_srli_epi32(_mm256_castps_si256(x), 16);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_i32gather_epi32(base, i, 2), 16));
+  } else {  // the low 16 bits of each gathered word, packed (the upper half's lanes unused)
+    const __m256i i = _mm256_cvtepu16_epi32(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT));
+    const __m256i e =
+        _mm256_and_si256(_mm256_i32gather_epi32(base, i, 2), _mm256_set1_epi32(0xFFFF));
+    return _mm256_cvtph_ps(_mm256_castsi256_si128(
+        _mm256_permute4x64_epi64(_mm256_packus_epi32(e, e), 0xD8)));
+  }
+#else
+  using V = at::vec::Vectorized<float>;
+  float lanes[V::size()];
+  x.store(lanes);
+  for (float& v : lanes) v = static_cast<float>(from_bits<scalar_t>(values[scalar_t(v).x]));
+  return V::loadu(lanes);
 #endif
 }
 
