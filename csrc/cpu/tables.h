@@ -150,7 +150,7 @@ inline GatherIndex table_index(const uint16_t* p) {
   return _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 inline GatherIndex add_second_half(GatherIndex k, uint32_t bits) {
-  // lane j all ones where bit j is set: the bit moved to each lane's sign, then shifted across
+  // lane j all ones where bit j of bits is set: bits masked by each lane's own bit, compared
   const __m256i lane_bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
   const __m256i set = _mm256_cmpeq_epi32(
       _mm256_and_si256(_mm256_set1_epi32(static_cast<int>(bits & 0xFF)), lane_bit), lane_bit);
