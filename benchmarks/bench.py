@@ -328,14 +328,15 @@ def slow_matmul(device, dtype, batch):
     if device != "cpu" or dtype == torch.float32:
         return None
     times = {}
+    rows = min(batch, 32)  # enough to tell: 256 rows of bfloat16 took 6 s on such a CPU
     for t in (torch.float32, dtype):
-        a, b = torch.randn(batch, 1024, dtype=t), torch.randn(1024, 4096, dtype=t)
+        a, b = torch.randn(rows, 1024, dtype=t), torch.randn(1024, 4096, dtype=t)
         a @ b
         times[t] = Timer("a @ b", globals={"a": a, "b": b}).timeit(1).median
     ratio = times[dtype] / times[torch.float32]
     if ratio < 20:
         return None
-    return (f"a ({batch}, 1024) x (1024, 4096) product takes {times[dtype]:.2f} s here, "
+    return (f"a ({rows}, 1024) x (1024, 4096) product takes {times[dtype]:.2f} s here, "
             f"{ratio:.0f}x float32's")
 
 
@@ -459,11 +460,16 @@ def main(argv=None):
                         "mallopt; default on, for every implementation alike)")
     p.add_argument("--accuracy-n", type=int,
                    help="random inputs for the accuracy table (default 10^7; 10^6 with --quick)")
-    p.add_argument("--fused-rows", type=int, default=4096,
-                   help="rows of the fused table's (rows, 1024) input (default 4096)")
-    p.add_argument("--mlp-batch", type=int, default=256,
-                   help="batch of the memory table's MLP step (default 256)")
+    p.add_argument("--fused-rows", type=int,
+                   help="rows of the fused table's (rows, 1024) input (default 4096; "
+                        "1024 with --quick)")
+    p.add_argument("--mlp-batch", type=int,
+                   help="batch of the memory table's MLP step (default 256; 64 with --quick)")
     args = p.parse_args(argv)
+    # --quick: the fused and memory tables' float32 matrix products (Linear) took most of its
+    # time at full size (2 of 2.6 minutes on a 2-core Zen 3)
+    args.fused_rows = args.fused_rows or (1024 if args.quick else 4096)
+    args.mlp_batch = args.mlp_batch or (64 if args.quick else 256)
 
     devices = ["cpu"] if args.device in ("cpu", "all") else []
     if args.device in ("cuda", "all"):
