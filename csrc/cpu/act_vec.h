@@ -74,7 +74,7 @@ RELU_EXT_VEC_INLINE V elu_fwd_vec(V x, V alpha) {
 
 template <typename V>
 RELU_EXT_VEC_INLINE V elu_bwd_vec(V g, V x, V alpha) {
-  return where_positive(x, g, g * alpha * vec_math::exp(x));
+  return where_positive(x, g, g * alpha * vec_math::exp_nonpositive(x));
 }
 
 // The half types' ELU on the AVX-512 and AVX2 libraries (kTabulated): ELU at alpha = 1 and its

@@ -80,6 +80,26 @@ RELU_EXT_VEC_INLINE VF times_pow2(VF p, VF n) {
 #endif
 }
 
+// The same for n in [-190, 0] (the exponentials of arguments <= 0), in three instructions fewer
+// on AVX2: p 2^(n + 64) is exact (a normal float, for any p of use here), and the product by
+// 2^-64 rounds once where the result is subnormal.
+RELU_EXT_VEC_INLINE VF times_pow2_down(VF p, VF n) {
+#if defined(CPU_CAPABILITY_AVX512)
+  return _mm512_scalef_ps(p, n);
+#else
+  return p * pow2(at::vec::convert_to_int_of_same_size(n) + VI(64)) * VF(0x1p-64f);
+#endif
+}
+
+// 2^n for an integer-valued float n in [-126, 127].
+RELU_EXT_VEC_INLINE VF pow2(VF n) {
+#if defined(CPU_CAPABILITY_AVX512)
+  return _mm512_scalef_ps(_mm512_set1_ps(1.0f), n);
+#else
+  return pow2(at::vec::convert_to_int_of_same_size(n));
+#endif
+}
+
 // x - n ln 2, |result| <= ln(2)/2. Float: Cody-Waite (n kLn2Hi is exact); kHalf: one fma
 // (absolute error n * 2.4e-8 <= 4e-6).
 template <bool kHalf>
@@ -124,13 +144,21 @@ RELU_EXT_VEC_INLINE VF exp(VF x) {
   return times_pow2(exp_reduced<kHalf>(reduce_ln2<kHalf>(x, n)), n);
 }
 
+// exp(min(x, 0)), as exp (x clamped to [-104, 0]; NaN propagates), scaled by times_pow2_down.
+template <bool kHalf = false>
+RELU_EXT_VEC_INLINE VF exp_nonpositive(VF x) {
+  x = at::vec::clamp_max(at::vec::clamp_min(x, VF(-104.0f)), VF(0.0f));
+  const VF n = round_log2e(x);
+  return times_pow2_down(exp_reduced<kHalf>(reduce_ln2<kHalf>(x, n)), n);
+}
+
 // expm1(x) = 2^n (1 + expm1(r)) - 1 = 2^n expm1(r) + (2^n - 1) in one rounding, with
 // expm1(r) = r + r^2 q(r), q of degree 5 (fit error 2.4e-10 relative; kHalf: degree 3,
-// 4.5e-7); exact near 0 (n = 0), x clamped to [-88, 88] (expm1 is -1 below, and overflows
-// above). NaN propagates.
+// 4.5e-7); exact near 0 (n = 0), x clamped to [-87, 88] (expm1 is -1 below, and overflows
+// above), where 2^n is a normal float. NaN propagates.
 template <bool kHalf = false>
 RELU_EXT_VEC_INLINE VF expm1(VF x) {
-  x = at::vec::clamp_max(at::vec::clamp_min(x, VF(-88.0f)), VF(88.0f));
+  x = at::vec::clamp_max(at::vec::clamp_min(x, VF(-87.0f)), VF(88.0f));
   const VF n = round_log2e(x);
   const VF r = reduce_ln2<kHalf>(x, n);
   VF q;
@@ -141,7 +169,7 @@ RELU_EXT_VEC_INLINE VF expm1(VF x) {
                    1.66666657e-1f, 5.00000000e-1f});
   }
   const VF p = at::vec::fmadd(r * r, q, r);
-  const VF s = times_pow2(VF(1.0f), n);  // 2^n, n in [-127, 127]
+  const VF s = pow2(n);  // n in [-126, 127]
   return at::vec::fmadd(s, p, s - VF(1.0f));
 }
 
@@ -267,8 +295,8 @@ struct Normal {
   VF n;   // the power of two
   VF e;   // exp(-x^2/2) / 2^n
   VF m;   // Phi(-|x|) / 2^n
-  RELU_EXT_VEC_INLINE VF tail() const { return times_pow2(m, n); }  // Phi(-|x|)
-  RELU_EXT_VEC_INLINE VF pdf() const { return times_pow2(e * VF(kInvSqrt2Pi), n); }  // phi(x)
+  RELU_EXT_VEC_INLINE VF tail() const { return times_pow2_down(m, n); }  // Phi(-|x|)
+  RELU_EXT_VEC_INLINE VF pdf() const { return times_pow2_down(e * VF(kInvSqrt2Pi), n); }  // phi(x)
 };
 template <bool kHalf = false>
 RELU_EXT_VEC_INLINE Normal normal(VF x) {
@@ -316,7 +344,7 @@ RELU_EXT_VEC_INLINE VF gelu(VF x) {
                    -9.55504482e-04f, 4.76323580e-03f, 3.03849075e-02f, -2.22163692e-01f,
                    4.99999970e-01f});
   }
-  return at::vec::clamp_min(x, VF(0.0f)) - times_pow2(u * q * ne.e, ne.n);
+  return at::vec::clamp_min(x, VF(0.0f)) - times_pow2_down(u * q * ne.e, ne.n);
 }
 
 // gelu'(x) = Phi(x) + x phi(x) = (x > 0 ? 1 - D : D), D = Phi(-|x|) - |x| phi(x) =
@@ -325,7 +353,7 @@ RELU_EXT_VEC_INLINE VF gelu(VF x) {
 RELU_EXT_VEC_INLINE VF gelu_slope(VF x) {
   const NormalExp ne = normal_exp<false>(at::vec::clamp_max(x.abs(), VF(15.0f)));
   const TailTQ tq = tail_tq<false>(ne.ax);
-  const VF d = times_pow2(ne.e * at::vec::fmsub(tq.q, tq.t, ne.ax * VF(kInvSqrt2Pi)), ne.n);
+  const VF d = times_pow2_down(ne.e * at::vec::fmsub(tq.q, tq.t, ne.ax * VF(kInvSqrt2Pi)), ne.n);
 #if defined(CPU_CAPABILITY_AVX512)  // 1 - d where x > 0 (or NaN): a compare, a masked subtraction
   return _mm512_mask_sub_ps(d, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_NLE_UQ),
                             _mm512_set1_ps(1.0f), d);
@@ -337,6 +365,10 @@ RELU_EXT_VEC_INLINE VF gelu_slope(VF x) {
 // The double versions: at::vec's functions (SLEEF, 1 ulp); kHalf does not apply.
 template <bool kHalf = false>
 RELU_EXT_VEC_INLINE VD exp(VD x) {
+  return x.exp();
+}
+template <bool kHalf = false>
+RELU_EXT_VEC_INLINE VD exp_nonpositive(VD x) {
   return x.exp();
 }
 template <bool kHalf = false>
