@@ -401,11 +401,13 @@ RELU_EXT_VEC_INLINE CountVec<typename V::value_type> count_positive(
 #endif
 }
 
-// A row's counts: counts[j] += (lane j of x > 0) for the R vectors x (n lanes of each). AVX-512,
-// float: 8-bit counts (flushed every 255 rows), four vectors' compares joined into one 64-lane
-// masked add (one load, add and store per four vectors: the count was most of the monitor's
-// cost, NOTES §17, §24); elsewhere an integer vector of the float's width per vector.
-#if defined(CPU_CAPABILITY_AVX512)
+// A row's counts: counts[j] += (lane j of x > 0) for the R vectors x (n lanes of each). float
+// on AVX-512 and AVX2: 8-bit counts (flushed every 255 rows), four vectors' compares joined into
+// one vector of bytes (AVX-512: one 64-lane masked add; AVX2: packed to bytes and subtracted),
+// so one load, add and store per four vectors (the count was most of the monitor's cost, NOTES
+// §17, §24; on AVX2 the count's stores outnumbered the forward's, §38); elsewhere an integer
+// vector of the float's width per vector.
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
 template <typename T>
 using RowCount = std::conditional_t<std::is_same_v<T, float>, uint8_t, at::vec::int_same_size_t<T>>;
 #else
@@ -440,6 +442,43 @@ RELU_EXT_VEC_INLINE void count_row(RowCount<typename V::value_type>* counts, con
     }
     return;
   }
+#elif defined(CPU_CAPABILITY_AVX2)
+  if constexpr (std::is_same_v<T, float>) {
+    // a compare's lanes as int32: -1 where x > 0 (NaN: no), else 0
+    const auto positive = [](V v) {
+      return _mm256_castps_si256(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ));
+    };
+    if constexpr (R % 4 == 0) {  // whole vectors: 4 x 8 int32 lanes saturated to 32 bytes
+      // The packs interleave 128-bit halves: dwords (4 bytes = 4 lanes) in the order x0[0:4],
+      // x1[0:4], x2[0:4], x3[0:4], x0[4:8], ... which the permute puts in memory order.
+      const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+      for (int64_t k = 0; k < R; k += 4) {
+        uint8_t* const p = counts + k * V::size();
+        const __m256i fired = _mm256_permutevar8x32_epi32(
+            _mm256_packs_epi16(_mm256_packs_epi32(positive(x[k]), positive(x[k + 1])),
+                               _mm256_packs_epi32(positive(x[k + 2]), positive(x[k + 3]))),
+            order);
+        const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm256_sub_epi8(c, fired));
+      }
+    } else {
+      for (int64_t k = 0; k < R; ++k) {
+        uint8_t* const p = counts + k * V::size();
+        const __m256i m = positive(x[k]);
+        if (n == V::size()) {  // the 8 lanes' bytes in order: 8 bytes loaded, added, stored
+          const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(m),
+                                            _mm256_extracti128_si256(m, 1));
+          const __m128i c = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+          _mm_storel_epi64(reinterpret_cast<__m128i*>(p),
+                           _mm_sub_epi8(c, _mm_packs_epi16(w, w)));
+        } else {  // lanes past n load as 0: not positive, and are not stored
+          const unsigned bits = static_cast<unsigned>(_mm256_movemask_ps(_mm256_castsi256_ps(m)));
+          for (int64_t j = 0; j < n; ++j) p[j] += (bits >> j) & 1u;
+        }
+      }
+    }
+    return;
+  }
 #endif
   for (int64_t k = 0; k < R; ++k) {  // (at::vec's AVX2 integer loadu(p, n) copies a whole
                                      // vector through the stack: act_stats +80-790%)
@@ -453,12 +492,19 @@ RELU_EXT_VEC_INLINE void count_row(RowCount<typename V::value_type>* counts, con
 // counts[i] += x[i] > 0 for `rows` rows of n (all the rows up to a flush in one call: a call
 // per row cost 10-15% of the monitor's time in L2), kRowBlock rows at a time: each count is
 // loaded and stored once per block (NOTES §27); the number of x[i] > 0 returned for a run.
+// On AVX2 a row at a time: on Zen 3 (AVX2 only) four rows' streams at once cost more than the
+// counts' loads and stores they save (bfloat16 at 4096x1024 in L3, two threads: +35% over the
+// plain forward with blocks of 4 rows, +42% with 2, +8% with 1; in L1/L2 alike, NOTES §38).
 // Loops the compiler vectorizes, but for the rows' 8-bit counts on AVX-512 and AVX2: there
 // two vectors a step, their test results joined into one byte vector, unmasked loads and
 // stores (on AVX-512 the compiler's own loop packs compare results into bytes: +65-80% over
 // the plain forward; with masked stores, slow on Zen 4, +65%; with 16-bit counts +25%; on
 // AVX2 its 16-bit loop: +20-22% at 4096x1024, two threads, against +13-14%, NOTES §27).
+#if defined(CPU_CAPABILITY_AVX2)
+constexpr int64_t kRowBlock = 1;
+#else
 constexpr int64_t kRowBlock = 4;
+#endif
 // The rows' counts: 8 bits where a step joins its test results into bytes (AVX-512, AVX2), else
 // 16 bits, the patterns' width (the compiler's loop then needs no widening, NOTES §26).
 #if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
@@ -725,12 +771,15 @@ void stats_forward(scalar_t* out, const scalar_t* x,
       constexpr int64_t R = decltype(vecs)::value;
       V xv[R], yv[R];
       for (int64_t k = 0; k < R; ++k) xv[k] = load_wide(xu + c + k * V::size(), n);
+      // counted first: each x[k] then dies with its activation (counted after the stores,
+      // all R stayed alive through them, spilled to the stack: float32 ELU's count +25% in
+      // cache on AVX2, NOTES §38)
+      count_row(cb + c, xv, n);
       for (int64_t k = 0; k < R; ++k) {
         const int64_t ck = c + k * V::size();
         yv[k] = act_fwd_vec<A, scalar_t>(xv[k], pc_each ? V::loadu(pb + ck, n) : p0);
       }
       store_narrow(yu + c, yv, n);
-      count_row(cb + c, xv, n);
     });
   };
   const int64_t threads = at::get_num_threads();
@@ -850,9 +899,9 @@ void stats_forward(scalar_t* out, const scalar_t* x,
               constexpr int64_t R = decltype(vecs)::value;
               V xv[R], yv[R];
               for (int64_t k = 0; k < R; ++k) xv[k] = load_wide(xu + j + k * V::size(), n);
+              for (int64_t k = 0; k < R; ++k) n_fired = count_positive(n_fired, xv[k]);
               for (int64_t k = 0; k < R; ++k) yv[k] = act_fwd_vec<A, scalar_t>(xv[k], pc);
               store_narrow(ys + j, yv, n);
-              for (int64_t k = 0; k < R; ++k) n_fired = count_positive(n_fired, xv[k]);
             });
             total += lane_sum(n_fired);  // at most kFlush: no int32 overflow
           }
