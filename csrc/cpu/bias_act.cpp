@@ -175,7 +175,7 @@ void bias_forward(scalar_t* out, const scalar_t* x, const std::vector<at::opmath
     const scalar_t* const xs = x;
     const T* const bs = b.data();
     const T* const ps = p.data();
-    const bool pc_each = per_c;
+    [[maybe_unused]] const bool pc_each = per_c;  // (unused by the pattern loops)
     const V p0(ps[0]);
     // elements [first, first + count) into dst: pieces of rows (channels the fastest dim)
     const auto rows = [&](scalar_t* dst, int64_t first, int64_t count) {
@@ -825,7 +825,7 @@ void stats_forward(scalar_t* out, const scalar_t* x,
     // Pointers as locals (not captures): the stores may not alias them.
     const scalar_t* const xs = x;
     const T* const pp = p.data();
-    const bool pc_each = per_c;
+    [[maybe_unused]] const bool pc_each = per_c;  // (unused by the pattern loops)
     const V p0(pp[0]);
     if (geo.inner == 1) {  // rows of C, a row (or a piece of one) at a time
       std::vector<RI> counts(C, RI(0));

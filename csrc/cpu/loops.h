@@ -135,7 +135,8 @@ inline at::vec::Vectorized<at::opmath_type<scalar_t>> load_wide(const scalar_t* 
       h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
     } else {
       alignas(16) uint16_t lanes[8] = {};
-      std::memcpy(lanes, p, n * sizeof(scalar_t));
+      // (n < 8 here; `& 7` lets gcc see it, which otherwise warns of a copy past lanes)
+      std::memcpy(lanes, p, (n & 7) * sizeof(scalar_t));
       h = _mm_load_si128(reinterpret_cast<const __m128i*>(lanes));
     }
     if constexpr (std::is_same_v<scalar_t, at::BFloat16>) {
