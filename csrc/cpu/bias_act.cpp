@@ -175,7 +175,7 @@ void bias_forward(scalar_t* out, const scalar_t* x, const std::vector<at::opmath
     const scalar_t* const xs = x;
     const T* const bs = b.data();
     const T* const ps = p.data();
-    [[maybe_unused]] const bool pc_each = per_c;  // (unused by the pattern loops)
+    const bool pc_each = per_c;
     const V p0(ps[0]);
     // elements [first, first + count) into dst: pieces of rows (channels the fastest dim)
     const auto rows = [&](scalar_t* dst, int64_t first, int64_t count) {
@@ -405,7 +405,7 @@ RELU_EXT_VEC_INLINE CountVec<typename V::value_type> count_positive(
 // on AVX-512 and AVX2: 8-bit counts (flushed every 255 rows), four vectors' compares joined into
 // one vector of bytes (AVX-512: one 64-lane masked add; AVX2: packed to bytes and subtracted),
 // so one load, add and store per four vectors (the count was most of the monitor's cost, NOTES
-// §17, §24; on AVX2 the count's stores outnumbered the forward's, §38); elsewhere an integer
+// §17, §24; on AVX2 its loads and stores doubled ReLU's own, §38); elsewhere an integer
 // vector of the float's width per vector.
 #if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
 template <typename T>
