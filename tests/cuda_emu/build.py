@@ -136,7 +136,19 @@ def main(out):
              f"-D_GLIBCXX_USE_CXX11_ABI={abi}", "-include", os.path.join(HERE, "emu.h"),
              SANITIZE, "-fno-omit-frame-pointer", "-fno-sanitize-recover=all", "-w"]
     flags += [f"-I{d}" for d in includes]
-    sources = sorted(glob.glob(os.path.join(src_dir, "cuda", "*.cpp")))
+    # As setup.py's unity_stubs: the files in as many translation units as compile jobs
+    # (each pays for torch's headers once), the largest first into the lightest unit.
+    jobs = int(os.environ.get("MAX_JOBS", os.cpu_count() or 1))
+    files = sorted(glob.glob(os.path.join(src_dir, "cuda", "*.cpp")),
+                   key=lambda p: (-os.path.getsize(p), p))
+    units = [[] for _ in range(min(jobs, len(files)))]
+    for f in files:
+        min(units, key=lambda u: sum(map(os.path.getsize, u))).append(f)
+    sources = []
+    for k, unit in enumerate(units):
+        sources.append(os.path.join(build, f"unit{k}.cpp"))
+        with open(sources[-1], "w") as f:
+            f.writelines(f'#include "{s}"\n' for s in sorted(unit))
 
     def compile_one(s):
         obj = s[:-4] + ".o"
@@ -145,7 +157,6 @@ def main(out):
             raise RuntimeError(f"compiling {s} failed:\n{r.stderr[-6000:]}")
         return obj
 
-    jobs = int(os.environ.get("MAX_JOBS", os.cpu_count() or 1))
     with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
         objects = list(pool.map(compile_one, sources))
 
@@ -168,7 +179,7 @@ def main(out):
     subprocess.run(link, check=True)
     with open(os.path.join(pkg, "_build_info.py"), "w") as f:
         f.write(f"TORCH_VERSION = {torch.__version__!r}\nCUDA_VERSION = None\n")
-    print(f"CUDA emulation package: {pkg} ({len(sources)} kernel files)")
+    print(f"CUDA emulation package: {pkg} ({len(files)} kernel files, {len(units)} units)")
 
 
 if __name__ == "__main__":
