@@ -210,7 +210,7 @@ def unity_stubs(folder, srcs, prologue="", suffix=".cpp"):
         units[k].append(src)
         size[k] += os.path.getsize(src)
     stubs = []
-    for k, unit in enumerate(units):
+    for k, unit in enumerate(u for u in units if u):  # (none empty unless files are)
         unit.sort()
         name = os.path.basename(unit[0]) if len(unit) == 1 else f"unit{k}{suffix}"
         stubs.append(write_stub(
