@@ -98,9 +98,13 @@ def machine_name(devices):
 
 
 def git_commit():
+    """HEAD's short hash, "+dirty" where the library's sources differ from it."""
     try:
-        return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                                       stderr=subprocess.DEVNULL, text=True).strip()
+        run = lambda *a: subprocess.check_output(["git", *a], cwd=ROOT, text=True,  # noqa: E731
+                                                 stderr=subprocess.DEVNULL).strip()
+        dirty = run("status", "--porcelain", "--untracked-files=no", "--", "csrc", "relu_ext",
+                    "setup.py")
+        return run("rev-parse", "--short", "HEAD") + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 

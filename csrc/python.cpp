@@ -25,6 +25,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "cpu/gathers.h"
 #include "ops.h"
 
 namespace relu_ext {
@@ -315,6 +316,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   def(m, "bias_act", &ops::bias_act);
   def(m, "bias_prelu", &ops::bias_prelu);
   def(m, "act_stats", &ops::act_stats);
+  // whether the CPU library computes the half types' ELU instead of looking it up
+  // (cpu/gathers.h)
+  m.def("slow_gathers", &slow_gathers);
   py::class_<ActCounter>(m, "ActCounter")
       .def(py::init<std::optional<int64_t>>(), py::arg("channel_dim"))
       .def("step", &ActCounter::step)

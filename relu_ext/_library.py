@@ -91,9 +91,17 @@ def load():
         raise ImportError(
             f"relu_ext: relu_ext/_C_cpu_*.so (the CPU kernels) is missing. Build it with: {REBUILD}"
         )
+    slow = os.environ.get("RELU_EXT_SLOW_GATHERS")
+    if slow is not None and slow not in ("0", "1"):
+        raise ImportError(f"relu_ext: RELU_EXT_SLOW_GATHERS={slow!r} must be 1 (the half types' "
+                          "ELU computed, not looked up) or 0")
     torch.ops.load_library(cpu_path)
     _info["cpu"] = True
     _info["cpu_isa"] = isa
+    from . import _C  # (the library loaded above: its Python entry points)
+
+    _info["half_tables"] = ("" if isa == "default" else
+                            "gelu" if _C.slow_gathers() else "elu, gelu")
     _info["libraries"].append(cpu_path)
 
     cuda_path = _find("_C_cuda")
@@ -118,7 +126,10 @@ def backend_info():
 
     Returns a dict: ``torch`` (running version), ``built_with_torch``, ``cpu`` (bool),
     ``cpu_isa`` (the instruction set of the CPU kernels loaded: default, avx2, avx512 or
-    avx512_bf16),
+    avx512_bf16), ``half_tables`` (which activations' bfloat16 / float16 kernels look their
+    values up in tables rather than compute them: ``"elu, gelu"``; ``"gelu"`` where the CPU's
+    vector gathers are slow (AMD's AVX-512 CPUs; ``RELU_EXT_SLOW_GATHERS=1|0`` decides
+    instead); ``""`` in the default library),
     ``cuda`` (bool: CUDA kernels loaded and a GPU usable), ``cuda_built``, ``cuda_version``
     (CUDA the kernels were compiled with, or None), ``cuda_reason`` (None when ``cuda``,
     otherwise why not), ``libraries`` (paths loaded).
@@ -131,6 +142,7 @@ def backend_info():
         "built_with_torch": _info.get("built_with_torch"),
         "cpu": _info["cpu"],
         "cpu_isa": _info.get("cpu_isa"),
+        "half_tables": _info.get("half_tables"),
         "cuda": reason is None,
         "cuda_built": _info["cuda_built"],
         "cuda_version": _info.get("cuda_version"),

@@ -77,8 +77,10 @@ def test_half_at_every_value(op, alpha, dtype):
     x = torch.arange(-2**15, 2**15, dtype=torch.int32).to(torch.int16).view(dtype)
     finite = x.isfinite()
     g = torch.ones_like(x)
-    isa = relu_ext.backend_info()["cpu_isa"]
-    tables = isa.startswith("avx512")
+    info = relu_ext.backend_info()
+    isa = info["cpu_isa"]
+    # looked up: ELU and GELU ("elu, gelu"), or GELU only ("gelu", on slow gathers)
+    tables = op.split("_")[0] in info["half_tables"].split(", ")
     if op == "elu":
         def forward(t, **kw):
             return relu_ext.functional.elu(t, alpha, **kw)
@@ -161,8 +163,11 @@ for dtype in (torch.bfloat16, torch.float16):  # the first calls: the tables bui
         call(x.to(dtype))
     from_result(dtype)
 torch.set_flush_denormal(False)
-tables = relu_ext.backend_info()["cpu_isa"].startswith("avx512")
-def check(got, want, what):
+tabulated = relu_ext.backend_info()["half_tables"].split(", ")
+# looked up: ELU's calls (0, 1, 4) where "elu" is tabulated, GELU's where "gelu" is
+looked_up = [name in tabulated for name in ("elu", "elu", "gelu", "gelu", "elu", "gelu", "gelu",
+                                            "gelu")]
+def check(got, want, what, tables):
     if tables:  # correctly rounded (GELU's slopes: as the float kernel computes them)
         assert torch.equal(got, want), (what, got, want)
     else:  # computed: within an ulp (subnormal ones too)
@@ -177,9 +182,9 @@ for dtype in (torch.bfloat16, torch.float16):
             want = call(xd.float()).to(dtype)
         else:
             want = ref(xd.double()).to(dtype)
-        check(got, want, (dtype, k))
+        check(got, want, (dtype, k), looked_up[k])
     want = R.gelu_backward_from_result(torch.ones(32), y.to(dtype).float(), mask, "none")
-    check(from_result(dtype), want.to(dtype), dtype)
+    check(from_result(dtype), want.to(dtype), dtype, looked_up[-1])
 print("ok")
 """
 
@@ -193,3 +198,26 @@ def test_tables_keep_subnormals_built_under_flush_to_zero():
 
     proc = run_python(TABLES_UNDER_FLUSH)
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
+
+
+def test_half_kernels_both_ways():
+    """Both ways of the half types' ELU on every machine: the two tests above again, in a child
+    process with RELU_EXT_SLOW_GATHERS set against this CPU's own choice (csrc/cpu/gathers.h):
+    computed where this CPU looks it up, looked up where it computes; backend_info reports the
+    choice, and a bad value fails the import."""
+    from child import run_python
+
+    flipped = "0" if relu_ext._C.slow_gathers() else "1"
+    code = ("import sys, pytest, relu_ext\n"
+            "print(relu_ext.backend_info()['half_tables'])\n"
+            "sys.exit(pytest.main([sys.argv[1], '-q', '-p', 'no:cacheprovider', '-k',\n"
+            "                      'half_at_every_value or keep_subnormals']))\n")
+    proc = run_python(code, os.path.abspath(__file__), env={"RELU_EXT_SLOW_GATHERS": flipped})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    reported = proc.stdout.splitlines()[0]
+    if relu_ext.backend_info()["cpu_isa"] == "default":  # it looks nothing up either way
+        assert reported == ""
+    else:
+        assert reported == ("elu, gelu" if flipped == "0" else "gelu"), reported
+    bad = run_python("import relu_ext", env={"RELU_EXT_SLOW_GATHERS": "yes"})
+    assert bad.returncode != 0 and "RELU_EXT_SLOW_GATHERS='yes'" in bad.stderr, bad.stderr[-3000:]

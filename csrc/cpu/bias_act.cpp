@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "act_vec.h"
+#include "gathers.h"
 #include "loops.h"
 
 namespace relu_ext {
@@ -513,9 +514,10 @@ using BitsCount = uint8_t;
 using BitsCount = int16_t;
 #endif
 // act_stats's activation: act_fwd_vec, but the half types' GELU and ELU from their tables on
-// the AVX-512 and AVX2 libraries, as their own forwards: x holds the type's values exactly here
-// (bias_act's x + b does not, and computes). These, and ReLU, run on the 16-bit patterns
-// (kStatsBits below): what those loops write is BitsOp's (with_stats_op).
+// the AVX-512 and AVX2 libraries, as their own forwards (ELU's only where this CPU's gathers
+// are not slow: gathers.h): x holds the type's values exactly here (bias_act's x + b does not,
+// and computes). These, and ReLU, run on the 16-bit patterns: what those loops write is
+// BitsOp's; the rest take ComputeOp (with_stats_op).
 template <Act A, typename scalar_t>
 constexpr bool kStatsTable =
     kTabulated<scalar_t> && (A == Act::kGelu || A == Act::kGeluTanh || A == Act::kElu);
@@ -579,21 +581,30 @@ struct BitsOp {
 #endif
 };
 
-// f(the BitsOp of act_stats's activation A with parameter p0), its table fetched here: a
-// type for each table, so that a loop compiles for the one it reads (with ELU's two in one
-// type and a test between them, act_stats on bfloat16 took 12% longer at 4096x1024).
+// act_stats's activation in its float vectors (act_fwd_vec): no pattern loop.
+struct ComputeOp {};
+template <typename Op>
+constexpr bool kBitsLoop = !std::is_same_v<Op, ComputeOp>;
+
+// f(the BitsOp of act_stats's activation A with parameter p0, or ComputeOp), its table fetched
+// here: a type for each table, so that a loop compiles for the one it reads (with ELU's two in
+// one type and a test between them, act_stats on bfloat16 took 12% longer at 4096x1024).
 template <Act A, typename scalar_t, typename F>
 void with_stats_op(float p0, const F& f) {
   if constexpr (kStatsTable<A, scalar_t> && A == Act::kElu) {
-    if (elu_reads_values_at_one(p0)) {
+    if (slow_gathers()) {
+      f(ComputeOp{});
+    } else if (elu_reads_values_at_one(p0)) {
       f(BitsOp<scalar_t, uint16_t>{elu_values_at_one<scalar_t>().data(), 1.0f});
     } else {
       f(BitsOp<scalar_t, float>{elu_values<scalar_t>().data(), p0});
     }
   } else if constexpr (kStatsTable<A, scalar_t>) {
     f(BitsOp<scalar_t, uint16_t>{gelu_values<scalar_t, A == Act::kGeluTanh>().data(), 1.0f});
-  } else {
+  } else if constexpr (A == Act::kRelu && sizeof(scalar_t) == 2) {
     f(BitsOp<scalar_t, void>{nullptr, 1.0f});
+  } else {
+    f(ComputeOp{});
   }
 }
 
@@ -701,11 +712,6 @@ int64_t stats_run_bits(int16_t* __restrict__ y, const int16_t* __restrict__ x, i
   }
   return count;
 }
-// act_stats on the half types' patterns: ReLU, and GELU and ELU where tabulated.
-template <Act A, typename scalar_t>
-constexpr bool kStatsBits =
-    (A == Act::kRelu && sizeof(scalar_t) == 2) || kStatsTable<A, scalar_t>;
-
 // The lock around adding a task's counts into fired: a spin lock, as the sections are short
 // and the tasks of one call end together. A std::mutex put the waiting thread to sleep in the
 // kernel, and waking it took tens of µs on a two-CPU virtual machine: act_stats at 512x1024
@@ -748,13 +754,13 @@ constexpr int64_t kChannelBlock = 64;  // a 512-bit vector of 8-bit counts
 template <Act A, typename scalar_t, typename Op>
 void stats_forward(scalar_t* out, const scalar_t* x,
                    const std::vector<at::opmath_type<scalar_t>>& p,
-                   Geometry geo, int64_t* fired, Op bits_op) {
+                   Geometry geo, int64_t* fired, [[maybe_unused]] Op bits_op) {
   using T = at::opmath_type<scalar_t>;
   using V = VecOf<scalar_t>;
   using I = at::vec::int_same_size_t<T>;
   using VI = CountVec<T>;
-  // rows: a row adds at most 1 to a lane; ReLU on the half types' patterns counts in BitsCount
-  using RI = std::conditional_t<kStatsBits<A, scalar_t>, BitsCount, RowCount<T>>;
+  // rows: a row adds at most 1 to a lane; the pattern loops count in BitsCount
+  using RI = std::conditional_t<kBitsLoop<Op>, BitsCount, RowCount<T>>;
   constexpr int64_t kFlush = int64_t{1} << 22;
   constexpr int64_t kFlushRows = std::min<int64_t>(kFlush, std::numeric_limits<RI>::max());
   const int64_t C = geo.channels;
@@ -805,7 +811,7 @@ void stats_forward(scalar_t* out, const scalar_t* x,
         const int64_t n_rows = std::min(rows - r, kFlushRows);
         scalar_t* const yr = out + r * C + c0;
         const scalar_t* const xr = x + r * C + c0;
-        if constexpr (kStatsBits<A, scalar_t>) {
+        if constexpr (kBitsLoop<Op>) {
           stats_rows_bits(reinterpret_cast<int16_t*>(yr), reinterpret_cast<const int16_t*>(xr),
                           counts.data(), len, C, n_rows, bits_op);
         } else {
@@ -852,7 +858,7 @@ void stats_forward(scalar_t* out, const scalar_t* x,
           scalar_t* const yu = dst + (i - first);
           const scalar_t* const xu = xs + i;
           int64_t done = len;  // elements done here
-          if constexpr (kStatsBits<A, scalar_t>) {  // whole rows up to the next flush at once
+          if constexpr (kBitsLoop<Op>) {  // whole rows up to the next flush at once
             const int64_t n_rows =
                 c_begin == 0 ? std::min((end - i) / C, kFlushRows - pending) : 0;
             if (n_rows > 0) {
@@ -889,7 +895,7 @@ void stats_forward(scalar_t* out, const scalar_t* x,
           const scalar_t* const xu = xs + i;
           int64_t& total = mine[(u - u0) % held];
           i += len;
-          if constexpr (kStatsBits<A, scalar_t>) {
+          if constexpr (kBitsLoop<Op>) {
             total += stats_run_bits(reinterpret_cast<int16_t*>(ys),
                                     reinterpret_cast<const int16_t*>(xu), len, bits_op);
           } else {

@@ -3,29 +3,32 @@
 #include <torch/library.h>
 
 #include "act_vec.h"
+#include "gathers.h"
 #include "loops.h"
 
 namespace relu_ext {
 namespace {
 
 // out = elu(self): the half types on the AVX-512 and AVX2 libraries from act_vec.h's tables
-// (elu_values_at_one, elu_values), the rest computed. (Templates, so that the branch not
-// taken is not compiled.)
+// (elu_values_at_one, elu_values) unless this CPU's gathers are slow (gathers.h), the rest
+// computed. (Templates, so that the branch not taken is not compiled.)
 template <typename scalar_t>
 void elu_into(const at::Tensor& out, const at::Tensor& self, double alpha) {
   using opmath_t = at::opmath_type<scalar_t>;
   const auto a = static_cast<opmath_t>(alpha);
   if constexpr (kTabulated<scalar_t>) {
-    if (elu_reads_values_at_one(a)) {
-      cpu_tabulated_values<scalar_t>(out, elu_values_at_one<scalar_t>(), self);
-    } else {
-      cpu_tabulated_floats<scalar_t>(out, elu_values<scalar_t>(), a, self);
+    if (!slow_gathers()) {
+      if (elu_reads_values_at_one(a)) {
+        cpu_tabulated_values<scalar_t>(out, elu_values_at_one<scalar_t>(), self);
+      } else {
+        cpu_tabulated_floats<scalar_t>(out, elu_values<scalar_t>(), a, self);
+      }
+      return;
     }
-  } else {
-    cpu_elementwise_vec<scalar_t>(
-        out, [a](opmath_t x) { return elu_fwd(x, a); },
-        [a](auto x) { return elu_fwd_vec<kHalfMath<scalar_t>>(x, decltype(x)(a)); }, self);
   }
+  cpu_elementwise_vec<scalar_t>(
+      out, [a](opmath_t x) { return elu_fwd(x, a); },
+      [a](auto x) { return elu_fwd_vec<kHalfMath<scalar_t>>(x, decltype(x)(a)); }, self);
 }
 // grad_input = grad_output * elu'(self), the same way (elu_slopes)
 template <typename scalar_t>
@@ -34,12 +37,14 @@ void elu_backward_into(const at::Tensor& grad_input, const at::Tensor& grad_outp
   using opmath_t = at::opmath_type<scalar_t>;
   const auto a = static_cast<opmath_t>(alpha);
   if constexpr (kTabulated<scalar_t>) {
-    cpu_tabulated_slopes<scalar_t>(grad_input, elu_slopes<scalar_t>(), grad_output, self, a);
-  } else {
-    cpu_elementwise_vec<scalar_t>(
-        grad_input, [a](opmath_t g, opmath_t x) { return elu_bwd(g, x, a); },
-        [a](auto g, auto x) { return elu_bwd_vec(g, x, decltype(g)(a)); }, grad_output, self);
+    if (!slow_gathers()) {
+      cpu_tabulated_slopes<scalar_t>(grad_input, elu_slopes<scalar_t>(), grad_output, self, a);
+      return;
+    }
   }
+  cpu_elementwise_vec<scalar_t>(
+      grad_input, [a](opmath_t g, opmath_t x) { return elu_bwd(g, x, a); },
+      [a](auto g, auto x) { return elu_bwd_vec(g, x, decltype(g)(a)); }, grad_output, self);
 }
 
 // memory_efficient changes only what autograd saves (the output); it is checked here too,
