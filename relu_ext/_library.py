@@ -100,8 +100,8 @@ def load():
     _info["cpu_isa"] = isa
     from . import _C  # (the library loaded above: its Python entry points)
 
-    _info["half_tables"] = ("" if isa == "default" else
-                            "gelu" if _C.slow_gathers() else "elu, gelu")
+    _info["half_tables"] = (() if isa == "default" else
+                            ("gelu",) if _C.slow_gathers() else ("elu", "gelu"))
     _info["libraries"].append(cpu_path)
 
     cuda_path = _find("_C_cuda")
@@ -127,9 +127,9 @@ def backend_info():
     Returns a dict: ``torch`` (running version), ``built_with_torch``, ``cpu`` (bool),
     ``cpu_isa`` (the instruction set of the CPU kernels loaded: default, avx2, avx512 or
     avx512_bf16), ``half_tables`` (which activations' bfloat16 / float16 kernels look their
-    values up in tables rather than compute them: ``"elu, gelu"``; ``"gelu"`` where the CPU's
-    vector gathers are slow (AMD's AVX-512 CPUs; ``RELU_EXT_SLOW_GATHERS=1|0`` decides
-    instead); ``""`` in the default library),
+    values up in tables rather than compute them: ``("elu", "gelu")``; ``("gelu",)`` where
+    the CPU's vector gathers are slow (AMD's AVX-512 CPUs; ``RELU_EXT_SLOW_GATHERS=1|0``
+    decides instead); ``()`` in the default library),
     ``cuda`` (bool: CUDA kernels loaded and a GPU usable), ``cuda_built``, ``cuda_version``
     (CUDA the kernels were compiled with, or None), ``cuda_reason`` (None when ``cuda``,
     otherwise why not), ``libraries`` (paths loaded).
