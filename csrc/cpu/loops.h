@@ -443,7 +443,8 @@ inline __attribute__((always_inline)) void dense_chunk(bool stream, scalar_t* o,
 // 4M-16M elements before the streaming stores; with them, no faster there, and 20-45% slower
 // at 32K-1M elements, in or near the cache: benchmarks/NOTES.md §15, §25.) kPrefetch: the
 // inputs prefetched ahead of each streamed block (prefetch_ahead), but for loops of gathers
-// from a table, which lost 4-7% by it (the half types' forwards by table lookup, 16M).
+// from a table, which lost 4-7% by it (the half types' forwards by table lookup, 16M), and
+// relu's backward (§42).
 template <bool kPrefetch = true, typename scalar_t, size_t N, typename Loop>
 inline void parallel_dense(scalar_t* o, const std::array<const scalar_t*, N>& in, int64_t numel,
                            const Loop& loop) {
@@ -454,12 +455,12 @@ inline void parallel_dense(scalar_t* o, const std::array<const scalar_t*, N>& in
 }
 
 // Dense tensors (same_dense_layout), threaded: op on elements read as T, which is their type
-// or one of the same size.
-template <typename T, typename Op, typename... Ts>
+// or one of the same size. kPrefetch: as parallel_dense's.
+template <typename T, bool kPrefetch = true, typename Op, typename... Ts>
 void dense_elementwise(const at::Tensor& out, const Op& op, const Ts&... ins) {
   T* o = static_cast<T*>(out.data_ptr());
   const std::array<const T*, sizeof...(Ts)> in = {static_cast<const T*>(ins.const_data_ptr())...};
-  parallel_dense(o, in, out.numel(), [&](T* dst, auto src, int64_t begin, int64_t end) {
+  parallel_dense<kPrefetch>(o, in, out.numel(), [&](T* dst, auto src, int64_t begin, int64_t end) {
     flat_loop<T>(dst, src, begin, end, op, std::index_sequence_for<Ts...>{});
   });
 }
@@ -496,22 +497,22 @@ void cpu_elementwise(const at::Tensor& out, const Op& op, const Ts&... ins) {
 // As cpu_elementwise, for an op that needs no arithmetic on a half type: on dense tensors
 // bits_op runs on the elements' 16-bit patterns (int16_t in, int16_t out; the compiler
 // vectorizes it 32 elements to a 512-bit vector, with no widening to float and back); other
-// layouts run op.
-template <typename scalar_t, typename Op, typename BitsOp, typename... Ts>
+// layouts run op. kPrefetch: as detail::parallel_dense's.
+template <typename scalar_t, bool kPrefetch = true, typename Op, typename BitsOp, typename... Ts>
 void cpu_elementwise_patterns(const at::Tensor& out, const Op& op, const BitsOp& bits_op,
                               const Ts&... ins) {
   static_assert(sizeof(scalar_t) == 2);
   if (out.numel() == 0) return;
   if (same_dense_layout(out, ins...)) {
-    return detail::dense_elementwise<int16_t>(out, bits_op, ins...);
+    return detail::dense_elementwise<int16_t, kPrefetch>(out, bits_op, ins...);
   }
   detail::strided_elementwise<scalar_t>(out, op, ins...);
 }
 
 // As cpu_elementwise, with a vector version of op (Vectorized<opmath_t> -> same)
 // for dense tensors; for ops whose math a compiler does not vectorize by itself
-// (exp, erfc, tanh: at::vec uses SLEEF, as ATen does).
-template <typename scalar_t, typename Op, typename VOp, typename... Ts>
+// (exp, erfc, tanh: at::vec uses SLEEF, as ATen does). kPrefetch: as detail::parallel_dense's.
+template <typename scalar_t, bool kPrefetch = true, typename Op, typename VOp, typename... Ts>
 void cpu_elementwise_vec(const at::Tensor& out, const Op& op, const VOp& vop, const Ts&... ins) {
 #if RELU_EXT_GENERIC_VEC  // vec_math.h: the scalar op
   (void)vop;
@@ -526,8 +527,8 @@ void cpu_elementwise_vec(const at::Tensor& out, const Op& op, const VOp& vop, co
   scalar_t* o = out.data_ptr<scalar_t>();
   const std::array<const scalar_t*, sizeof...(Ts)> in = {
       ins.template const_data_ptr<scalar_t>()...};
-  detail::parallel_dense(o, in, numel, [&](scalar_t* dst, auto src, int64_t begin,
-                                          int64_t end) {
+  detail::parallel_dense<kPrefetch>(o, in, numel, [&](scalar_t* dst, auto src, int64_t begin,
+                                                     int64_t end) {
     detail::flat_vec_loop<scalar_t>(dst, src, begin, end, op, vop, std::index_sequence_for<Ts...>{});
   });
 #endif

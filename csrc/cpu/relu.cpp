@@ -10,13 +10,15 @@ namespace {
 // relu's loops: the half types on their patterns (bits_op), float and double in at::vec's
 // vectors (vop), four a step: on AVX2 the compiler's loop of the scalar op ran 15-25% slower
 // than ATen's at 64K-256K float32 elements, one thread (benchmarks/NOTES.md §36).
-template <typename scalar_t, typename Op, typename VOp, typename BitsOp, typename... Ts>
+// kPrefetch: whether the streamed loops prefetch the inputs (loops.h, prefetch_ahead).
+template <typename scalar_t, bool kPrefetch = true, typename Op, typename VOp, typename BitsOp,
+          typename... Ts>
 void relu_loop(const at::Tensor& out, const Op& op, const VOp& vop, const BitsOp& bits_op,
                const Ts&... ins) {
   if constexpr (sizeof(scalar_t) == 2) {
-    cpu_elementwise_patterns<scalar_t>(out, op, bits_op, ins...);
+    cpu_elementwise_patterns<scalar_t, kPrefetch>(out, op, bits_op, ins...);
   } else {
-    cpu_elementwise_vec<scalar_t>(out, op, vop, ins...);
+    cpu_elementwise_vec<scalar_t, kPrefetch>(out, op, vop, ins...);
   }
 }
 
@@ -52,8 +54,12 @@ at::Tensor relu_backward_cpu(const at::Tensor& grad_output, const at::Tensor& re
   check_input(result, "relu_ext::relu_backward", "result");
   check_like(grad_output, result, "relu_ext::relu_backward", "grad_output", "result");
   auto grad_input = empty_like_cpu(result);
+  // Without the inputs prefetched in software: two streams read with a compare and a blend
+  // between them, the hardware's prefetchers keep ahead alone. The prefetch left it the same
+  // on an Intel Xeon (4.8 ms at 16M float32 elements, NOTES §35) and cost it 13-31% on a
+  // Zen 4 (16M, float32 and bfloat16, one and two threads, §42).
   RELU_EXT_DISPATCH(result.scalar_type(), "relu_backward_cpu", [&] {
-    relu_loop<scalar_t>(
+    relu_loop<scalar_t, /*kPrefetch=*/false>(
         grad_input, [](auto g, auto y) { return relu_bwd(g, y); },
         [](auto g, auto y) {
           using V = decltype(g);
