@@ -63,12 +63,13 @@ HALF_TABULATED = [("gelu", None), ("gelu_tanh", None), ("elu", 1.0), ("elu", 0.7
 @pytest.mark.parametrize("op,alpha", HALF_TABULATED)
 def test_half_at_every_value(op, alpha, dtype):
     """GELU / ELU and g * their slope at every bfloat16 / float16 value, against float64.
-    The AVX-512 libraries look both up in tables built in double (csrc/cpu/tables.h): the
-    GELU forwards and ELU's at alpha = 1 are then correctly rounded (half an ulp at most),
-    ELU's at another alpha is its float value times alpha, rounded once more (1.5 float ulps
-    in all: 2^-11.4 of a float16 ulp more); the backward is g times the float slope (ELU's
-    times alpha too), rounded once (half an ulp plus the float roundings: 2^-12 of a float16
-    ulp). The other libraries compute in float: within 0.51 ulp forward, 1 ulp backward (near
+    The AVX-512 and AVX2 libraries look those in backend_info()["half_tables"] up in tables
+    built in double (csrc/cpu/tables.h): the GELU forwards and ELU's at alpha = 1 are then
+    correctly rounded (half an ulp at most), ELU's at another alpha is its float value times
+    alpha, rounded once more (1.5 float ulps in all: 2^-11.4 of a float16 ulp more); the
+    backward is g times the float slope (ELU's times alpha too), rounded once (half an ulp
+    plus the float roundings: 2^-12 of a float16 ulp). What is computed (the baseline library;
+    ELU where gathers are slow) is in float: within 0.51 ulp forward, 1 ulp backward (near
     GELU's minimum, where the slope crosses zero, float math loses relative accuracy). On the
     AVX-512 and AVX2 libraries the same values come from the memory-saving forward, from
     act_stats (the dead-unit monitor's forward; rows and runs), from the in-place form (ELU)
