@@ -25,7 +25,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "cpu/gathers.h"
+#include "cpu/cpu_choices.h"
 #include "ops.h"
 
 namespace relu_ext {
@@ -317,7 +317,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   def(m, "bias_prelu", &ops::bias_prelu);
   def(m, "act_stats", &ops::act_stats);
   // whether the CPU library computes the half types' ELU instead of looking it up
-  // (cpu/gathers.h)
+  // (cpu/cpu_choices.h)
   m.def("slow_gathers", &slow_gathers);
   py::class_<ActCounter>(m, "ActCounter")
       .def(py::init<std::optional<int64_t>>(), py::arg("channel_dim"))

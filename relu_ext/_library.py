@@ -91,10 +91,13 @@ def load():
         raise ImportError(
             f"relu_ext: relu_ext/_C_cpu_*.so (the CPU kernels) is missing. Build it with: {REBUILD}"
         )
-    slow = os.environ.get("RELU_EXT_SLOW_GATHERS")
-    if slow is not None and slow not in ("0", "1"):
-        raise ImportError(f"relu_ext: RELU_EXT_SLOW_GATHERS={slow!r} must be 1 (the half types' "
-                          "ELU computed, not looked up) or 0")
+    # the CPU library's choices for this CPU, overridden (csrc/cpu/cpu_choices.h)
+    for name, meaning in (("RELU_EXT_SLOW_GATHERS", "the half types' ELU computed, not looked up"),
+                          ("RELU_EXT_ROW_BLOCKS", "the monitor's counts of half-type rows taken "
+                                                  "in blocks of rows")):
+        value = os.environ.get(name)
+        if value is not None and value not in ("0", "1"):
+            raise ImportError(f"relu_ext: {name}={value!r} must be 1 ({meaning}) or 0")
     torch.ops.load_library(cpu_path)
     _info["cpu"] = True
     _info["cpu_isa"] = isa

@@ -203,7 +203,7 @@ def test_tables_keep_subnormals_built_under_flush_to_zero():
 
 def test_half_kernels_both_ways():
     """Both ways of the half types' ELU on every machine: the two tests above again, in a child
-    process with RELU_EXT_SLOW_GATHERS set against this CPU's own choice (csrc/cpu/gathers.h):
+    process with RELU_EXT_SLOW_GATHERS set against this CPU's own choice (csrc/cpu/cpu_choices.h):
     computed where this CPU looks it up, looked up where it computes; backend_info reports the
     choice, and a bad value fails the import."""
     from child import run_python

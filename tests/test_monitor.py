@@ -101,6 +101,25 @@ def test_act_stats_few_rows_split_by_channels(rows, channels, threads):
         torch.set_num_threads(previous)
 
 
+def test_act_stats_pattern_rows_both_ways():
+    """The half types' pattern loops take rows of C in blocks of four rows or a row at a time,
+    by the CPU (csrc/cpu/cpu_choices.h, stats_row_blocks): the tests of exact counts above, and
+    the values and counts of every form in bfloat16 and float16, again in child processes with
+    RELU_EXT_ROW_BLOCKS=1 and =0, so that both ways run on every machine; a bad value fails
+    the import."""
+    from child import run_python
+
+    code = ("import sys, pytest\n"
+            "sys.exit(pytest.main([sys.argv[1], '-q', '-p', 'no:cacheprovider', '-k',\n"
+            "    'counts_exact or split_by_channels or (values_counts and 16 and cpu)']))\n")
+    for blocks in ("1", "0"):
+        proc = run_python(code, os.path.abspath(__file__), env={"RELU_EXT_ROW_BLOCKS": blocks})
+        assert proc.returncode == 0 and " passed" in proc.stdout, (
+            blocks, proc.stdout[-3000:] + proc.stderr[-3000:])
+    bad = run_python("import relu_ext", env={"RELU_EXT_ROW_BLOCKS": "2"})
+    assert bad.returncode != 0 and "RELU_EXT_ROW_BLOCKS='2'" in bad.stderr, bad.stderr[-3000:]
+
+
 def test_act_stats_prelu_gradcheck():
     x = torch.randn(5, 4, 3, dtype=torch.float64, requires_grad=True)
     w = torch.rand(4, dtype=torch.float64, requires_grad=True)

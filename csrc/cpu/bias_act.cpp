@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "act_vec.h"
-#include "gathers.h"
+#include "cpu_choices.h"
 #include "loops.h"
 
 namespace relu_ext {
@@ -496,21 +496,16 @@ RELU_EXT_VEC_INLINE void count_row(RowCount<typename V::value_type>* counts, con
 
 // ReLU in the half types on the 16-bit patterns (act_vec.h): y[i] = relu(x[i]) and
 // counts[i] += x[i] > 0 for `rows` rows of n (all the rows up to a flush in one call: a call
-// per row cost 10-15% of the monitor's time in L2), kRowBlock rows at a time: each count is
-// loaded and stored once per block (NOTES §27); the number of x[i] > 0 returned for a run.
-// On AVX2 a row at a time: on Zen 3 (AVX2 only) four rows' streams at once cost more than the
-// counts' loads and stores they save (bfloat16 at 4096x1024 in L3, two threads: +35% over the
-// plain forward with blocks of 4 rows, +42% with 2, +8% with 1; in L1/L2 alike, NOTES §38).
+// per row cost 10-15% of the monitor's time in L2), kRowBlock rows at a time where
+// stats_row_blocks() (cpu_choices.h: not on AMD's CPUs), each count then loaded and stored
+// once per block (NOTES §27), else a row at a time (§38, §42); the number of x[i] > 0
+// returned for a run.
 // Loops the compiler vectorizes, but for the rows' 8-bit counts on AVX-512 and AVX2: there
 // two vectors a step, their test results joined into one byte vector, unmasked loads and
 // stores (on AVX-512 the compiler's own loop packs compare results into bytes: +65-80% over
 // the plain forward; with masked stores, slow on Zen 4, +65%; with 16-bit counts +25%; on
 // AVX2 its 16-bit loop: +20-22% at 4096x1024, two threads, against +13-14%, NOTES §27).
-#if defined(CPU_CAPABILITY_AVX2)
-constexpr int64_t kRowBlock = 1;
-#else
 constexpr int64_t kRowBlock = 4;
-#endif
 // The rows' counts: 8 bits where a step joins its test results into bytes (AVX-512, AVX2), else
 // 16 bits, the patterns' width (the compiler's loop then needs no widening, NOTES §26).
 #if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
@@ -520,7 +515,7 @@ using BitsCount = int16_t;
 #endif
 // act_stats's activation: act_fwd_vec, but the half types' GELU and ELU from their tables on
 // the AVX-512 and AVX2 libraries, as their own forwards (ELU's only where this CPU's gathers
-// are not slow: gathers.h): x holds the type's values exactly here (bias_act's x + b does not,
+// are not slow: cpu_choices.h): x holds the type's values exactly here (bias_act's x + b does not,
 // and computes). These, and ReLU, run on the 16-bit patterns: what those loops write is
 // BitsOp's; the rest take ComputeOp (with_stats_op).
 template <Act A, typename scalar_t>
@@ -700,8 +695,10 @@ template <typename scalar_t, typename T, typename RI>
 void stats_rows_bits(int16_t* y, const int16_t* x, RI* counts, int64_t n, int64_t stride,
                      int64_t rows, BitsOp<scalar_t, T> op) {
   int64_t r = 0;
-  for (; r + kRowBlock <= rows; r += kRowBlock) {
-    stats_row_block_bits<kRowBlock>(y + r * stride, x + r * stride, counts, n, stride, op);
+  if (stats_row_blocks()) {
+    for (; r + kRowBlock <= rows; r += kRowBlock) {
+      stats_row_block_bits<kRowBlock>(y + r * stride, x + r * stride, counts, n, stride, op);
+    }
   }
   for (; r < rows; ++r) {
     stats_row_block_bits<1>(y + r * stride, x + r * stride, counts, n, stride, op);

@@ -3,14 +3,14 @@
 #include <torch/library.h>
 
 #include "act_vec.h"
-#include "gathers.h"
+#include "cpu_choices.h"
 #include "loops.h"
 
 namespace relu_ext {
 namespace {
 
 // out = elu(self): the half types on the AVX-512 and AVX2 libraries from act_vec.h's tables
-// (elu_values_at_one, elu_values) unless this CPU's gathers are slow (gathers.h), the rest
+// (elu_values_at_one, elu_values) unless this CPU's gathers are slow (cpu_choices.h), the rest
 // computed. (Templates, so that the branch not taken is not compiled.)
 template <typename scalar_t>
 void elu_into(const at::Tensor& out, const at::Tensor& self, double alpha) {
