@@ -444,7 +444,7 @@ inline __attribute__((always_inline)) void dense_chunk(bool stream, scalar_t* o,
 // at 32K-1M elements, in or near the cache: benchmarks/NOTES.md §15, §25.) kPrefetch: the
 // inputs prefetched ahead of each streamed block (prefetch_ahead), but for loops of gathers
 // from a table, which lost 4-7% by it (the half types' forwards by table lookup, 16M), and
-// relu's backward (§42).
+// relu's backward and the float32 / float64 forwards of relu and leaky_relu (§42).
 template <bool kPrefetch = true, typename scalar_t, size_t N, typename Loop>
 inline void parallel_dense(scalar_t* o, const std::array<const scalar_t*, N>& in, int64_t numel,
                            const Loop& loop) {
@@ -487,10 +487,13 @@ void strided_elementwise(const at::Tensor& out, const Op& op, const Ts&... ins) 
 // For float and double: the compiler vectorizes op. Not for the half types' dense loops:
 // c10::Half's scalar conversions do not vectorize (about 6 ns an element); they take
 // cpu_elementwise_vec or cpu_elementwise_patterns.
-template <typename scalar_t, typename Op, typename... Ts>
+// kPrefetch: as detail::parallel_dense's.
+template <typename scalar_t, bool kPrefetch = true, typename Op, typename... Ts>
 void cpu_elementwise(const at::Tensor& out, const Op& op, const Ts&... ins) {
   if (out.numel() == 0) return;
-  if (same_dense_layout(out, ins...)) return detail::dense_elementwise<scalar_t>(out, op, ins...);
+  if (same_dense_layout(out, ins...)) {
+    return detail::dense_elementwise<scalar_t, kPrefetch>(out, op, ins...);
+  }
   detail::strided_elementwise<scalar_t>(out, op, ins...);
 }
 
@@ -516,7 +519,7 @@ template <typename scalar_t, bool kPrefetch = true, typename Op, typename VOp, t
 void cpu_elementwise_vec(const at::Tensor& out, const Op& op, const VOp& vop, const Ts&... ins) {
 #if RELU_EXT_GENERIC_VEC  // vec_math.h: the scalar op
   (void)vop;
-  cpu_elementwise<scalar_t>(out, op, ins...);
+  cpu_elementwise<scalar_t, kPrefetch>(out, op, ins...);
 #else
   const int64_t numel = out.numel();
   if (numel == 0) return;

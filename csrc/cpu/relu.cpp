@@ -22,10 +22,13 @@ void relu_loop(const at::Tensor& out, const Op& op, const VOp& vop, const BitsOp
   }
 }
 
-// out = relu(self) (out may be self).
+// out = relu(self) (out may be self). The streamed loops prefetch the inputs for the half
+// types only: on a Zen 4 at 16M elements (ATen's time / relu_ext's, medians of four or five
+// processes each way, NOTES §42) float32 1.43x without the prefetch and 1.21x with it,
+// float64 1.55x and 1.27x, bfloat16 (the patterns) 1.21x and 1.61x.
 template <typename scalar_t>
 void relu_forward_loop(const at::Tensor& out, const at::Tensor& self) {
-  relu_loop<scalar_t>(
+  relu_loop<scalar_t, /*kPrefetch=*/sizeof(scalar_t) == 2>(
       out, [](auto x) { return relu_fwd(x); },
       [](auto x) { return at::vec::clamp_min(x, decltype(x)(0)); },  // max(0, x): NaN, -0 stay
       [](int16_t x) { return relu_fwd_bits<scalar_t>(x); }, self);
