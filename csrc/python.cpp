@@ -316,9 +316,11 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   def(m, "bias_act", &ops::bias_act);
   def(m, "bias_prelu", &ops::bias_prelu);
   def(m, "act_stats", &ops::act_stats);
-  // whether the CPU library computes the half types' ELU instead of looking it up
-  // (cpu/cpu_choices.h)
+  // the CPU library's choices for this CPU (cpu/cpu_choices.h): whether it computes the half
+  // types' ELU instead of looking it up; whether act_stats takes the half types' pattern rows
+  // in blocks
   m.def("slow_gathers", &slow_gathers);
+  m.def("stats_row_blocks", &stats_row_blocks);
   py::class_<ActCounter>(m, "ActCounter")
       .def(py::init<std::optional<int64_t>>(), py::arg("channel_dim"))
       .def("step", &ActCounter::step)

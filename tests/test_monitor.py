@@ -109,13 +109,15 @@ def test_act_stats_pattern_rows_both_ways():
     the import."""
     from child import run_python
 
-    code = ("import sys, pytest\n"
+    code = ("import sys, pytest, relu_ext\n"
+            "print('blocks', int(relu_ext._C.stats_row_blocks()))\n"
             "sys.exit(pytest.main([sys.argv[1], '-q', '-p', 'no:cacheprovider', '-k',\n"
             "    'counts_exact or split_by_channels or (values_counts and 16 and cpu)']))\n")
     for blocks in ("1", "0"):
         proc = run_python(code, os.path.abspath(__file__), env={"RELU_EXT_ROW_BLOCKS": blocks})
         assert proc.returncode == 0 and " passed" in proc.stdout, (
             blocks, proc.stdout[-3000:] + proc.stderr[-3000:])
+        assert proc.stdout.splitlines()[0] == f"blocks {blocks}", proc.stdout[:200]
     bad = run_python("import relu_ext", env={"RELU_EXT_ROW_BLOCKS": "2"})
     assert bad.returncode != 0 and "RELU_EXT_ROW_BLOCKS='2'" in bad.stderr, bad.stderr[-3000:]
 

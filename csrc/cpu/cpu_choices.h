@@ -64,8 +64,7 @@ inline bool slow_gathers() {
 // +9-14% a row at a time (§27); on AMD's Zen 3 +35-37% against +8-10% (§38), on Zen 4 +25-93%
 // against +3-19%, the GELUs' (by table) +6-27% against -2% to +5% (§42): several rows'
 // streams at once cost those CPUs more than the counts' loads and stores save. The rule: not
-// on AMD's CPUs.
-// RELU_EXT_ROW_BLOCKS decides instead (the results are the same either way).
+// on AMD's CPUs. RELU_EXT_ROW_BLOCKS decides instead (the results are the same either way).
 inline bool stats_row_blocks() {
   static const bool value =
       detail::env_choice("RELU_EXT_ROW_BLOCKS", !detail::cpu_kind().amd);
