@@ -295,19 +295,13 @@ RELU_EXT_FLATTEN inline void flat_vec_loop(scalar_t* o, const std::array<const s
 // output would leave the cache before anything read it anyway. Each thread computes 512-byte
 // blocks into a buffer in L1 and streams each out at once (benchmarks/NOTES.md §15).
 
-// Ops moving more bytes than this stream their output: three quarters of the last-level
-// cache's size, from sysfs (glibc's sysconf is no help: on some AMD virtual machines it reports
-// ten times the real L3), taken as at most kMaxCacheShare; 0 where unknown (no streaming).
-// RELU_EXT_STREAMING_BYTES overrides it (0: never; the tests set it low to cover the streamed
-// loops on any machine).
+// Ops moving more bytes than this stream their output: the last-level cache's size, from
+// sysfs (glibc's sysconf is no help: on some AMD virtual machines it reports ten times the real
+// L3), at most kMaxCacheShare; 0 where unknown (no streaming). RELU_EXT_STREAMING_BYTES
+// overrides it (0: never; the tests set it low to cover the streamed loops on any machine).
 // The cap: a large L3 is shared with the rest of the host. A two-CPU virtual machine on an
 // Intel Xeon reporting 480 MB of L3 ran 64 MB float32 tensors 1.3-1.75x faster streamed
 // (relu, PReLU and ELU, forward and backward; NOTES §27); on Zen 4 the L3 (32 MB) is the cap.
-// The three quarters: a tensor pair that fills the whole L3 does not stay in it (the L3 holds
-// everything else too): on Zen 4 the float32 forwards at 4M elements (32 MB moved) ran 1.05-1.3x
-// faster streamed, while at 2M (16 MB) the unstreamed forward stays in the cache and ran 2-2.5x
-// faster than streamed. At 24 MB (the threshold, not streamed) the two pull apart: float32
-// relu's forward ran 1.1x faster streamed, bfloat16 GELU's backward 10-30% slower (NOTES §43).
 constexpr int64_t kMaxCacheShare = int64_t{32} << 20;
 inline int64_t streaming_threshold_bytes() {
   static const int64_t bytes = []() -> int64_t {
@@ -321,7 +315,7 @@ inline int64_t streaming_threshold_bytes() {
       if (!(level_file >> level) || !(size_file >> kb >> unit) || unit != "K") continue;
       if (level > best_level) best_level = level, size = kb * 1024;
     }
-    return std::min(size, kMaxCacheShare) / 4 * 3;
+    return std::min(size, kMaxCacheShare);
   }();
   return bytes;
 }
