@@ -172,15 +172,28 @@ void reduce_partials(const std::vector<double>& partials, int64_t num_chunks, in
 // Float and the half types, runs of one channel: grad_input and the weight-gradient terms with
 // at::vec (half types widened to float), the terms summed per lane into the channel's float
 // vector `lanes` (kept across the chunk's pieces of that channel, so a short piece costs no
-// reduction), which is added to the channel's double in lane order after at most 64 vectors
-// (`pending` counts them) and at the chunk's end. Each lane's terms are added in element
-// order: the sum depends on the shape (and on streaming, below), never on the thread count.
+// reduction), which is added to the channel's double after at most 64 vectors (`pending`
+// counts them) and at the chunk's end: on AVX-512 the 16 lanes widened to two vectors of
+// doubles, added, and reduced pairwise (lanes j and j + 8, then j and j + 4, ...: where added
+// one by one, a chain of 16 dependent adds, the flushes took a fifth of a 64K-element
+// backward, NOTES §44); elsewhere in lane order. Each lane's terms are added in element order:
+// the sum depends on the shape (and on streaming, below), never on the thread count.
 constexpr int kLaneFlush = 64;
 template <typename V>
 inline void flush_lanes(V* lanes, int* pending, double* sum) {
-  float v[V::size()];
-  lanes->store(v);
-  for (float f : v) *sum += static_cast<double>(f);
+#if defined(CPU_CAPABILITY_AVX512)
+  if constexpr (V::size() == 16) {
+    const __m512 f = *lanes;
+    const __m256 high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1));
+    *sum += _mm512_reduce_add_pd(
+        _mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(f)), _mm512_cvtps_pd(high)));
+  } else
+#endif
+  {
+    float v[V::size()];
+    lanes->store(v);
+    for (float f : v) *sum += static_cast<double>(f);
+  }
   *lanes = V(0.0f);
   *pending = 0;
 }
@@ -323,6 +336,10 @@ void prelu_backward_dense(scalar_t* grad_input, const scalar_t* grad, const scal
   const bool stream = detail::use_streaming(grad_input, inputs, numel);
   at::parallel_for(0, num_chunks, 1, [&](int64_t k_begin, int64_t k_end) {
     std::vector<float> row_lanes;  // rows: each channel's float lane
+    // runs: each channel's float vector and its count of vectors (flush_lanes), zero again
+    // after each chunk (allocated per chunk, they took a tenth of a 64K-element backward)
+    std::vector<at::vec::Vectorized<float>> lanes;
+    std::vector<int> pending;
     for (int64_t k = k_begin; k < k_end; ++k) {
       double* acc = partials.data() + k * channels;
       const int64_t begin = k * chunk, end = std::min(numel, begin + chunk);
@@ -356,8 +373,10 @@ void prelu_backward_dense(scalar_t* grad_input, const scalar_t* grad, const scal
       }
       if constexpr (kVecFloat<scalar_t>) {
         using VF = at::vec::Vectorized<float>;
-        std::vector<VF> lanes(channels, VF(0.0f));
-        std::vector<int> pending(channels, 0);
+        if (lanes.empty()) {
+          lanes.assign(channels, VF(0.0f));
+          pending.assign(channels, 0);
+        }
         // grad_input[first, first + count) into dst[0, count)
         const auto compute = [&](scalar_t* dst, int64_t first, int64_t count) {
           for_each_channel_piece(first, first + count, inner, channels,
