@@ -174,12 +174,20 @@ inline Act parse_activation(c10::string_view activation, const char* op) {
               "'gelu_tanh', but got '", std::string(activation), "'");
 }
 
-// act_stats's activation (prelu included) and its weight: defined exactly for prelu.
-inline Act parse_stats_activation(c10::string_view activation,
-                                  const std::optional<at::Tensor>& weight, const char* op) {
+// Checks an act_stats call: its activation (prelu included; a weight exactly for prelu), self
+// and the weight; returns the activation, dim wrapped to [0, self.dim()).
+inline Act check_act_stats(const at::Tensor& self, const std::optional<at::Tensor>& weight,
+                           int64_t& dim, c10::string_view activation, const char* op) {
   const Act act = activation == "prelu" ? Act::kPrelu : parse_activation(activation, op);
   TORCH_CHECK((act == Act::kPrelu) == weight.has_value(), op,
               ": weight must be given for activation 'prelu' and only for it");
+  check_input(self, op, "self");
+  TORCH_CHECK(self.dim() > 0, op, ": expected self to have at least 1 dimension, but got a "
+              "0-dim tensor");
+  dim = c10::maybe_wrap_dim(dim, self.dim());
+  if (weight) check_prelu_weight(self, *weight, op);
+  TORCH_CHECK(!weight || weight->numel() == 1 || dim == 1, op,
+              ": PReLU with a weight per channel counts along dim 1 (its channels), got dim ", dim);
   return act;
 }
 

@@ -1,6 +1,7 @@
 // The vector form of each activation's math (../common.h has the scalar one), on at::vec
-// vectors: used by the activation's own CPU kernels and by the fused bias+activation kernels
-// (bias_act.cpp). Compiled once per instruction set, like every CPU kernel source.
+// vectors: used by the activation's own CPU kernels and by the per-channel ones (bias_act.cpp,
+// act_stats.cpp; channels.h picks it by the Act value). Compiled once per instruction set,
+// like every CPU kernel source.
 #pragma once
 
 #include <ATen/cpu/vec/functional.h>

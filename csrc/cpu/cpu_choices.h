@@ -58,7 +58,7 @@ inline bool slow_gathers() {
 }
 
 // Whether act_stats's loops on the half types' patterns (the monitor's forward of rows of C
-// channels, bias_act.cpp) take rows in blocks of kRowBlock, loading and storing each count
+// channels, act_stats.cpp) take rows in blocks of kRowBlock, loading and storing each count
 // once a block, rather than a row at a time. Measured (act_stats over the plain forward,
 // bfloat16 relu at 4096x1024, two threads): on Intel's Xeon blocks of four +7-8% against
 // +9-14% a row at a time (§27); on AMD's Zen 3 +35-37% against +8-10% (§38), on Zen 4 +25-93%

@@ -92,7 +92,7 @@ inline void vec_steps(int64_t len, const F& f) {
 // (each n = W), then single vectors (R = 1), the last one partial (n < W). Independent
 // vectors hide the activations' long dependency chains, and in the half types a pair of them
 // narrows in one instruction (store_narrow below). For the loops over rows and runs of one
-// channel (bias_act.cpp, prelu.cpp).
+// channel (bias_act.cpp, act_stats.cpp, prelu.cpp).
 // Its step functions are lambdas marked RELU_EXT_STEP, always inlined: left to itself gcc
 // kept some out of line as a function grew (a call per step, the activation's constants
 // reloaded and its vectors through the stack: act_stats's float32 ELU took twice its time,

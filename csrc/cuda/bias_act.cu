@@ -4,64 +4,11 @@
 // grad_input and reduces its share in a fixed order (no atomics); a second, tiny kernel sums
 // each channel's slices in order (as prelu.cu). Bitwise deterministic run to run. Math:
 // ../common.h act_fwd/act_bwd.
-// Also act_stats: the activation alone, counting per channel the inputs with x > 0 in the
-// same pass, the same way (relu_ext.DeadUnitMonitor).
 #include <torch/library.h>
 
 #include "loops.cuh"
 
 namespace relu_ext::cuda {
-
-// The activation's parameter for channel c on the device: PReLU's weight (one for all
-// channels, or one a channel), else the scalar `param` (slope, alpha).
-template <typename scalar_t>
-struct ChannelParam {
-  using opmath_t = at::opmath_type<scalar_t>;
-  const scalar_t* weight;
-  bool per_channel;
-  opmath_t param;
-  __device__ opmath_t operator()(int64_t c) const {
-    return weight ? static_cast<opmath_t>(weight[per_channel ? c : 0]) : param;
-  }
-};
-template <typename scalar_t>
-ChannelParam<scalar_t> channel_param(const at::Tensor& weight, double param) {
-  return {weight.defined() ? weight.const_data_ptr<scalar_t>() : nullptr,
-          weight.defined() && weight.numel() > 1,
-          static_cast<at::opmath_type<scalar_t>>(param)};
-}
-
-template <Act A>
-std::tuple<at::Tensor, at::Tensor> stats(const at::Tensor& self, const at::Tensor* weight,
-                                         int64_t dim, double param) {
-  const c10::cuda::CUDAGuard guard(self.device());
-  const auto x = self.is_non_overlapping_and_dense() ? self : self.contiguous();
-  auto out = at::empty_like(x);
-  const int64_t channels = x.size(dim);
-  auto fired = at::zeros({channels}, x.options().dtype(at::kLong));
-  const int64_t n = x.numel();
-  if (n == 0) return {out, fired};
-  const auto w = weight ? weight->contiguous() : at::Tensor();
-  const auto split = channel_split(n, channels, channel_inner(x, channels, dim));
-  auto part = at::empty({split.parts()}, x.options().dtype(at::kFloat));
-  RELU_EXT_DISPATCH(x.scalar_type(), "act_stats_cuda", [&] {
-    using opmath_t = at::opmath_type<scalar_t>;
-    const scalar_t* xp = x.const_data_ptr<scalar_t>();
-    const auto pc = channel_param<scalar_t>(w, param);
-    scalar_t* yp = out.data_ptr<scalar_t>();
-    // act(x), and the count of x > 0 (exact in float: a slice has at most 2^24 elements).
-    channel_sums<float, 1>(
-        split,
-        [=] __device__(int64_t m, int64_t c, Sums<float, 1>& sums) {
-          const auto xv = static_cast<opmath_t>(xp[m]);
-          yp[m] = static_cast<scalar_t>(act_fwd<A>(xv, pc(c)));
-          sums.v[0] += xv > opmath_t(0) ? 1.0f : 0.0f;
-        },
-        part.data_ptr<float>());
-  });
-  channel_totals(part.const_data_ptr<float>(), split, false, fired.data_ptr<int64_t>());
-  return {out, fired};
-}
 
 template <Act A>
 at::Tensor forward(const at::Tensor& self, const at::Tensor& bias, const at::Tensor* weight,
@@ -188,28 +135,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bias_prelu_backward_cuda(
   return backward<Act::kPrelu>(grad_output, self, bias, &weight, dim, 0.0);
 }
 
-std::tuple<at::Tensor, at::Tensor> act_stats_cuda(const at::Tensor& self,
-                                                  const std::optional<at::Tensor>& weight,
-                                                  int64_t dim, c10::string_view activation,
-                                                  double param) {
-  constexpr const char* op = "relu_ext::act_stats";
-  const Act act = parse_stats_activation(activation, weight, op);
-  check_input(self, op, "self");
-  TORCH_CHECK(self.dim() > 0, op, ": expected self to have at least 1 dimension, but got a "
-              "0-dim tensor");
-  dim = c10::maybe_wrap_dim(dim, self.dim());
-  if (weight) check_prelu_weight(self, *weight, op);
-  TORCH_CHECK(!weight || weight->numel() == 1 || dim == 1, op,
-              ": PReLU with a weight per channel counts along dim 1 (its channels), got dim ", dim);
-  const at::Tensor* w = weight ? &*weight : nullptr;
-  return with_activation(act, [&](auto a) {
-    return stats<decltype(a)::value>(self, w, dim, param);
-  });
-}
-
-// CUDA kernels for bias_act, bias_act_backward, bias_prelu, bias_prelu_backward, act_stats
+// CUDA kernels for bias_act, bias_act_backward, bias_prelu, bias_prelu_backward
 TORCH_LIBRARY_IMPL(relu_ext, CUDA, m) {
-  m.impl("act_stats", &act_stats_cuda);
   m.impl("bias_act", &bias_act_cuda);
   m.impl("bias_act_backward", &bias_act_backward_cuda);
   m.impl("bias_prelu", &bias_prelu_cuda);

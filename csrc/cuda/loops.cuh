@@ -466,4 +466,23 @@ void channel_totals(const acc_t* partials, const ChannelSplit& sp, bool reduce_a
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
+// The activation's parameter for channel c on the device: PReLU's weight (one for all
+// channels, or one a channel), else the scalar `param` (slope, alpha).
+template <typename scalar_t>
+struct ChannelParam {
+  using opmath_t = at::opmath_type<scalar_t>;
+  const scalar_t* weight;
+  bool per_channel;
+  opmath_t param;
+  __device__ opmath_t operator()(int64_t c) const {
+    return weight ? static_cast<opmath_t>(weight[per_channel ? c : 0]) : param;
+  }
+};
+template <typename scalar_t>
+ChannelParam<scalar_t> channel_param(const at::Tensor& weight, double param) {
+  return {weight.defined() ? weight.const_data_ptr<scalar_t>() : nullptr,
+          weight.defined() && weight.numel() > 1,
+          static_cast<at::opmath_type<scalar_t>>(param)};
+}
+
 }  // namespace relu_ext

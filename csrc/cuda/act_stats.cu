@@ -1,0 +1,60 @@
+// act_stats on CUDA (relu_ext.DeadUnitMonitor's forward): y = act(x), the activation alone,
+// and per channel the number of inputs with x > 0, counted in the same pass: each block takes
+// a fixed piece of the data (loops.cuh: channel_sums) and counts its share; a second, tiny
+// kernel adds each channel's slices in order (as bias_act.cu's sums). Exact counts. Math:
+// ../common.h act_fwd; act_stats has no derivative of its own: autograd takes the
+// activation's (../autograd/act_stats.cpp).
+#include <torch/library.h>
+
+#include "loops.cuh"
+
+namespace relu_ext::cuda {
+
+template <Act A>
+std::tuple<at::Tensor, at::Tensor> stats(const at::Tensor& self, const at::Tensor* weight,
+                                         int64_t dim, double param) {
+  const c10::cuda::CUDAGuard guard(self.device());
+  const auto x = self.is_non_overlapping_and_dense() ? self : self.contiguous();
+  auto out = at::empty_like(x);
+  const int64_t channels = x.size(dim);
+  auto fired = at::zeros({channels}, x.options().dtype(at::kLong));
+  const int64_t n = x.numel();
+  if (n == 0) return {out, fired};
+  const auto w = weight ? weight->contiguous() : at::Tensor();
+  const auto split = channel_split(n, channels, channel_inner(x, channels, dim));
+  auto part = at::empty({split.parts()}, x.options().dtype(at::kFloat));
+  RELU_EXT_DISPATCH(x.scalar_type(), "act_stats_cuda", [&] {
+    using opmath_t = at::opmath_type<scalar_t>;
+    const scalar_t* xp = x.const_data_ptr<scalar_t>();
+    const auto pc = channel_param<scalar_t>(w, param);
+    scalar_t* yp = out.data_ptr<scalar_t>();
+    // act(x), and the count of x > 0 (exact in float: a slice has at most 2^24 elements).
+    channel_sums<float, 1>(
+        split,
+        [=] __device__(int64_t m, int64_t c, Sums<float, 1>& sums) {
+          const auto xv = static_cast<opmath_t>(xp[m]);
+          yp[m] = static_cast<scalar_t>(act_fwd<A>(xv, pc(c)));
+          sums.v[0] += xv > opmath_t(0) ? 1.0f : 0.0f;
+        },
+        part.data_ptr<float>());
+  });
+  channel_totals(part.const_data_ptr<float>(), split, false, fired.data_ptr<int64_t>());
+  return {out, fired};
+}
+
+std::tuple<at::Tensor, at::Tensor> act_stats_cuda(const at::Tensor& self,
+                                                  const std::optional<at::Tensor>& weight,
+                                                  int64_t dim, c10::string_view activation,
+                                                  double param) {
+  const Act act = check_act_stats(self, weight, dim, activation, "relu_ext::act_stats");
+  const at::Tensor* w = weight ? &*weight : nullptr;
+  return with_activation(act, [&](auto a) {
+    return stats<decltype(a)::value>(self, w, dim, param);
+  });
+}
+
+TORCH_LIBRARY_IMPL(relu_ext, CUDA, m) {
+  m.impl("act_stats", &act_stats_cuda);
+}
+
+}  // namespace relu_ext::cuda
