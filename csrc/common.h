@@ -139,6 +139,12 @@ inline void check_bitmask(const at::Tensor& mask, const at::Tensor& ref, const c
               "byte offset ", mask.storage_offset(), " of its storage");
 }
 
+// t itself when non-overlapping and dense (its own layout, whatever its strides), else a
+// contiguous copy: what the kernels walking memory order (bit masks, per-channel loops) take.
+inline at::Tensor as_dense(const at::Tensor& t) {
+  return t.is_non_overlapping_and_dense() ? t : t.contiguous();
+}
+
 // A tensor whose memory order a bit mask follows must be non-overlapping and dense.
 inline void check_dense(const at::Tensor& t, const char* op, const char* arg) {
   TORCH_CHECK(t.is_non_overlapping_and_dense(), op, ": expected ", arg,

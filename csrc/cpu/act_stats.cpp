@@ -567,7 +567,7 @@ std::tuple<at::Tensor, at::Tensor> act_stats_cpu(const at::Tensor& self,
                                                  int64_t dim, c10::string_view activation,
                                                  double param) {
   const Act act = check_act_stats(self, weight, dim, activation, "relu_ext::act_stats");
-  const auto x = dense(self);
+  const auto x = as_dense(self);
   auto out = empty_like_cpu(x);
   at::Tensor fired = at::detail::empty_cpu({x.size(dim)}, at::kLong);
   if (x.numel() == 0) {  // every count 0 (otherwise stats_forward writes them all)

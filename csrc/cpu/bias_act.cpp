@@ -304,6 +304,7 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
   if constexpr (kWeight) sum_chunks(part_w, chunks, Cw, gw);
 }
 
+// t (a gradient) in ref's layout (x, from as_dense): itself where it shares it, else a copy.
 at::Tensor like(const at::Tensor& t, const at::Tensor& ref) {
   return same_dense_layout(ref, t) ? t : empty_like_cpu(ref).copy_(t);
 }
@@ -320,7 +321,7 @@ at::Tensor to_tensor(const std::vector<double>& v, const at::Tensor& like_t) {
 
 at::Tensor forward(const at::Tensor& self, const at::Tensor& bias, const at::Tensor* weight,
                    int64_t dim, Act act, double param) {
-  const auto x = dense(self);
+  const auto x = as_dense(self);
   auto out = empty_like_cpu(x);
   if (x.numel() == 0) return out;
   const auto geo = geometry(x, dim);
@@ -340,7 +341,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(const at::Tensor& grad_o
                                                         const at::Tensor& bias,
                                                         const at::Tensor* weight, int64_t dim,
                                                         Act act, double param) {
-  const auto x = dense(self);
+  const auto x = as_dense(self);
   const auto g = like(grad_output, x);
   auto gi = empty_like_cpu(x);
   std::vector<double> gb(bias.numel(), 0.0), gw(weight ? weight->numel() : 0, 0.0);

@@ -95,9 +95,4 @@ std::vector<at::opmath_type<scalar_t>> activation_params(const at::Tensor* weigh
   return weight ? per_channel<scalar_t>(*weight) : std::vector<T>{static_cast<T>(param)};
 }
 
-// x in a dense layout (a contiguous copy otherwise), and y / grads in the same one.
-inline at::Tensor dense(const at::Tensor& t) {
-  return t.is_non_overlapping_and_dense() ? t : t.contiguous();
-}
-
 }  // namespace relu_ext

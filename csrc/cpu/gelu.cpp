@@ -60,7 +60,7 @@ std::tuple<at::Tensor, at::Tensor> gelu_mask_cpu(const at::Tensor& self,
                                                  c10::string_view approximate) {
   const bool use_tanh = gelu_is_tanh(approximate, "relu_ext::gelu_mask");
   check_input(self, "relu_ext::gelu_mask", "self");
-  const auto x = self.is_non_overlapping_and_dense() ? self : self.contiguous();
+  const auto x = as_dense(self);
   auto out = empty_like_cpu(x);
   auto mask = empty_bitmask_cpu(x);
   RELU_EXT_DISPATCH(x.scalar_type(), "gelu_mask_cpu", [&] {

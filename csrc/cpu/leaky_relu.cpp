@@ -71,7 +71,7 @@ at::Tensor leaky_relu_backward_cpu(const at::Tensor& grad_output, const at::Tens
 std::tuple<at::Tensor, at::Tensor> leaky_relu_mask_cpu(const at::Tensor& self,
                                                        double negative_slope) {
   check_input(self, "relu_ext::leaky_relu_mask", "self");
-  const auto x = self.is_non_overlapping_and_dense() ? self : self.contiguous();
+  const auto x = as_dense(self);
   auto out = empty_like_cpu(x);
   auto mask = empty_bitmask_cpu(x);
   RELU_EXT_DISPATCH(x.scalar_type(), "leaky_relu_mask_cpu", [&] {

@@ -14,7 +14,7 @@ template <Act A>
 std::tuple<at::Tensor, at::Tensor> stats(const at::Tensor& self, const at::Tensor* weight,
                                          int64_t dim, double param) {
   const c10::cuda::CUDAGuard guard(self.device());
-  const auto x = self.is_non_overlapping_and_dense() ? self : self.contiguous();
+  const auto x = as_dense(self);
   auto out = at::empty_like(x);
   const int64_t channels = x.size(dim);
   auto fired = at::zeros({channels}, x.options().dtype(at::kLong));

@@ -14,7 +14,7 @@ template <Act A>
 at::Tensor forward(const at::Tensor& self, const at::Tensor& bias, const at::Tensor* weight,
                    int64_t dim, double param) {
   const c10::cuda::CUDAGuard guard(self.device());
-  const auto x = self.is_non_overlapping_and_dense() ? self : self.contiguous();
+  const auto x = as_dense(self);
   auto out = at::empty_like(x);
   const int64_t n = x.numel();
   if (n == 0) return out;
@@ -41,7 +41,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(const at::Tensor& grad_o
                                                         const at::Tensor* weight, int64_t dim,
                                                         double param) {
   const c10::cuda::CUDAGuard guard(self.device());
-  const auto x = self.is_non_overlapping_and_dense() ? self : self.contiguous();
+  const auto x = as_dense(self);
   const auto g = same_dense_layout(x, grad_output) ? grad_output
                                                    : at::empty_like(x).copy_(grad_output);
   auto gi = at::empty_like(x);

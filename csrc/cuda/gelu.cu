@@ -88,7 +88,7 @@ std::tuple<at::Tensor, at::Tensor> gelu_mask_cuda(const at::Tensor& self,
   const bool use_tanh = gelu_is_tanh(approximate, "relu_ext::gelu_mask");
   check_input(self, "relu_ext::gelu_mask", "self");
   const c10::cuda::CUDAGuard guard(self.device());
-  const auto x = self.is_non_overlapping_and_dense() ? self : self.contiguous();
+  const auto x = as_dense(self);
   auto out = at::empty_like(x);
   auto mask = empty_bitmask(x);
   RELU_EXT_DISPATCH(x.scalar_type(), "gelu_mask_cuda", [&] {

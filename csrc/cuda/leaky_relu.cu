@@ -51,7 +51,7 @@ std::tuple<at::Tensor, at::Tensor> leaky_relu_mask_cuda(const at::Tensor& self,
                                                         double negative_slope) {
   check_input(self, "relu_ext::leaky_relu_mask", "self");
   const c10::cuda::CUDAGuard guard(self.device());
-  const auto x = self.is_non_overlapping_and_dense() ? self : self.contiguous();
+  const auto x = as_dense(self);
   auto out = at::empty_like(x);
   auto mask = empty_bitmask(x);
   RELU_EXT_DISPATCH(x.scalar_type(), "leaky_relu_mask_cuda", [&] {
