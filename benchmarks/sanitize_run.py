@@ -1,12 +1,15 @@
 """A small run of every op (LeakyReLU's and memory_efficient GELU's 1-bit masks, the fused
 bias + activation and the dead-unit counts included), forward and backward, in every dtype
 and a few layouts, on the GPU: what compute-sanitizer (memcheck, racecheck) watches in
-benchmarks/gpu_check.sh."""
+benchmarks/gpu_check.sh. `python benchmarks/sanitize_run.py cpu` runs it on the CPU (the
+check's smoke run of the CPU library), printing each case before it runs."""
+import sys
+
 import torch
 
 import relu_ext.functional as F
 
-dev = "cuda"
+dev = sys.argv[1] if len(sys.argv) > 1 else "cuda"
 for dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
     for shape, layout in (((3, 5, 7, 9), "contiguous"), ((3, 5, 7, 9), "channels_last"),
                           ((4, 6, 10), "sliced"), ((1003,), "odd"), ((), "0-dim")):
@@ -16,6 +19,7 @@ for dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
         if layout == "sliced":
             x = x[:, ::2, 1:]
         x = x[1:] if layout == "odd" else x  # misaligned start
+        print(dev, dtype, layout, flush=True)
         x.requires_grad_()
         c = x.shape[1] if x.dim() > 1 else 1
         w = torch.rand(c, device=dev, dtype=dtype, requires_grad=True)
@@ -33,5 +37,6 @@ for dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
         sum(o.float().sum() for o in outs).backward()
         for fn in (F.relu_, lambda t: F.leaky_relu_(t, 0.1), F.elu_):
             fn(x.detach().clone())
-torch.cuda.synchronize()
+if dev == "cuda":
+    torch.cuda.synchronize()
 print("sanitize run done")
