@@ -76,7 +76,13 @@ if shutil.which(os.environ.get("CXX", "c++")) is None:
 # vector selects (results are unchanged: we never read floating-point exception flags).
 CXX_FLAGS = ["-O3", "-g0", "-fopenmp", "-fno-trapping-math"]
 NVCC_FLAGS = ["-O3", "-DNDEBUG", "--extended-lambda", "--expt-relaxed-constexpr"]
-LINK_FLAGS = ["-fopenmp"]
+# The C++ runtime as a shared library, named before the compiler's own -lstdc++: a compiler
+# that links libstdc++ statically (the lent GPU machines' g++, a wrapper, did) puts a copy of
+# it in each library, whose iostreams crashed beside the process's own (std::ifstream, and the
+# messages TORCH_CHECK formats: benchmarks/NOTES.md §46). Named first, the shared library
+# resolves every symbol and the static archive supplies none; elsewhere it changes nothing.
+SHARED_CXX_RUNTIME = ["-Wl,-Bdynamic", "-lstdc++"] if sys.platform.startswith("linux") else []
+LINK_FLAGS = ["-fopenmp"] + SHARED_CXX_RUNTIME
 # RELU_EXT_SANITIZE=1: AddressSanitizer + UndefinedBehaviorSanitizer build of the C++ code
 # (make sanitize-test; the interpreter then needs libasan preloaded).
 if os.environ.get("RELU_EXT_SANITIZE") == "1":
@@ -123,6 +129,7 @@ def cuda_extension():
         "relu_ext._C_cuda",
         unity_stubs("cuda", sources("cuda/*.cu"), suffix=".cu"),
         extra_compile_args={"cxx": CXX_FLAGS + extra, "nvcc": NVCC_FLAGS + extra},
+        extra_link_args=SHARED_CXX_RUNTIME,
         depends=sources("*.h") + sources("cuda/*.cuh") + sources("cuda/*.cu"),
     )
 

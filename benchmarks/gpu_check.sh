@@ -3,6 +3,8 @@
 # tests, compute-sanitizer memcheck and racecheck on a small run, and a short speed table
 # against ATen. Everything is written under $OUT (default benchmarks/results/gpu-check);
 # summary.txt says what passed. Run from the repository root: bash benchmarks/gpu_check.sh
+# TESTS (default: tests) and BENCH_ARGS (default: --quick --device all) narrow the last two
+# steps; SANITIZERS= leaves compute-sanitizer out.
 # The whole run stays within BUDGET seconds (default 540, under the device tool's 600 per
 # command): each step's time limit is its own or what is left, whichever is less, and a step
 # with under 20 s left is recorded as skipped.
@@ -23,14 +25,18 @@ limit() {
   echo $(( $1 < left ? $1 : left ))
 }
 
-{ nvidia-smi; $PY -c "import torch; print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0))"; } \
-  > "$OUT/env.txt" 2>&1
+{ nvidia-smi; $PY -c "import torch; print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0))"
+  # the C++ compiler the build will run (a wrapper script is shown)
+  for f in ${CXX:-} $(command -v c++) $(command -v g++); do
+    echo "== $f"; if head -c2 "$f" | grep -q '#!'; then head -40 "$f"; else ls -l "$f"; fi
+  done; } > "$OUT/env.txt" 2>&1
 
 # Of the CPU libraries the one this CPU loads and AVX2's (setup.py builds the libraries one
 # after another, each ~40 s however many cores: all four would cost ~2 minutes here); AVX2's is
 # the fallback when the smoke run below crashes on the first.
 BEST_ISA=$($PY relu_ext/_library.py)
 ISAS=$BEST_ISA; [[ $BEST_ISA == avx512* ]] && ISAS="$BEST_ISA,avx2"
+ISAS=${CPU_ISAS:-$ISAS}  # CPU_ISAS=<isa>[,<isa>]: these instead
 SECONDS=0
 if TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=$(nproc) RELU_EXT_CUDA=1 RELU_EXT_CPU_ISAS="$ISAS" \
      timeout "$(limit 400)" $PY setup.py -q build_ext --inplace > "$OUT/build.log" 2>&1; then
@@ -38,6 +44,12 @@ if TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=$(nproc) RELU_EXT_CUDA=1 RELU_EXT_CPU_ISAS=
 else
   summary "build: FAILED (${SECONDS}s), see build.log"; tail -40 "$OUT/build.log"; exit 1
 fi
+
+# Each library's C++ runtime: shared libstdc++ (a static copy crashed; setup.py, NOTES §46).
+for so in relu_ext/_C*.so; do
+  readelf -d "$so" 2>/dev/null | grep -q 'NEEDED.*libstdc++' && r=shared || r="NOT shared"
+  summary "$(basename "$so"): libstdc++ $r"
+done
 
 # The CPU library's smoke run (every op, dtype and layout once) in each library built; a crash
 # is recorded with cuda-gdb's backtrace and faulting instructions (no gdb there), and the tests
@@ -75,7 +87,7 @@ XDIST=$($PY -c "import xdist" 2>/dev/null && echo "-n $WORKERS")
 PER_TEST=$($PY -c "import pytest_timeout" 2>/dev/null && echo "--timeout 120")
 T=$(limit 240)
 if (( T > 0 )); then
-  timeout -s INT -k 20 "$T" $PY -m pytest tests -q -k "cuda" -p no:cacheprovider $XDIST $PER_TEST "${NO_CPU[@]}" \
+  timeout -s INT -k 20 "$T" $PY -m pytest ${TESTS:-tests} -q -k "cuda" -p no:cacheprovider $XDIST $PER_TEST "${NO_CPU[@]}" \
     -rfE --tb=short --durations=25 --junitxml="$OUT/tests.xml" > "$OUT/tests.log" 2>&1
   summary "cuda tests: rc=$? (${SECONDS}s of ${T}s) $(grep -E '(passed|failed|error)' "$OUT/tests.log" | tail -1)"
 else
@@ -99,7 +111,7 @@ done
 SECONDS=0
 T=$(limit 150)
 if (( T > 0 )); then
-  timeout "$T" $PY benchmarks/bench.py --quick --device $BENCH_DEVICE --out "$OUT" > "$OUT/bench.log" 2>&1
+  timeout "$T" $PY benchmarks/bench.py ${BENCH_ARGS:---quick --device $BENCH_DEVICE} --out "$OUT" > "$OUT/bench.log" 2>&1
   summary "benchmark: rc=$? (${SECONDS}s of ${T}s)"
 else
   summary "benchmark: skipped (out of time)"

@@ -258,8 +258,14 @@ inline int64_t channel_inner(const at::Tensor& self, int64_t channels, int64_t d
 // One definition per activation, used by the CPU and CUDA kernels alike.
 // T is the compute type (float for half/bfloat16 storage).
 
+// max(0, x) as torch's kernels on each device: NaN stays; -0 stays -0 on the CPU (torch's
+// 0 > x ? 0 : x there) and becomes +0 on CUDA (torch's fmax there, for which -0 < +0).
 template <typename T> C10_HOST_DEVICE inline T relu_fwd(T x) {
-  return T(0) > x ? T(0) : x;  // max(0, x), as torch's: NaN and -0 stay
+#if defined(__CUDA_ARCH__)
+  return x > T(0) || x != x ? x : T(0);
+#else
+  return T(0) > x ? T(0) : x;
+#endif
 }
 // d/dx relu(x) = (y > 0), from the output y; 0 at x = 0 as in torch.
 template <typename T> C10_HOST_DEVICE inline T relu_bwd(T g, T y) {
@@ -327,9 +333,27 @@ template <typename T> C10_HOST_DEVICE inline T gelu_fwd(T x) {
 }
 // d/dx gelu(x) = Phi(x) + x * phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi); x^2 = h + l
 // exactly (fma), exp(-x^2/2) = exp(-h/2) (1 - l/2).
+//
+// In float on CUDA, near GELU's minimum x0 = -0.75179152..., where gelu'(x0) = 0, Phi(x) and
+// x phi(x) cancel and the few-ulp errors of erfcf and expf dominate the small difference
+// (9.8e6 ulp measured on an H200 at x = -0.7517916, against ATen's worst of 5.4e5 there,
+// benchmarks/NOTES.md §46). Within 1/32 of x0 the derivative is its Taylor series in
+// t = x - x0: x + 0.75179154 is exact (Sterbenz), less x0's own rounding error; five terms,
+// truncated 2e-9 relative at most; outside, the cancellation costs at most ~200 ulp.
 template <typename T> C10_HOST_DEVICE inline T gelu_bwd(T g, T x) {
   if (x < -gelu_saturation<T>()) return g * T(0);
   if (x > gelu_saturation<T>()) return g;
+#if defined(__CUDA_ARCH__)
+  if constexpr (std::is_same_v<T, float>) {
+    const float t = (x + 0.7517915368080139f) - 1.211444945855772e-08f;
+    if (fabsf(t) < 0.03125f) {
+      return g * (t * (0.43149399231404692f +
+                       t * (0.388284982990552f +
+                            t * (-0.018199676398671087f +
+                                 t * (-0.11400823329722171f + t * -0.014771522148244338f)))));
+    }
+  }
+#endif
   const T cdf = T(0.5) * erfc_minus_x_over_sqrt2(x);
   const T h = x * x;
   const T l = std::fma(x, x, -h);
