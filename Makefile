@@ -112,8 +112,9 @@ cuda-build: $(CUDA_VENV)/.deps
 # its nvcc flags ask for C++17 where 2.14's ask for C++20. For sm_90 only (the lent GPUs'
 # H200; `make cuda-build` checks the default architectures), unless TORCH_CUDA_ARCH_LIST
 # says otherwise.
+# Linked as by the lent GPU machines' g++ wrapper (.ci/static-cxx-g++), unless CXX is set.
 compat-build: $(COMPAT_VENV)/.deps
-	$(call cuda_side_build,TORCH_CUDA_ARCH_LIST=$${TORCH_CUDA_ARCH_LIST:-9.0} $(COMPAT_PY),$(COMPAT_LIB),build-compat/temp)
+	$(call cuda_side_build,CXX=$${CXX:-$(CURDIR)/.ci/static-cxx-g++} TORCH_CUDA_ARCH_LIST=$${TORCH_CUDA_ARCH_LIST:-9.0} $(COMPAT_PY),$(COMPAT_LIB),build-compat/temp)
 
 # AddressSanitizer + UndefinedBehaviorSanitizer: the CPU libraries built with them in
 # build-asan/lib (the in-place build stays as it is; only the instruction set this CPU

@@ -76,12 +76,14 @@ if shutil.which(os.environ.get("CXX", "c++")) is None:
 # vector selects (results are unchanged: we never read floating-point exception flags).
 CXX_FLAGS = ["-O3", "-g0", "-fopenmp", "-fno-trapping-math"]
 NVCC_FLAGS = ["-O3", "-DNDEBUG", "--extended-lambda", "--expt-relaxed-constexpr"]
-# The C++ runtime as a shared library, named before the compiler's own -lstdc++: a compiler
-# that links libstdc++ statically (the lent GPU machines' g++, a wrapper, did) puts a copy of
-# it in each library, whose iostreams crashed beside the process's own (std::ifstream, and the
-# messages TORCH_CHECK formats: benchmarks/NOTES.md §46). Named first, the shared library
-# resolves every symbol and the static archive supplies none; elsewhere it changes nothing.
-SHARED_CXX_RUNTIME = ["-Wl,-Bdynamic", "-lstdc++"] if sys.platform.startswith("linux") else []
+# The C++ runtime as the shared library, by its file name: the lent GPU machines' g++ (a
+# wrapper passing -B/opt/gcc/lib/gcc/x86_64-linux-gnu/13/, a folder with libstdc++.a and no
+# libstdc++.so) linked a static copy into each library, and that copy's iostreams crashed
+# beside the process's own (std::ifstream, and the messages TORCH_CHECK formats:
+# benchmarks/NOTES.md §46); -Wl,-Bdynamic -lstdc++ still found the archive first. With
+# -l:libstdc++.so.6 the linker takes the shared library wherever it lies on its search path,
+# and the archive then supplies nothing. .ci/static-cxx-g++ builds the compat stage that way.
+SHARED_CXX_RUNTIME = ["-l:libstdc++.so.6"] if sys.platform.startswith("linux") else []
 LINK_FLAGS = ["-fopenmp"] + SHARED_CXX_RUNTIME
 # RELU_EXT_SANITIZE=1: AddressSanitizer + UndefinedBehaviorSanitizer build of the C++ code
 # (make sanitize-test; the interpreter then needs libasan preloaded).

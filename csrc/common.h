@@ -336,10 +336,10 @@ template <typename T> C10_HOST_DEVICE inline T gelu_fwd(T x) {
 //
 // In float on CUDA, near GELU's minimum x0 = -0.75179152..., where gelu'(x0) = 0, Phi(x) and
 // x phi(x) cancel and the few-ulp errors of erfcf and expf dominate the small difference
-// (9.8e6 ulp measured on an H200 at x = -0.7517916, against ATen's worst of 5.4e5 there,
+// (9.8e6 ulp measured on an H200 at x = -0.7517916; ATen's worst, in its left tail, 5.4e5:
 // benchmarks/NOTES.md §46). Within 1/32 of x0 the derivative is its Taylor series in
 // t = x - x0: x + 0.75179154 is exact (Sterbenz), less x0's own rounding error; five terms,
-// truncated 2e-9 relative at most; outside, the cancellation costs at most ~200 ulp.
+// truncated 2e-9 relative at most; outside, the cancellation should cost ~100 ulp at most.
 template <typename T> C10_HOST_DEVICE inline T gelu_bwd(T g, T x) {
   if (x < -gelu_saturation<T>()) return g * T(0);
   if (x > gelu_saturation<T>()) return g;

@@ -49,3 +49,33 @@ def test_build_without_compiler_says_so():
                        env={**os.environ, "CXX": "no-such-compiler"})
     assert r.returncode != 0
     assert "no C++ compiler found" in r.stderr and "no-such-compiler" in r.stderr
+
+
+def _needed(path):
+    """The DT_NEEDED entries of a 64-bit little-endian ELF shared library."""
+    import struct
+
+    data = open(path, "rb").read()
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
+    sections = [struct.unpack_from("<IIQQQQII", data, shoff + k * shentsize)
+                for k in range(shnum)]  # name, type, flags, addr, offset, size, link, info
+    for _, kind, _, _, offset, size, link, _ in sections:
+        if kind == 6:  # SHT_DYNAMIC: (tag, value) pairs; strings in section `link`
+            strtab = sections[link][4]
+            out = []
+            for tag, value in struct.iter_unpack("<qQ", data[offset:offset + size]):
+                if tag == 1:  # DT_NEEDED
+                    out.append(data[strtab + value:data.index(b"\0", strtab + value)].decode())
+            return out
+    return []
+
+
+def test_libraries_need_the_shared_cxx_runtime():
+    """Each loaded library takes the C++ runtime from libstdc++.so.6, the process's own: a
+    static copy (the lent GPU machines' g++ linked one) crashed in its iostreams. The compat
+    stage builds with a compiler that links it statically unless told otherwise."""
+    libraries = relu_ext.backend_info()["libraries"]
+    assert libraries
+    for path in libraries:
+        assert "libstdc++.so.6" in _needed(path), (path, _needed(path))
