@@ -31,12 +31,11 @@ limit() {
     echo "== $f"; if head -c2 "$f" | grep -q '#!'; then head -40 "$f"; else ls -l "$f"; fi
   done; } > "$OUT/env.txt" 2>&1
 
-# Of the CPU libraries the one this CPU loads and AVX2's (setup.py builds the libraries one
-# after another, each ~40 s however many cores: all four would cost ~2 minutes here); AVX2's is
-# the fallback when the smoke run below crashes on the first.
+# Of the CPU libraries only the one this CPU loads (setup.py builds the libraries one after
+# another, each ~40-70 s on the H200's host however many cores). CPU_ISAS=<isa>[,<isa>,...]
+# builds these instead: the smoke run below then tries each in turn.
 BEST_ISA=$($PY relu_ext/_library.py)
-ISAS=$BEST_ISA; [[ $BEST_ISA == avx512* ]] && ISAS="$BEST_ISA,avx2"
-ISAS=${CPU_ISAS:-$ISAS}  # CPU_ISAS=<isa>[,<isa>]: these instead
+ISAS=${CPU_ISAS:-$BEST_ISA}
 SECONDS=0
 if TORCH_CUDA_ARCH_LIST=9.0 MAX_JOBS=$(nproc) RELU_EXT_CUDA=1 RELU_EXT_CPU_ISAS="$ISAS" \
      timeout "$(limit 400)" $PY setup.py -q build_ext --inplace > "$OUT/build.log" 2>&1; then

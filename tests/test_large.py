@@ -42,12 +42,13 @@ def test_strided_gelu_beyond_2_31(device):
     torch.testing.assert_close(y[probe], torch.nn.functional.gelu(view[probe]))
 
 
-def test_prelu_backward_beyond_2_31(device):
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_prelu_backward_beyond_2_31_cuda():
     """Input and weight gradients over one channel of > 2^31 elements: the weight gradient is
-    an analytic sum, the input gradient w·g on the negative side and g elsewhere."""
-    if device == "cpu":
-        pytest.skip("four 4.3 GB tensors: more than the CI host's memory leaves beside the "
-                    "other tests; the CPU's 64-bit paths are the two tests above")
+    an analytic sum, the input gradient w·g on the negative side and g elsewhere. On the GPU
+    only: four 4.3 GB tensors are more than the CI host's memory leaves beside the other
+    tests (the CPU's 64-bit paths are the two tests above)."""
+    device = "cuda"
     x, idx = _input(device)
     x = x.view(1, 1, N)  # one channel: w has one entry
     w = torch.tensor([0.25], dtype=torch.bfloat16, device=device, requires_grad=True)
