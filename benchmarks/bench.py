@@ -65,10 +65,13 @@ MODULES = {  # for the saved-for-backward column: (relu_ext, torch.nn)
     "elu": (relu_ext.ELU, nn.ELU), "gelu": (relu_ext.GELU, nn.GELU),
     "gelu_tanh": (lambda: relu_ext.GELU("tanh"), lambda: nn.GELU("tanh")),
 }
-DIRECTIONS = ("forward", "backward", "forward+backward")
+# backward: through autograd (torch.autograd.grad on a kept graph), as training runs it;
+# backward_op: the backward op alone, called directly (relu_ext's and ATen's own), which on a
+# GPU times the kernel where autograd's per-call host cost would hide it.
+DIRECTIONS = ("forward", "backward", "forward+backward", "backward_op")
 # Minimal bytes moved per element, in units of the element size: read x, write y; read g
 # and x (or y), write the input gradient.
-TRAFFIC = {"forward": 2, "backward": 3, "forward+backward": 5}
+TRAFFIC = {"forward": 2, "backward": 3, "forward+backward": 5, "backward_op": 3}
 PRELU_CHANNELS = 64
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
           "float64": torch.float64}
@@ -124,9 +127,51 @@ def make_inputs(op, numel, dtype, device, copies):
     return sets
 
 
-def make_stmt(fn, direction, sets):
+def backward_op(op, impl, x, w, g):
+    """A no-argument callable running `impl`'s backward op of `op` on what its autograd saves
+    (relu_ext: ReLU's output, LeakyReLU's 1-bit mask, the input otherwise)."""
+    ext, aten = torch.ops.relu_ext, torch.ops.aten
+    ours = impl == "relu_ext"
+    if op == "relu":
+        y = x.relu()
+        return (lambda: ext.relu_backward(g, y)) if ours else (
+            lambda: aten.threshold_backward(g, y, 0))
+    if op == "leaky_relu":
+        if ours:
+            mask = ext.leaky_relu_mask(x, 0.01)[1]
+            return lambda: ext.leaky_relu_mask_backward(g, mask, 0.01)
+        return lambda: aten.leaky_relu_backward(g, x, 0.01, False)
+    if op == "prelu":
+        if ours:
+            return lambda: ext.prelu_backward(g, x, w)
+        # ATen's kernel takes the weight shaped to broadcast, (C, 1, ...), and returns its
+        # gradient at the input's size: autograd then sums it to the weight's shape.
+        wb = w.view(-1, *([1] * (x.dim() - 2)))
+
+        def aten_prelu():
+            gx, gw = aten._prelu_kernel_backward(g, x, wb)
+            return gx, gw.sum_to_size(wb.shape)
+
+        return aten_prelu
+    if op == "elu":
+        return (lambda: ext.elu_backward(g, x, 1.0, False)) if ours else (
+            lambda: aten.elu_backward(g, 1.0, 1, 1, False, x))
+    approximate = "tanh" if op == "gelu_tanh" else "none"
+    return (lambda: ext.gelu_backward(g, x, approximate)) if ours else (
+        lambda: aten.gelu_backward(g, x, approximate=approximate))
+
+
+def make_stmt(fn, direction, sets, op=None, impl=None):
     """A no-argument callable running one step of `direction` on the next input set."""
     state = {"i": 0}
+    if direction == "backward_op":
+        calls = [backward_op(op, impl, x, w, g) for x, w, g in sets]
+
+        def call():
+            i = state["i"] = (state["i"] + 1) % len(calls)
+            return calls[i]()
+
+        return call
     prepared = []
     for x, w, g in sets:
         xr = x.detach().requires_grad_(direction != "forward")
@@ -213,7 +258,7 @@ def relative_cost_table(rows, devices):
             for impl in ("relu_ext", "aten"):
                 for op in OPS:
                     cells = []
-                    for d in DIRECTIONS:
+                    for d in DIRECTIONS[:3]:
                         a, b = t.get((device, dtype, n, impl, op, d)), t.get((device, dtype, n, impl, "relu", d))
                         cells.append(f"{a / b:.2f}" if a and b else "")
                     if any(cells):
@@ -496,6 +541,10 @@ def main(argv=None):
     if args.sizes:
         sizes = {d: [int(s) for s in args.sizes.split(",")] for d in sizes}
     dtypes = {"cpu": ["float32", "bfloat16"], "cuda": ["float32", "float16", "bfloat16"]}
+    # --quick leaves backward_op out on the CPU, where autograd's cost is small beside the
+    # kernels' at 4M (and the run must stay under 2 minutes); on a GPU it is the only row
+    # that times the backward kernels.
+    directions = {"cpu": DIRECTIONS[:3] if args.quick else DIRECTIONS, "cuda": DIRECTIONS}
     if args.dtypes:
         dtypes = {d: args.dtypes.split(",") for d in dtypes}
     # compile: torch.compile of the ATen function; compile_ext: of the relu_ext function
@@ -544,12 +593,12 @@ def main(argv=None):
                         fns["compile_ext"] = compiled_version(ours)
                     sets = make_inputs(op, numel, dtype, device, copies)
                     n = sets[0][0].numel()
-                    for direction in DIRECTIONS:
-                        names = list(fns)
+                    for direction in directions[device]:
+                        names = list(fns) if direction != "backward_op" else ["relu_ext", "aten"]
                         stmts = []
                         for name in list(names):
                             try:
-                                stmt = make_stmt(fns[name], direction, sets)
+                                stmt = make_stmt(fns[name], direction, sets, op, name)
                                 stmt()
                                 stmts.append(stmt)
                             except Exception as e:  # torch.compile where it does not work

@@ -18,15 +18,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-DIRECTIONS = ("forward", "backward", "forward+backward")
+DIRECTIONS = ("forward", "backward", "forward+backward", "backward_op")
 
 
 def _grid(rows, value, ylabel, title, path, logy=True):
     ops = sorted({r["op"] for r in rows}, key=lambda o: rows.index(next(r for r in rows if r["op"] == o)))
-    fig, axes = plt.subplots(len(ops), len(DIRECTIONS), figsize=(4.2 * len(DIRECTIONS), 2.8 * len(ops)),
+    directions = [d for d in DIRECTIONS if any(r["direction"] == d for r in rows)]
+    fig, axes = plt.subplots(len(ops), len(directions), figsize=(4.2 * len(directions), 2.8 * len(ops)),
                              squeeze=False, sharex=True)
     for i, op in enumerate(ops):
-        for j, direction in enumerate(DIRECTIONS):
+        for j, direction in enumerate(directions):
             ax = axes[i][j]
             lines = defaultdict(list)
             for r in rows:

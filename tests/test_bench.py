@@ -29,7 +29,7 @@ def test_bench_quick_smoke(tmp_path):
     assert COLUMNS <= set(rows[0])
     got = {(r["op"], r["impl"], r["direction"], r["dtype"], r["numel"]) for r in rows}
     want = {(op, impl, d, dt, str(n)) for op in ("relu", "prelu", "gelu_tanh")
-            for impl in ("relu_ext", "aten") for d in bench.DIRECTIONS
+            for impl in ("relu_ext", "aten") for d in bench.DIRECTIONS[:3]  # --quick, CPU
             for dt in ("float32", "bfloat16") for n in (4096, 8192)}
     assert got == want
     for r in rows:
@@ -76,3 +76,20 @@ def test_bench_quick_smoke(tmp_path):
     assert {(r["form"], r["dtype"]) for r in mem} == {
         (op, dt) for op in ("relu", "prelu", "gelu_tanh") for dt in dtypes}
     assert all(float(r["step_ms"]) > 0 for r in mem)
+
+
+@pytest.mark.parametrize("op", list(bench.OPS))
+@pytest.mark.parametrize("impl", ["relu_ext", "aten"])
+def test_backward_op_rows_compute_the_gradient(op, impl):
+    """The backward_op rows time each library's backward op called directly: both compute
+    the input gradient (and PReLU's weight gradient) that autograd gives with torch.nn."""
+    torch = bench.torch
+    x, w, g = bench.make_inputs(op, 64 * 64 * 3, torch.float64, "cpu", 1)[0]
+    got = bench.backward_op(op, impl, x, w, g)()
+    inputs = [t.detach().requires_grad_() for t in (x, w) if t is not None]
+    want = torch.autograd.grad(bench.OPS[op][1](*inputs, *([None] * (2 - len(inputs)))),
+                               inputs, g)
+    got = got if isinstance(got, tuple) else (got,)
+    assert len(got) == len(want)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a.reshape(b.shape), b, rtol=1e-12, atol=1e-12)
