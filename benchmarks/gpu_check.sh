@@ -103,7 +103,7 @@ for tool in ${SANITIZERS-memcheck racecheck}; do
   else
     timeout "$T" compute-sanitizer --tool "$tool" --error-exitcode 1 \
       $PY benchmarks/sanitize_run.py > "$OUT/sanitizer-$tool.log" 2>&1
-    summary "compute-sanitizer $tool: rc=$? (${SECONDS}s of ${T}s) $(grep -m1 'ERROR SUMMARY' "$OUT/sanitizer-$tool.log")"
+    summary "compute-sanitizer $tool: rc=$? (${SECONDS}s of ${T}s) $(grep -m1 -E '(ERROR|RACECHECK) SUMMARY' "$OUT/sanitizer-$tool.log")"
   fi
 done
 

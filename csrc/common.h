@@ -324,6 +324,36 @@ template <typename T> C10_HOST_DEVICE inline T erfc_minus_x_over_sqrt2(T x) {
   const T e = std::erfc(a);
   return a > T(0) ? e - e * (T(2) * a * d) : e;
 }
+// 1 / x: on the GPU in float, the special-function unit's reciprocal (__fdividef: 2 ulp,
+// for |x| < 2^126; IEEE division costs several instructions more); exact elsewhere.
+template <typename T> C10_HOST_DEVICE inline T fast_rcp(T x) {
+#if defined(__CUDA_ARCH__)
+  if constexpr (std::is_same_v<T, float>) return __fdividef(1.0f, x);
+#endif
+  return T(1) / x;
+}
+
+// For float16 / bfloat16 storage (computed in float), where 11 or 8 significant bits are
+// kept: Phi(-|x|) and exp(-x^2 / 2) from one exp, with erfc(z) = t Q(t) exp(-z^2),
+// z = |x| / sqrt 2, t = 1 / (1 + z/2), Q a degree-6 polynomial (csrc/fit_gelu_half.py:
+// 1.5e-6 relative for z <= 10, beyond which both dtypes' results are 0 or 1). x * x is exact
+// for a half value, so exp's argument is too. In all a few 1e-6 relative: under 1/100 of a
+// float16 ulp; the tails keep their relative accuracy (ATen's 1 + erf(x / sqrt 2) does not).
+template <typename T> C10_HOST_DEVICE inline T gelu_half_tail(T x, T* e) {
+  const T z = std::fabs(x) * T(M_SQRT1_2);
+  const T t = fast_rcp(T(1) + T(0.5) * z);
+  const T q = T(0.282331616) + t * (T(0.277579457) + t * (T(0.281517923) + t * (T(0.0378537513) +
+              t * (T(0.389274865) + t * (T(-0.356772453) + t * T(0.0882134661))))));
+  *e = std::exp(T(-0.5) * x * x);
+  return T(0.5) * t * q;  // Phi(-|x|) = this * e
+}
+template <typename T> C10_HOST_DEVICE inline T gelu_half_fwd(T x) {
+  if (x < -gelu_saturation<T>()) return T(0);
+  T e;
+  const T tail = gelu_half_tail(x, &e) * e;
+  return x * (x < T(0) ? tail : T(1) - tail);
+}
+
 // gelu(x) = x * Phi(x), Phi(x) = erfc(-x / sqrt(2)) / 2: the same function as ATen's
 // (1 + erf(x / sqrt(2))) / 2, without its cancellation for x < 0 (relative accuracy in
 // the tail, where 1 + erf(...) loses every digit).
@@ -340,7 +370,9 @@ template <typename T> C10_HOST_DEVICE inline T gelu_fwd(T x) {
 // benchmarks/NOTES.md §46). Within 1/32 of x0 the derivative is its Taylor series in
 // t = x - x0: x + 0.75179154 is exact (Sterbenz), less x0's own rounding error; five terms,
 // truncated 2e-9 relative at most; outside, the cancellation should cost ~100 ulp at most.
-template <typename T> C10_HOST_DEVICE inline T gelu_bwd(T g, T x) {
+// kHalf: float16 / bfloat16 storage, Phi(x) + x phi(x) from gelu_half_tail (above):
+//   x < 0: e (h + x c),  x >= 0: 1 + e (x c - h),  h = Phi(-|x|) / e, c = 1 / sqrt(2 pi).
+template <typename T, bool kHalf = false> C10_HOST_DEVICE inline T gelu_bwd(T g, T x) {
   if (x < -gelu_saturation<T>()) return g * T(0);
   if (x > gelu_saturation<T>()) return g;
 #if defined(__CUDA_ARCH__)
@@ -354,6 +386,12 @@ template <typename T> C10_HOST_DEVICE inline T gelu_bwd(T g, T x) {
     }
   }
 #endif
+  if constexpr (kHalf) {
+    T e;
+    const T h = gelu_half_tail(x, &e);
+    const T xc = x * T(M_2_SQRTPI * M_SQRT1_2 * 0.5);
+    return g * (x < T(0) ? e * (h + xc) : T(1) + e * (xc - h));
+  }
   const T cdf = T(0.5) * erfc_minus_x_over_sqrt2(x);
   const T h = x * x;
   const T l = std::fma(x, x, -h);
@@ -369,7 +407,7 @@ template <typename T> C10_HOST_DEVICE inline T gelu_bwd(T g, T x) {
 template <typename T> C10_HOST_DEVICE inline T gelu_tanh_sigmoid(T x, T* r) {
   const T u2 = T(M_SQRT2 * M_2_SQRTPI) * (x + T(0.044715) * x * x * x);
   const T e = std::exp(u2 < T(80) ? u2 : T(80));
-  *r = T(1) / (T(1) + e);
+  *r = fast_rcp(T(1) + e);  // 1 + e < 2^126
   return u2 > T(0) ? T(1) - *r : e * *r;
 }
 template <typename T> C10_HOST_DEVICE inline T gelu_tanh_fwd(T x) {

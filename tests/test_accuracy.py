@@ -59,6 +59,58 @@ def elu_reference(direction, x, g, alpha):
 HALF_TABULATED = [("gelu", None), ("gelu_tanh", None), ("elu", 1.0), ("elu", 0.7)]
 
 
+def every_value(dtype, device="cpu"):
+    """Every bfloat16 / float16 value (NaN and infinities included)."""
+    x = torch.arange(-2**15, 2**15, dtype=torch.int32).to(torch.int16).view(dtype)
+    return x.to(device)
+
+
+def half_case(op, alpha, x, g):
+    """(forward(t, **kw), backward(g, t), reference(direction), param) of one case."""
+    if op == "elu":
+        def forward(t, **kw):
+            return relu_ext.functional.elu(t, alpha, **kw)
+
+        def backward(gt, t):
+            return torch.ops.relu_ext.elu_backward(gt, t, alpha, False)
+
+        def reference(direction):
+            return elu_reference(direction, x, g, alpha)
+
+        return forward, backward, reference, alpha
+    approximate = "tanh" if op == "gelu_tanh" else "none"
+
+    def forward(t, **kw):
+        return relu_ext.functional.gelu(t, approximate=approximate, **kw)
+
+    def backward(gt, t):
+        return torch.ops.relu_ext.gelu_backward(gt, t, approximate)
+
+    def reference(direction):
+        return accuracy.reference(op, direction, x, g, x)
+
+    return forward, backward, reference, 0.0
+
+
+def assert_same_other_ways(op, alpha, param, forward, backward, x, g, y, gx):
+    """The forward y and backward gx of x (65536 elements) come out the same from the
+    memory-saving forward, from act_stats (the dead-unit monitor's forward; rows of channels
+    and runs of one channel), from the in-place form (ELU) and from a strided input."""
+    same = dict(rtol=0, atol=0, equal_nan=True)
+    torch.testing.assert_close(forward(x.clone().requires_grad_(), memory_efficient=True), y,
+                               **same)
+    for shape in ((256, 256), (16, 256, 16)):
+        stats, _ = torch.ops.relu_ext.act_stats(x.view(shape), None, 1, op, param)
+        torch.testing.assert_close(stats.flatten(), y, **same)
+    if op == "elu":
+        torch.testing.assert_close(relu_ext.functional.elu(x.clone(), alpha, inplace=True), y,
+                                   **same)
+    strided = x.view(256, 256).t()
+    torch.testing.assert_close(forward(strided), y.view(256, 256).t(), **same)
+    torch.testing.assert_close(backward(g.view(256, 256).t(), strided), gx.view(256, 256).t(),
+                               **same)
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("op,alpha", HALF_TABULATED)
 def test_half_at_every_value(op, alpha, dtype):
@@ -75,38 +127,15 @@ def test_half_at_every_value(op, alpha, dtype):
     act_stats (the dead-unit monitor's forward; rows and runs), from the in-place form (ELU)
     and from a strided input (the x86 baseline library computes some of these loops with
     scalar math, some with vectors: equal to within the bounds only)."""
-    x = torch.arange(-2**15, 2**15, dtype=torch.int32).to(torch.int16).view(dtype)
+    x = every_value(dtype)
     finite = x.isfinite()
     g = torch.ones_like(x)
     info = relu_ext.backend_info()
     isa = info["cpu_isa"]
     # looked up: ELU and GELU, or GELU only (on slow gathers)
     tables = op.split("_")[0] in info["half_tables"]
-    if op == "elu":
-        def forward(t, **kw):
-            return relu_ext.functional.elu(t, alpha, **kw)
-
-        def backward(gt, t):
-            return torch.ops.relu_ext.elu_backward(gt, t, alpha, False)
-
-        def reference(direction):
-            return elu_reference(direction, x, g, alpha)
-
-        param = alpha
-        scaled = 2.0**-11 if alpha != 1.0 else 0.0
-    else:
-        approximate = "tanh" if op == "gelu_tanh" else "none"
-
-        def forward(t, **kw):
-            return relu_ext.functional.gelu(t, approximate=approximate, **kw)
-
-        def backward(gt, t):
-            return torch.ops.relu_ext.gelu_backward(gt, t, approximate)
-
-        def reference(direction):
-            return accuracy.reference(op, direction, x, g, x)
-
-        param, scaled = 0.0, 0.0
+    forward, backward, reference, param = half_case(op, alpha, x, g)
+    scaled = 2.0**-11 if op == "elu" and alpha != 1.0 else 0.0
     y = forward(x)
     gx = backward(g, x)
     for direction, out, bound in (("forward", y, 0.5 + scaled if tables else 0.51),
@@ -117,19 +146,31 @@ def test_half_at_every_value(op, alpha, dtype):
         assert out[x.isnan()].isnan().all()
     if isa == "default":
         return
-    same = dict(rtol=0, atol=0, equal_nan=True)
-    xr = x.clone().requires_grad_()
-    torch.testing.assert_close(forward(xr, memory_efficient=True), y, **same)
-    for shape in ((256, 256), (16, 256, 16)):  # rows of channels, runs of one channel
-        stats, _ = torch.ops.relu_ext.act_stats(x.view(shape), None, 1, op, param)
-        torch.testing.assert_close(stats.flatten(), y, **same)
-    if op == "elu":
-        torch.testing.assert_close(relu_ext.functional.elu(x.clone(), alpha, inplace=True), y,
-                                   **same)
-    strided = x.view(256, 256).t()
-    torch.testing.assert_close(forward(strided), y.view(256, 256).t(), **same)
-    torch.testing.assert_close(backward(g.view(256, 256).t(), strided), gx.view(256, 256).t(),
-                               **same)
+    assert_same_other_ways(op, alpha, param, forward, backward, x, g, y, gx)
+
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("op,alpha", HALF_TABULATED)
+def test_half_at_every_value_cuda(op, alpha, dtype):
+    """On CUDA the half types are computed in float (the exact GELU with cheaper steps than
+    float32's, ../csrc/common.h gelu_half_tail): at every bfloat16 / float16 value within
+    0.51 ulp forward and 1 ulp backward of float64; the memory-saving forward, the dead-unit
+    monitor's (act_stats), the in-place form and a strided input give the same values."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    x = every_value(dtype)
+    finite = x.isfinite()
+    g = torch.ones_like(x)
+    forward, backward, reference, param = half_case(op, alpha, x, g)
+    xd, gd = x.cuda(), g.cuda()
+    y, gx = forward(xd), backward(gd, xd)
+    for direction, out, bound in (("forward", y, 0.51), ("backward", gx, 1.0)):
+        ref = reference(direction)
+        err = ((out.cpu().double() - ref).abs() / accuracy.ulp(ref, dtype))[finite]
+        assert err.max() <= bound, (direction, err.max(), x[finite][err.argmax()])
+        assert out.cpu()[x.isnan()].isnan().all()
+    assert_same_other_ways(op, alpha, param, forward, backward, xd, gd, y, gx)
 
 
 TABLES_UNDER_FLUSH = """

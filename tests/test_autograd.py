@@ -32,11 +32,11 @@ def test_gradcheck_gradgradcheck(case, layout, device):
     assert gradgradcheck(fn, inputs)
 
 
-@pytest.mark.parametrize("case", INPLACE_CASES, ids=repr)
+# A negative slope or alpha in place raises at backward (tested below).
+@pytest.mark.parametrize("case", [c for c in INPLACE_CASES if "-0.3" not in c.id and "-0.5" not in c.id],
+                         ids=repr)
 def test_inplace_gradcheck(case, device):
     """In-place on a non-leaf (a clone): gradients through the mutated tensor."""
-    if "-0.3" in case.id or "-0.5" in case.id:
-        pytest.skip("negative slope/alpha in place raises at backward (tested below)")
     x = _away_from_kinks(make_input("contiguous", torch.float64, device, scale=1.5)).detach()
     x.requires_grad_()
 

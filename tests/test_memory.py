@@ -128,6 +128,26 @@ def test_leaky_relu_mask_bits(device):
     assert not bits[77:].any()
 
 
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("offset", [0, 1])
+def test_leaky_relu_mask_any_length_and_alignment(dtype, offset, device):
+    """The mask ops on lengths around the kernels' steps (a byte, a 32-bit word, a warp's
+    vectors) and on tensors starting one element past a 16-byte boundary (offset 1: the
+    CUDA kernels' element-wise path): values, bits and gradients as ATen's."""
+    for n in (1, 7, 31, 33, 255, 257, 1031, 4099):
+        x = torch.randn(n + offset, device=device).to(dtype)[offset:]
+        x[:3] = torch.tensor([0.0, -0.0, float("nan")])[:n]
+        y, mask = torch.ops.relu_ext.leaky_relu_mask(x, 0.1)
+        torch.testing.assert_close(y, TF.leaky_relu(x, 0.1), equal_nan=True, rtol=0, atol=0)
+        bits = ((mask.cpu().view(-1, 1) >> torch.arange(8, dtype=torch.uint8)) & 1).flatten()
+        assert torch.equal(bits[:n].bool(), (x > 0).cpu()), n
+        assert not bits[n:].any(), n
+        g = torch.randn(n + offset, device=device).to(dtype)[offset:]
+        got = torch.ops.relu_ext.leaky_relu_mask_backward(g, mask, 0.1)
+        want = torch.ops.aten.leaky_relu_backward(g, x, 0.1, False)
+        torch.testing.assert_close(got, want, rtol=0, atol=0, msg=f"n={n}")
+
 # ------------------------------------------------------------------ ELU, GELU modes --
 
 def gelu_slope64(x, approximate):

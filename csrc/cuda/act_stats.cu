@@ -2,7 +2,7 @@
 // and per channel the number of inputs with x > 0, counted in the same pass: each block takes
 // a fixed piece of the data (loops.cuh: channel_sums) and counts its share; a second, tiny
 // kernel adds each channel's slices in order (as bias_act.cu's sums). Exact counts. Math:
-// ../common.h act_fwd; act_stats has no derivative of its own: autograd takes the
+// ../common.h act_fwd (loops.cuh act_fwd_stored: as gelu.cu for float16/bfloat16); act_stats has no derivative of its own: autograd takes the
 // activation's (../autograd/act_stats.cpp).
 #include <torch/library.h>
 
@@ -33,7 +33,7 @@ std::tuple<at::Tensor, at::Tensor> stats(const at::Tensor& self, const at::Tenso
         split,
         [=] __device__(int64_t m, int64_t c, Sums<float, 1>& sums) {
           const auto xv = static_cast<opmath_t>(xp[m]);
-          yp[m] = static_cast<scalar_t>(act_fwd<A>(xv, pc(c)));
+          yp[m] = static_cast<scalar_t>(act_fwd_stored<A, scalar_t>(xv, pc(c)));
           sums.v[0] += xv > opmath_t(0) ? 1.0f : 0.0f;
         },
         part.data_ptr<float>());

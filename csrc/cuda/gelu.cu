@@ -1,5 +1,6 @@
 // GELU on CUDA, exact (erf) and tanh forms; the formulas and their derivatives
-// are in ../common.h (gelu_fwd/gelu_bwd, gelu_tanh_fwd/gelu_tanh_bwd):
+// are in ../common.h (gelu_fwd/gelu_bwd, for float16/bfloat16 gelu_half_fwd/gelu_bwd<.., true>,
+// gelu_tanh_fwd/gelu_tanh_bwd):
 //   exact: y = x * Phi(x),               dy/dx = Phi(x) + x * phi(x)
 //   tanh:  y = x/2 * (1 + tanh(u)),      dy/dx = (1 + t)/2 + x/2 (1 - t^2) u'(x)
 // Memory-efficient form: gelu_mask also writes bit = (x >= x_min); the backward recovers x
@@ -22,6 +23,8 @@ at::Tensor gelu_forward_cuda(const at::Tensor& self, c10::string_view approximat
     using opmath_t = at::opmath_type<scalar_t>;
     if (use_tanh) {
       cuda_elementwise<scalar_t>(out, [] __device__(opmath_t x) { return gelu_tanh_fwd(x); }, self);
+    } else if constexpr (kHalfStorage<scalar_t>) {
+      cuda_elementwise<scalar_t>(out, [] __device__(opmath_t x) { return gelu_half_fwd(x); }, self);
     } else {
       cuda_elementwise<scalar_t>(out, [] __device__(opmath_t x) { return gelu_fwd(x); }, self);
     }
@@ -44,7 +47,9 @@ at::Tensor gelu_backward_cuda(const at::Tensor& grad_output, const at::Tensor& s
           self);
     } else {
       cuda_elementwise<scalar_t>(
-          grad_input, [] __device__(opmath_t g, opmath_t x) { return gelu_bwd(g, x); }, grad_output, self);
+          grad_input,
+          [] __device__(opmath_t g, opmath_t x) { return gelu_bwd<opmath_t, kHalfStorage<scalar_t>>(g, x); },
+          grad_output, self);
     }
   });
   return grad_input;
@@ -56,7 +61,12 @@ template <typename scalar_t, bool kTanh>
 void launch_gelu_mask(const at::Tensor& out, const at::Tensor& mask, const at::Tensor& x) {
   using opmath_t = at::opmath_type<scalar_t>;
   cuda_elementwise_bits_out<scalar_t>(
-      out, mask, [] __device__(opmath_t v) { return kTanh ? gelu_tanh_fwd(v) : gelu_fwd(v); },
+      out, mask,
+      [] __device__(opmath_t v) {
+        if constexpr (kTanh) return gelu_tanh_fwd(v);
+        if constexpr (kHalfStorage<scalar_t>) return gelu_half_fwd(v);
+        return gelu_fwd(v);
+      },
       [] __device__(opmath_t v) { return gelu_right_branch<opmath_t, kTanh>(v); }, x);
 }
 

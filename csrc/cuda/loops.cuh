@@ -24,6 +24,21 @@ namespace relu_ext {
 
 constexpr int kBlockSize = 256;
 
+// float16 / bfloat16 storage, computed in float (the exact GELU's cheaper steps, ../common.h
+// gelu_half_tail, are for these).
+template <typename scalar_t>
+constexpr bool kHalfStorage = !std::is_same_v<scalar_t, at::opmath_type<scalar_t>>;
+
+// act_fwd (../common.h) for scalar_t storage: float16/bfloat16 GELU as gelu.cu computes it.
+template <Act A, typename scalar_t, typename T>
+__device__ __forceinline__ T act_fwd_stored(T x, T p) {
+  if constexpr (A == Act::kGelu && kHalfStorage<scalar_t>) {
+    return gelu_half_fwd(x);
+  } else {
+    return act_fwd<A>(x, p);
+  }
+}
+
 // Enough blocks to fill the device (a few waves), no more than the work needs.
 inline int64_t grid_for(int64_t work_items) {
   const auto* prop = at::cuda::getCurrentDeviceProperties();
@@ -38,16 +53,26 @@ struct alignas(sizeof(T) * N) Vec {
   T v[N];
 };
 
-template <typename opmath_t, typename Op, typename T, size_t... I>
-__device__ __forceinline__ opmath_t apply_op(const Op& op, const T* const* in, int64_t i,
-                                             std::index_sequence<I...>) {
-  return op(static_cast<opmath_t>(in[I][i])...);
+// op(in...), or with kBits op(bit, in...) (bit: bit 0 of `bits`).
+template <typename opmath_t, bool kBits, typename Op, typename... A>
+__device__ __forceinline__ opmath_t call_op(const Op& op, uint32_t bits, A... a) {
+  if constexpr (kBits) {
+    return op(static_cast<bool>(bits & 1u), a...);
+  } else {
+    return op(a...);
+  }
 }
 
-template <typename opmath_t, typename Op, typename V, size_t... I>
-__device__ __forceinline__ opmath_t apply_op_vec(const Op& op, const V* vecs, int k,
+template <typename opmath_t, bool kBits, typename Op, typename T, size_t... I>
+__device__ __forceinline__ opmath_t apply_op(const Op& op, uint32_t bits, const T* const* in,
+                                             int64_t i, std::index_sequence<I...>) {
+  return call_op<opmath_t, kBits>(op, bits, static_cast<opmath_t>(in[I][i])...);
+}
+
+template <typename opmath_t, bool kBits, typename Op, typename V, size_t... I>
+__device__ __forceinline__ opmath_t apply_op_vec(const Op& op, uint32_t bits, const V* vecs, int k,
                                                  std::index_sequence<I...>) {
-  return op(static_cast<opmath_t>(vecs[I].v[k])...);
+  return call_op<opmath_t, kBits>(op, bits, static_cast<opmath_t>(vecs[I].v[k])...);
 }
 
 // A thread's share of a dense kernel's n elements: vectors v = tid, tid + stride, ... below
@@ -64,30 +89,40 @@ __device__ __forceinline__ DenseSplit dense_split(int64_t n, int64_t head) {
 
 // out[i] = op(in[0][i], in[1][i], ...) over n elements of one dense layout:
 // `head` elements first (until the pointers are 16-byte aligned), then
-// VEC-wide vector loads and stores, then the tail.
-template <typename scalar_t, int VEC, int NIN, typename Op>
+// VEC-wide vector loads and stores, then the tail. kBits: op(bit i of a 1-bit mask, in...)
+// (see "bit masks" below; then head is 0).
+template <typename scalar_t, int VEC, int NIN, bool kBits = false, typename Op>
 __global__ void elementwise_dense_kernel(int64_t n, int64_t head, Op op, scalar_t* out,
-                                         at::detail::Array<const scalar_t*, NIN> in) {
+                                         at::detail::Array<const scalar_t*, NIN> in,
+                                         const uint8_t* mask = nullptr) {
   using opmath_t = at::opmath_type<scalar_t>;
   using V = Vec<scalar_t, VEC>;
   constexpr auto idx = std::make_index_sequence<NIN>{};
+  const auto bits_at = [mask](int64_t i) -> uint32_t {
+    if constexpr (kBits) {
+      return mask[i / 8] >> (i % 8);
+    } else {
+      return 0;
+    }
+  };
   const auto r = dense_split<VEC>(n, head);
   for (int64_t v = r.tid; v < r.num_vec; v += r.stride) {
     const int64_t i = head + v * VEC;
+    const uint32_t bits = bits_at(i);
     V loaded[NIN];
 #pragma unroll
     for (int k = 0; k < NIN; ++k) loaded[k] = *reinterpret_cast<const V*>(in[k] + i);
     V o;
 #pragma unroll
     for (int k = 0; k < VEC; ++k) {
-      o.v[k] = static_cast<scalar_t>(apply_op_vec<opmath_t>(op, loaded, k, idx));
+      o.v[k] = static_cast<scalar_t>(apply_op_vec<opmath_t, kBits>(op, bits >> k, loaded, k, idx));
     }
     *reinterpret_cast<V*>(out + i) = o;
   }
   // Head [0, head) and tail [tail, n), element by element.
   for (int64_t j = r.tid; j < head + (n - r.tail); j += r.stride) {
     const int64_t i = j < head ? j : r.tail + (j - head);
-    out[i] = static_cast<scalar_t>(apply_op<opmath_t>(op, in.data, i, idx));
+    out[i] = static_cast<scalar_t>(apply_op<opmath_t, kBits>(op, bits_at(i), in.data, i, idx));
   }
 }
 
@@ -229,17 +264,46 @@ void cuda_channel_elementwise(const at::Tensor& out, const at::Tensor& x, int64_
 
 // ------------------------------------------------------------ bit masks --
 // 1-bit-per-element masks (../common.h): bit i of 32-bit word i / 32 for memory position i
-// of dense tensors. A warp handles 32 consecutive elements: coalesced loads, one
-// __ballot_sync packs the word, lane 0 stores it.
+// of dense tensors, which on a little-endian GPU is bit i % 8 of byte i / 8. With every
+// tensor 16-byte aligned, a thread takes VEC consecutive elements (one 16-byte vector: 8
+// fp16/bf16, 4 fp32, 2 fp64), so its VEC bits are one mask byte or a piece of one: for the
+// forward, the 8 / VEC lanes sharing a byte OR their pieces together by warp shuffles and the
+// first stores the byte; for the backward, a thread reads its piece of a byte. Otherwise
+// VEC = 1: a thread takes one element (and 8 lanes share a byte). Elements past the last
+// whole warp's worth (32 * VEC): the forward's warps take 32 at a time and pack each word
+// with __ballot_sync.
 
-template <typename scalar_t, typename Op, typename Pred>
+template <typename scalar_t, int VEC, typename Op, typename Pred>
 __global__ void elementwise_bits_out_kernel(int64_t n, Op op, Pred pred, scalar_t* out,
                                             const scalar_t* in, uint32_t* mask) {
   using opmath_t = at::opmath_type<scalar_t>;
+  using V = Vec<scalar_t, VEC>;
+  static_assert(8 % VEC == 0, "a thread's bits lie in one mask byte");
+  constexpr int kLanesPerByte = 8 / VEC;
+  constexpr int64_t kChunk = 32 * VEC;  // a warp's elements a step
   const int lane = threadIdx.x % 32;
-  const int64_t start = int64_t{blockIdx.x} * blockDim.x + threadIdx.x - lane;
-  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
-  for (int64_t base = start; base < n; base += stride) {  // uniform across the warp
+  const int64_t warp = (int64_t{blockIdx.x} * blockDim.x + threadIdx.x) / 32;
+  const int64_t warps = int64_t{gridDim.x} * blockDim.x / 32;
+  const int64_t chunks = n / kChunk;
+  auto* bytes = reinterpret_cast<uint8_t*>(mask);
+  for (int64_t c = warp; c < chunks; c += warps) {  // uniform across the warp
+    const int64_t i = c * kChunk + lane * VEC;
+    const V xv = *reinterpret_cast<const V*>(in + i);
+    V o;
+    uint32_t bits = 0;
+#pragma unroll
+    for (int k = 0; k < VEC; ++k) {
+      const auto x = static_cast<opmath_t>(xv.v[k]);
+      o.v[k] = static_cast<scalar_t>(op(x));
+      bits |= static_cast<uint32_t>(pred(x)) << k;
+    }
+    *reinterpret_cast<V*>(out + i) = o;
+    bits <<= i % 8;
+#pragma unroll
+    for (int s = 1; s < kLanesPerByte; s *= 2) bits |= __shfl_down_sync(0xffffffffu, bits, s);
+    if (lane % kLanesPerByte == 0) bytes[i / 8] = static_cast<uint8_t>(bits);
+  }
+  for (int64_t base = chunks * kChunk + warp * 32; base < n; base += warps * 32) {
     const int64_t i = base + lane;
     bool bit = false;
     if (i < n) {
@@ -252,23 +316,6 @@ __global__ void elementwise_bits_out_kernel(int64_t n, Op op, Pred pred, scalar_
   }
 }
 
-template <typename scalar_t, int NIN, typename Op>
-__global__ void elementwise_bits_in_kernel(int64_t n, Op op, scalar_t* out,
-                                           at::detail::Array<const scalar_t*, NIN> in,
-                                           const uint32_t* mask) {
-  using opmath_t = at::opmath_type<scalar_t>;
-  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
-  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < n; i += stride) {
-    const bool bit = (mask[i / 32] >> (i % 32)) & 1u;
-    if constexpr (NIN == 1) {
-      out[i] = static_cast<scalar_t>(op(bit, static_cast<opmath_t>(in[0][i])));
-    } else {
-      out[i] = static_cast<scalar_t>(
-          op(bit, static_cast<opmath_t>(in[0][i]), static_cast<opmath_t>(in[1][i])));
-    }
-  }
-}
-
 // out[i] = op(x[i]) and bit i of mask = pred(x[i]); out and x share one dense layout.
 template <typename scalar_t, typename Op, typename Pred>
 void cuda_elementwise_bits_out(const at::Tensor& out, const at::Tensor& mask, const Op& op,
@@ -276,14 +323,21 @@ void cuda_elementwise_bits_out(const at::Tensor& out, const at::Tensor& mask, co
   const int64_t n = out.numel();
   if (n == 0) return;
   TORCH_INTERNAL_ASSERT(same_dense_layout(out, x));
-  elementwise_bits_out_kernel<scalar_t>
-      <<<grid_for(n), kBlockSize, 0, at::cuda::getCurrentCUDAStream()>>>(
-          n, op, pred, out.data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
-          reinterpret_cast<uint32_t*>(mask.data_ptr<uint8_t>()));
+  constexpr int kVec = 16 / sizeof(scalar_t);
+  const auto stream = at::cuda::getCurrentCUDAStream();
+  auto* words = reinterpret_cast<uint32_t*>(mask.data_ptr<uint8_t>());
+  if (vector_head<scalar_t>(out, x) == 0) {
+    elementwise_bits_out_kernel<scalar_t, kVec><<<grid_for((n + kVec - 1) / kVec), kBlockSize, 0, stream>>>(
+        n, op, pred, out.data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(), words);
+  } else {
+    elementwise_bits_out_kernel<scalar_t, 1><<<grid_for(n), kBlockSize, 0, stream>>>(
+        n, op, pred, out.data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(), words);
+  }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-// out[i] = op(bit i of mask, ins[i]...) (one or two inputs); all share out's dense layout.
+// out[i] = op(bit i of mask, ins[i]...) (one or two inputs); all share out's dense layout:
+// elementwise_dense_kernel with kBits, a thread's VEC bits read from one mask byte.
 template <typename scalar_t, typename Op, typename... Ts>
 void cuda_elementwise_bits_in(const at::Tensor& out, const at::Tensor& mask, const Op& op,
                               const Ts&... ins) {
@@ -292,13 +346,20 @@ void cuda_elementwise_bits_in(const at::Tensor& out, const at::Tensor& mask, con
   if (n == 0) return;
   TORCH_INTERNAL_ASSERT(same_dense_layout(out, ins...));
   constexpr int kIn = sizeof...(Ts);
+  constexpr int kVec = 16 / sizeof(scalar_t);
   at::detail::Array<const scalar_t*, kIn> in;
   int k = 0;
   ((in[k++] = ins.template const_data_ptr<scalar_t>()), ...);
-  elementwise_bits_in_kernel<scalar_t, kIn>
-      <<<grid_for(n), kBlockSize, 0, at::cuda::getCurrentCUDAStream()>>>(
-          n, op, out.data_ptr<scalar_t>(), in,
-          reinterpret_cast<const uint32_t*>(mask.const_data_ptr<uint8_t>()));
+  const auto stream = at::cuda::getCurrentCUDAStream();
+  const uint8_t* bits = mask.const_data_ptr<uint8_t>();
+  if (vector_head<scalar_t>(out, ins...) == 0) {
+    elementwise_dense_kernel<scalar_t, kVec, kIn, true>
+        <<<grid_for((n + kVec - 1) / kVec), kBlockSize, 0, stream>>>(
+            n, 0, op, out.data_ptr<scalar_t>(), in, bits);
+  } else {
+    elementwise_dense_kernel<scalar_t, 1, kIn, true><<<grid_for(n), kBlockSize, 0, stream>>>(
+        n, 0, op, out.data_ptr<scalar_t>(), in, bits);
+  }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
