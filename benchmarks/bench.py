@@ -402,18 +402,26 @@ STATS_ACTS = {"relu": ("relu", 0.0), "leaky_relu": ("leaky_relu", 0.01), "elu": 
               "gelu": ("gelu", 0.0), "gelu_tanh": ("gelu_tanh", 0.0)}
 
 
+# The fused table's rows on CUDA, times the CPU's: at 4M elements a GPU call is mostly the
+# host's per-call cost (autograd's included), which hides what fusing saves (NOTES §47).
+CUDA_FUSED_ROWS = 16
+
+
 def fused_table(devices, threads, rounds, block_s, ops, rows_n=4096):
     """Fused bias + activation, forward+backward, float32 and bfloat16, bias along the last dim
-    of a ({rows}, 1024) input ({elements} elements, as after nn.Linear):
-    relu_ext.functional.bias_act against ATen's x + b then the activation (its autograd sums
-    the bias gradient separately); and (float32) LinearAct(1024, 1024) against nn.Linear then
-    the activation on a batch of {rows} (the matmul included). Plus the dead-unit monitor's
-    cost: act_stats (the activation counting per channel) against the activation alone,
-    forward, same input, in alternating blocks (the median of the rounds' ratios)."""
+    of a ({rows}, 1024) input ({elements} elements, as after nn.Linear; on CUDA {cuda_rows}
+    rows, {cuda_elements} elements): relu_ext.functional.bias_act against ATen's x + b then
+    the activation (its autograd sums the bias gradient separately); and (float32)
+    LinearAct(1024, 1024) against nn.Linear then the activation on a batch of those rows (the
+    matmul included). Plus the dead-unit monitor's cost: act_stats (the activation counting
+    per channel) against the activation alone, forward, same input, in alternating blocks (the
+    median of the rounds' ratios)."""
     rows = []
     cases = [(d, t, o) for d in devices for t in (torch.float32, torch.bfloat16)
              for o in FUSED_ACTS if o in ops]
+    cpu_rows = rows_n
     for device, dtype, op in cases:
+        rows_n = cpu_rows * (CUDA_FUSED_ROWS if device == "cuda" else 1)
         kw, act = FUSED_ACTS[op]
         torch.manual_seed(0)
         x = torch.randn(rows_n, 1024, device=device, dtype=dtype, requires_grad=True)
@@ -450,7 +458,7 @@ def fused_table(devices, threads, rounds, block_s, ops, rows_n=4096):
             # round alike, and the median sees more rounds
             counted, alone = interleaved(pair, threads, 8 * rounds, block_s / 4)
             monitor = statistics.median(c / s for c, s in zip(counted, alone)) - 1
-        row = {"device": device, "dtype": str(dtype).replace("torch.", ""), "op": op,
+        row = {"device": device, "dtype": str(dtype).replace("torch.", ""), "op": op, "rows": rows_n,
                "bias_act_ms": med[0] * 1e3, "aten_ms": med[1] * 1e3,
                "bias_act_speedup": med[1] / med[0], "linear_act_ms": med[2] * 1e3,
                "linear_then_act_ms": med[3] * 1e3, "linear_act_speedup": med[3] / med[2],
@@ -676,7 +684,9 @@ def main(argv=None):
         w.writerows(fused_rows)
     with open(os.path.join(out_dir, "fused.md"), "w") as f:
         f.write(" ".join(fused_table.__doc__.split()).format(
-            rows=args.fused_rows, elements=size_words(args.fused_rows * 1024))
+            rows=args.fused_rows, elements=size_words(args.fused_rows * 1024),
+            cuda_rows=args.fused_rows * CUDA_FUSED_ROWS,
+            cuda_elements=size_words(args.fused_rows * CUDA_FUSED_ROWS * 1024))
                 + f"\n\n{meta['cpu']}, {args.threads} "
                 f"threads" + (f"; {meta['gpu']}" if meta["gpu"] else "")
                 + f"; torch {torch.__version__}.\n\n" + fused_md)

@@ -59,6 +59,7 @@ def test_bench_quick_smoke(tmp_path):
     assert {(r["op"], r["dtype"]) for r in fused} == {
         (op, dt) for op in ("relu", "prelu", "gelu_tanh") for dt in ("float32", "bfloat16")}
     for r in fused:
+        assert r["rows"] == "256"  # --fused-rows, on the CPU
         assert float(r["bias_act_ms"]) > 0 and float(r["aten_ms"]) > 0
         assert (float(r["linear_act_ms"]) > 0) == (r["dtype"] == "float32")  # else NaN
         assert (r["monitor_overhead"] != "") == (r["op"] != "prelu")

@@ -151,14 +151,17 @@ MANY_PIECES = {
     "nchw": ((4, 3, 64, 64), 1, None),
     "short_runs": ((700, 24, 5), 1, None),  # runs shorter than a warp (CUDA: rows of C * 5)
     "runs_of_31": ((40, 7, 31), 1, None),
+    # CUDA: 80 partial sums a channel (rows of 4 * 16, 5 slices): a warp adds each channel's
+    "runs_of_16": ((600, 4, 16), 1, None),
 }
 
 
 @pytest.mark.parametrize("layout", list(MANY_PIECES))
 def test_per_channel_sums_over_many_pieces(layout, device):
     """The per-channel reductions where every channel spans many pieces: bias_act's bias and
-    weight gradients (PReLU, GELU), PReLU's weight gradient and act_stats's counts, against
-    float64 sums (counts exactly), and bitwise the same when run again."""
+    weight gradients (PReLU with a weight a channel and with one for all, GELU), PReLU's
+    weight gradient and act_stats's counts, against float64 sums (counts exactly), and
+    bitwise the same when run again."""
     shape, dim, transform = MANY_PIECES[layout]
     x = torch.randn(shape, device=device)
     x = transform(x) if transform is not None else x
@@ -167,6 +170,7 @@ def test_per_channel_sums_over_many_pieces(layout, device):
     view = [C if i == dim else 1 for i in range(x.dim())]
     others = [i for i in range(x.dim()) if i != dim]
     b, w, g = torch.randn(C, device=device), torch.rand(C, device=device), torch.randn_like(x)
+    w1 = torch.rand(1, device=device)  # one weight for every channel: all partials in one sum
 
     def grads(fn, *inputs):
         leaves = [t.detach().requires_grad_() for t in inputs]
@@ -179,14 +183,19 @@ def test_per_channel_sums_over_many_pieces(layout, device):
         (lambda x, b: bias_act(x, b, "gelu", dim=dim), lambda x, b: TF.gelu(x + b.reshape(view)),
          (x, b)),
         (lambda x, w: relu_ext.functional.prelu(x, w), lambda x, w: TF.prelu(x, w), (x, w)),
+        (lambda x, b, w: bias_act(x, b, "prelu", dim=dim, weight=w),
+         lambda x, b, w: torch.where(x + b.reshape(view) > 0, x + b.reshape(view),
+                                     w * (x + b.reshape(view))), (x, b, w1)),
     ]
+    if dim == 1:  # TF.prelu's weight is along dim 1
+        cases.append((lambda x, w: relu_ext.functional.prelu(x, w), lambda x, w: TF.prelu(x, w),
+                      (x, w1)))
     for ours, ref, inputs in cases:
         got = grads(ours, *inputs)
         assert all(torch.equal(a, b) for a, b in zip(got, grads(ours, *inputs)))
         want = grads(ref, *(t.double() for t in inputs))
-        per_channel = x.numel() / C
-        for a, b in zip(got, want):  # input gradients, then sums of per_channel terms
-            atol = 1e-5 if a.shape == x.shape else 1e-6 * per_channel ** 0.5
+        for a, b in zip(got, want):  # input gradients, then sums of x.numel() / a.numel() terms
+            atol = 1e-5 if a.shape == x.shape else 1e-6 * (x.numel() / a.numel()) ** 0.5
             torch.testing.assert_close(a.double(), b, rtol=1e-5, atol=atol)
     y, fired = torch.ops.relu_ext.act_stats(x, None, dim, "relu", 0.0)
     torch.testing.assert_close(y, TF.relu(x))

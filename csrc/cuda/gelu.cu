@@ -48,7 +48,9 @@ at::Tensor gelu_backward_cuda(const at::Tensor& grad_output, const at::Tensor& s
     } else {
       cuda_elementwise<scalar_t>(
           grad_input,
-          [] __device__(opmath_t g, opmath_t x) { return gelu_bwd<opmath_t, kHalfStorage<scalar_t>>(g, x); },
+          [] __device__(opmath_t g, opmath_t x) {
+            return gelu_bwd<opmath_t, kHalfStorage<scalar_t>>(g, x);
+          },
           grad_output, self);
     }
   });

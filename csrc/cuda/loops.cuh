@@ -70,8 +70,8 @@ __device__ __forceinline__ opmath_t apply_op(const Op& op, uint32_t bits, const 
 }
 
 template <typename opmath_t, bool kBits, typename Op, typename V, size_t... I>
-__device__ __forceinline__ opmath_t apply_op_vec(const Op& op, uint32_t bits, const V* vecs, int k,
-                                                 std::index_sequence<I...>) {
+__device__ __forceinline__ opmath_t apply_op_vec(const Op& op, uint32_t bits, const V* vecs,
+                                                 int k, std::index_sequence<I...>) {
   return call_op<opmath_t, kBits>(op, bits, static_cast<opmath_t>(vecs[I].v[k])...);
 }
 
@@ -115,7 +115,8 @@ __global__ void elementwise_dense_kernel(int64_t n, int64_t head, Op op, scalar_
     V o;
 #pragma unroll
     for (int k = 0; k < VEC; ++k) {
-      o.v[k] = static_cast<scalar_t>(apply_op_vec<opmath_t, kBits>(op, bits >> k, loaded, k, idx));
+      o.v[k] =
+          static_cast<scalar_t>(apply_op_vec<opmath_t, kBits>(op, bits >> k, loaded, k, idx));
     }
     *reinterpret_cast<V*>(out + i) = o;
   }
@@ -327,8 +328,9 @@ void cuda_elementwise_bits_out(const at::Tensor& out, const at::Tensor& mask, co
   const auto stream = at::cuda::getCurrentCUDAStream();
   auto* words = reinterpret_cast<uint32_t*>(mask.data_ptr<uint8_t>());
   if (vector_head<scalar_t>(out, x) == 0) {
-    elementwise_bits_out_kernel<scalar_t, kVec><<<grid_for((n + kVec - 1) / kVec), kBlockSize, 0, stream>>>(
-        n, op, pred, out.data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(), words);
+    elementwise_bits_out_kernel<scalar_t, kVec>
+        <<<grid_for((n + kVec - 1) / kVec), kBlockSize, 0, stream>>>(
+            n, op, pred, out.data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(), words);
   } else {
     elementwise_bits_out_kernel<scalar_t, 1><<<grid_for(n), kBlockSize, 0, stream>>>(
         n, op, pred, out.data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(), words);
@@ -501,30 +503,42 @@ void channel_sums(const ChannelSplit& sp, const F& f, acc_t* partials) {
 
 // Each channel's total from one term's channel_sums partials (`partials`: sp.parts() values,
 // each channel's `parts_per_channel` consecutive ones), added in double in a fixed order (the
-// same bits run to run): out[c * out_stride], one warp a channel (lane l adds partials l,
-// l + 32, ... in order, then the warp's shuffle tree); with reduce_all, every channel's into
-// out[0] (one weight shared by all channels) by one block (thread t adds t, t + 256, ...,
-// then block_sum). (One thread a channel, adding its partials in a row, was the likely cause
-// of LinearAct's shared-weight PReLU taking 1.65 ms against ATen's 0.62 on an H200: 32K
-// partials, one thread; NOTES §47.)
-template <typename scalar_t, typename acc_t>
+// same bits run to run; the order depends on the shape alone): out[c * out_stride], one
+// thread a channel adding its partials in a row, or with kWarp (64 partials or more) one
+// warp a channel (lane l adds partials l, l + 32, ... in order, then the warp's shuffle
+// tree); with reduce_all, every channel's into out[0] (one weight shared by all channels), as
+// one channel's, 64 or more by one block (thread t adds t, t + 256, ..., then block_sum).
+// Fewer partials stay one thread's: less to launch, and much less to emulate (tests/cuda_emu
+// runs each thread as a fiber). (One thread adding every partial in a row was the likely
+// cause of LinearAct's shared-weight PReLU taking 1.65 ms against ATen's 0.62 on an H200: 32K
+// partials; NOTES §47.)
+constexpr int64_t kWarpTotals = 64;
+
+template <typename scalar_t, typename acc_t, bool kWarp>
 __global__ void channel_totals_kernel(const acc_t* partials, int64_t parts_per_channel,
                                       int64_t channels, scalar_t* out, int64_t out_stride) {
-  const int lane = threadIdx.x % 32;
-  const int64_t c = (int64_t{blockIdx.x} * blockDim.x + threadIdx.x) / 32;
-  if (c >= channels) return;  // the warp's lanes alike
+  constexpr int kLanes = kWarp ? 32 : 1;
+  const int lane = threadIdx.x % kLanes;
+  const int64_t c = (int64_t{blockIdx.x} * blockDim.x + threadIdx.x) / kLanes;
+  if (c >= channels) return;  // a warp's lanes alike
   double sum = 0;
-  for (int64_t i = lane; i < parts_per_channel; i += 32) {
+  for (int64_t i = lane; i < parts_per_channel; i += kLanes) {
     sum += static_cast<double>(partials[c * parts_per_channel + i]);
   }
-  for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_down_sync(0xffffffffu, sum, offset);
+  if constexpr (kWarp) {
+    for (int offset = 16; offset > 0; offset /= 2) {
+      sum += __shfl_down_sync(0xffffffffu, sum, offset);
+    }
+  }
   if (lane == 0) out[c * out_stride] = static_cast<scalar_t>(sum);
 }
 
 template <typename scalar_t, typename acc_t>
 __global__ void grand_total_kernel(const acc_t* partials, int64_t count, scalar_t* out) {
   double sum = 0;
-  for (int64_t i = threadIdx.x; i < count; i += blockDim.x) sum += static_cast<double>(partials[i]);
+  for (int64_t i = threadIdx.x; i < count; i += blockDim.x) {
+    sum += static_cast<double>(partials[i]);
+  }
   sum = block_sum(sum);
   if (threadIdx.x == 0) out[0] = static_cast<scalar_t>(sum);
 }
@@ -533,14 +547,20 @@ template <typename scalar_t, typename acc_t>
 void channel_totals(const acc_t* partials, const ChannelSplit& sp, bool reduce_all, scalar_t* out,
                     int64_t out_stride = 1) {
   const auto stream = at::cuda::getCurrentCUDAStream();
-  if (reduce_all) {
-    grand_total_kernel<scalar_t, acc_t><<<1, kBlockSize, 0, stream>>>(
-        partials, sp.channels * sp.parts_per_channel(), out);
-  } else {
+  // reduce_all: every channel's partials, consecutive, as one channel's
+  const int64_t channels = reduce_all ? 1 : sp.channels;
+  const int64_t per_channel = sp.parts_per_channel() * (reduce_all ? sp.channels : 1);
+  if (reduce_all && per_channel >= kWarpTotals) {
+    grand_total_kernel<scalar_t, acc_t><<<1, kBlockSize, 0, stream>>>(partials, per_channel, out);
+  } else if (per_channel >= kWarpTotals) {
     constexpr int64_t kPerBlock = kBlockSize / 32;
-    channel_totals_kernel<scalar_t, acc_t>
-        <<<static_cast<unsigned>((sp.channels + kPerBlock - 1) / kPerBlock), kBlockSize, 0,
-           stream>>>(partials, sp.parts_per_channel(), sp.channels, out, out_stride);
+    channel_totals_kernel<scalar_t, acc_t, true>
+        <<<static_cast<unsigned>((channels + kPerBlock - 1) / kPerBlock), kBlockSize, 0,
+           stream>>>(partials, per_channel, channels, out, out_stride);
+  } else {
+    channel_totals_kernel<scalar_t, acc_t, false>
+        <<<static_cast<unsigned>((channels + kBlockSize - 1) / kBlockSize), kBlockSize, 0,
+           stream>>>(partials, per_channel, channels, out, out_stride);
   }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
