@@ -5,7 +5,8 @@ relu_ext function, whose ops stay opaque custom ops), on the CPU and, when prese
     python benchmarks/bench.py [--quick] [--device cpu|cuda|all] [--ops relu,gelu,...]
                                [--dtypes float32,bfloat16] [--sizes 4096,1048576] [--out DIR]
 
-For each op x direction (forward, backward, forward+backward) x dtype x size x device, the
+For each op x direction (forward, backward, forward+backward; and backward_op, the backward op
+called without autograd: on CUDA always, on the CPU but with --quick) x dtype x size x device, the
 implementations are timed in alternating short blocks (interleaved, so drift hits all alike)
 with torch.utils.benchmark (which synchronizes CUDA); figures are the median and p20/p80 of
 the per-block times. On CUDA the inputs rotate through enough copies to defeat the L2 cache.
