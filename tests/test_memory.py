@@ -128,7 +128,6 @@ def test_leaky_relu_mask_bits(device):
     assert not bits[77:].any()
 
 
-
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("offset", [0, 1])
 def test_leaky_relu_mask_any_length_and_alignment(dtype, offset, device):
@@ -147,6 +146,7 @@ def test_leaky_relu_mask_any_length_and_alignment(dtype, offset, device):
         got = torch.ops.relu_ext.leaky_relu_mask_backward(g, mask, 0.1)
         want = torch.ops.aten.leaky_relu_backward(g, x, 0.1, False)
         torch.testing.assert_close(got, want, rtol=0, atol=0, msg=f"n={n}")
+
 
 # ------------------------------------------------------------------ ELU, GELU modes --
 
