@@ -430,21 +430,24 @@ template <typename T> C10_HOST_DEVICE inline T gelu_tanh_bwd(T g, T x) {
 // ------------------------------------------------ fused bias + activation --
 
 // The activation's value and gradient factor at z = x + bias (p: slope, alpha or PReLU's
-// weight), for the fused kernels; the formulas are the activations' own, above.
-template <Act A, typename T>
+// weight), for the fused kernels; the formulas are the activations' own, above. kHalf:
+// float16 / bfloat16 storage (computed in float), where the exact GELU takes its cheaper
+// steps (gelu_half_fwd, gelu_bwd<T, true>); CUDA's kernels choose it by storage type
+// (cuda/loops.cuh: act_fwd_stored, act_bwd_stored).
+template <Act A, bool kHalf = false, typename T>
 C10_HOST_DEVICE inline T act_fwd(T z, T p) {
   if constexpr (A == Act::kRelu) return relu_fwd(z);
   if constexpr (A == Act::kLeakyRelu || A == Act::kPrelu) return leaky_relu_fwd(z, p);
   if constexpr (A == Act::kElu) return elu_fwd(z, p);
-  if constexpr (A == Act::kGelu) return gelu_fwd(z);
+  if constexpr (A == Act::kGelu) return kHalf ? gelu_half_fwd(z) : gelu_fwd(z);
   if constexpr (A == Act::kGeluTanh) return gelu_tanh_fwd(z);
 }
-template <Act A, typename T>
+template <Act A, bool kHalf = false, typename T>
 C10_HOST_DEVICE inline T act_bwd(T g, T z, T p) {
   if constexpr (A == Act::kRelu) return relu_bwd(g, z);  // relu'(z) = (z > 0), as from y
   if constexpr (A == Act::kLeakyRelu || A == Act::kPrelu) return leaky_relu_bwd(g, z, p);
   if constexpr (A == Act::kElu) return elu_bwd(g, z, p);
-  if constexpr (A == Act::kGelu) return gelu_bwd(g, z);
+  if constexpr (A == Act::kGelu) return gelu_bwd<T, kHalf>(g, z);
   if constexpr (A == Act::kGeluTanh) return gelu_tanh_bwd(g, z);
 }
 

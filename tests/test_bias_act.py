@@ -151,26 +151,34 @@ MANY_PIECES = {
     "nchw": ((4, 3, 64, 64), 1, None),
     "short_runs": ((700, 24, 5), 1, None),  # runs shorter than a warp (CUDA: rows of C * 5)
     "runs_of_31": ((40, 7, 31), 1, None),
-    # CUDA: 80 partial sums a channel (rows of 4 * 16, 5 slices): a warp adds each channel's
+    # CUDA: many partial sums a channel (rows of 4 * 16, 19 slices): a warp adds each channel's
     "runs_of_16": ((600, 4, 16), 1, None),
+    # CUDA, 16-byte vectors: runs of whole vectors shorter than a block's step; rows of 4 * 130
+    # vectors (float32), more than a block's 32, the last block's part-filled
+    "runs_of_48": ((300, 5, 48), 1, None),
+    "wide_rows": ((300, 520), -1, None),
 }
+# The half types (8 elements a CUDA vector) where the kernels' vector paths differ
+HALF_PIECES = ["rows", "short_runs", "runs_of_48", "wide_rows", "nchw"]
 
 
-@pytest.mark.parametrize("layout", list(MANY_PIECES))
-def test_per_channel_sums_over_many_pieces(layout, device):
+@pytest.mark.parametrize("dtype, layout", [(torch.float32, k) for k in MANY_PIECES]
+                         + [(torch.bfloat16, k) for k in HALF_PIECES], ids=str)
+def test_per_channel_sums_over_many_pieces(dtype, layout, device):
     """The per-channel reductions where every channel spans many pieces: bias_act's bias and
     weight gradients (PReLU with a weight a channel and with one for all, GELU), PReLU's
     weight gradient and act_stats's counts, against float64 sums (counts exactly), and
     bitwise the same when run again."""
     shape, dim, transform = MANY_PIECES[layout]
-    x = torch.randn(shape, device=device)
+    x = torch.randn(shape, device=device).to(dtype)
     x = transform(x) if transform is not None else x
     dim = dim % x.dim()
     C = x.shape[dim]
     view = [C if i == dim else 1 for i in range(x.dim())]
     others = [i for i in range(x.dim()) if i != dim]
-    b, w, g = torch.randn(C, device=device), torch.rand(C, device=device), torch.randn_like(x)
-    w1 = torch.rand(1, device=device)  # one weight for every channel: all partials in one sum
+    b, w = torch.randn(C, device=device, dtype=dtype), torch.rand(C, device=device, dtype=dtype)
+    g = torch.randn_like(x)
+    w1 = torch.rand(1, device=device, dtype=dtype)  # one weight for all: one sum of every partial
 
     def grads(fn, *inputs):
         leaves = [t.detach().requires_grad_() for t in inputs]
@@ -195,8 +203,11 @@ def test_per_channel_sums_over_many_pieces(layout, device):
         assert all(torch.equal(a, b) for a, b in zip(got, grads(ours, *inputs)))
         want = grads(ref, *(t.double() for t in inputs))
         for a, b in zip(got, want):  # input gradients, then sums of x.numel() / a.numel() terms
-            atol = 1e-5 if a.shape == x.shape else 1e-6 * (x.numel() / a.numel()) ** 0.5
-            torch.testing.assert_close(a.double(), b, rtol=1e-5, atol=atol)
+            if dtype == torch.float32:
+                atol = 1e-5 if a.shape == x.shape else 1e-6 * (x.numel() / a.numel()) ** 0.5
+                torch.testing.assert_close(a.double(), b, rtol=1e-5, atol=atol)
+            else:  # one rounding to bfloat16 (of terms summed in float)
+                torch.testing.assert_close(a.double(), b, rtol=2 ** -7, atol=1e-5)
     y, fired = torch.ops.relu_ext.act_stats(x, None, dim, "relu", 0.0)
     torch.testing.assert_close(y, TF.relu(x))
     assert torch.equal(fired.cpu(), (x > 0).sum(others).cpu())

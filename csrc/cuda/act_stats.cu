@@ -18,26 +18,26 @@ std::tuple<at::Tensor, at::Tensor> stats(const at::Tensor& self, const at::Tenso
   const auto x = as_dense(self);
   auto out = at::empty_like(x);
   const int64_t channels = x.size(dim);
-  auto fired = at::zeros({channels}, x.options().dtype(at::kLong));
   const int64_t n = x.numel();
+  // channel_totals writes every channel's count
+  const auto opts = x.options().dtype(at::kLong);
+  auto fired = n == 0 ? at::zeros({channels}, opts) : at::empty({channels}, opts);
   if (n == 0) return {out, fired};
   const auto w = weight ? weight->contiguous() : at::Tensor();
-  const auto split = channel_split(n, channels, channel_inner(x, channels, dim));
+  const auto split =
+      channel_split(n, channels, channel_inner(x, channels, dim), vector_width(out, x));
   auto part = at::empty({split.parts()}, x.options().dtype(at::kFloat));
   RELU_EXT_DISPATCH(x.scalar_type(), "act_stats_cuda", [&] {
     using opmath_t = at::opmath_type<scalar_t>;
-    const scalar_t* xp = x.const_data_ptr<scalar_t>();
     const auto pc = channel_param<scalar_t>(w, param);
-    scalar_t* yp = out.data_ptr<scalar_t>();
     // act(x), and the count of x > 0 (exact in float: a slice has at most 2^24 elements).
-    channel_sums<float, 1>(
+    channel_sums<float, 1, scalar_t>(
         split,
-        [=] __device__(int64_t m, int64_t c, Sums<float, 1>& sums) {
-          const auto xv = static_cast<opmath_t>(xp[m]);
-          yp[m] = static_cast<scalar_t>(act_fwd_stored<A, scalar_t>(xv, pc(c)));
-          sums.v[0] += xv > opmath_t(0) ? 1.0f : 0.0f;
+        [=] __device__(int64_t c, Sums<float, 1>& sums, opmath_t x) {
+          sums.v[0] += x > opmath_t(0) ? 1.0f : 0.0f;
+          return act_fwd_stored<A, scalar_t>(x, pc(c));
         },
-        part.data_ptr<float>());
+        part.data_ptr<float>(), out, x);
   });
   channel_totals(part.const_data_ptr<float>(), split, false, fired.data_ptr<int64_t>());
   return {out, fired};

@@ -28,7 +28,7 @@ at::Tensor forward(const at::Tensor& self, const at::Tensor& bias, const at::Ten
     cuda_channel_elementwise<scalar_t>(
         out, x, channel_inner(x, channels, dim), channels,
         [=] __device__(opmath_t v, int64_t c) {
-          return act_fwd<A>(v + static_cast<opmath_t>(bp[c]), pc(c));
+          return act_fwd_stored<A, scalar_t>(v + static_cast<opmath_t>(bp[c]), pc(c));
         });
   });
   return out;
@@ -56,7 +56,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(const at::Tensor& grad_o
   const auto b = bias.contiguous();
   const auto w = weight ? weight->contiguous() : at::Tensor();
   const int64_t channels = x.size(dim);
-  const auto split = channel_split(n, channels, channel_inner(x, channels, dim));
+  const auto split =
+      channel_split(n, channels, channel_inner(x, channels, dim), vector_width(gi, g, x));
   auto gb_c = at::empty({channels}, bias.options());
   auto gw_c = gw.defined() ? at::empty({gw.numel()}, gw.options()) : at::Tensor();
   RELU_EXT_DISPATCH(x.scalar_type(), "bias_act_backward_cuda", [&] {
@@ -65,24 +66,20 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(const at::Tensor& grad_o
     constexpr int K = A == Act::kPrelu ? 2 : 1;  // grad_bias (and PReLU's grad_weight) terms
     auto partials = at::empty({K * split.parts()},
                               x.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
-    const scalar_t* gp = g.const_data_ptr<scalar_t>();
-    const scalar_t* xp = x.const_data_ptr<scalar_t>();
     const scalar_t* bp = b.const_data_ptr<scalar_t>();
     const auto pc = channel_param<scalar_t>(w, param);
-    scalar_t* gip = gi.data_ptr<scalar_t>();
-    channel_sums<acc_t, K>(
+    channel_sums<acc_t, K, scalar_t>(
         split,
-        [=] __device__(int64_t m, int64_t c, Sums<acc_t, K>& sums) {
-          const auto gv = static_cast<opmath_t>(gp[m]);
-          const opmath_t z = static_cast<opmath_t>(xp[m]) + static_cast<opmath_t>(bp[c]);
-          const opmath_t d = act_bwd<A>(gv, z, pc(c));
-          gip[m] = static_cast<scalar_t>(d);
+        [=] __device__(int64_t c, Sums<acc_t, K>& sums, opmath_t gv, opmath_t xv) {
+          const opmath_t z = xv + static_cast<opmath_t>(bp[c]);
+          const opmath_t d = act_bwd_stored<A, scalar_t>(gv, z, pc(c));
           sums.v[0] += static_cast<acc_t>(d);
           if constexpr (A == Act::kPrelu) {
             sums.v[1] += static_cast<acc_t>(prelu_bwd_weight(gv, z));
           }
+          return d;
         },
-        partials.data_ptr<acc_t>());
+        partials.data_ptr<acc_t>(), gi, g, x);
     channel_totals(partials.const_data_ptr<acc_t>(), split, false, gb_c.data_ptr<scalar_t>());
     if (gw.defined()) {
       channel_totals(partials.const_data_ptr<acc_t>() + split.parts(), split,

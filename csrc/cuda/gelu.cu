@@ -1,6 +1,6 @@
 // GELU on CUDA, exact (erf) and tanh forms; the formulas and their derivatives
-// are in ../common.h (gelu_fwd/gelu_bwd, for float16/bfloat16 gelu_half_fwd/gelu_bwd<.., true>,
-// gelu_tanh_fwd/gelu_tanh_bwd):
+// are in ../common.h (gelu_fwd/gelu_bwd, for float16/bfloat16 gelu_half_fwd/gelu_bwd<.., true>
+// as loops.cuh act_fwd_stored picks them, gelu_tanh_fwd/gelu_tanh_bwd):
 //   exact: y = x * Phi(x),               dy/dx = Phi(x) + x * phi(x)
 //   tanh:  y = x/2 * (1 + tanh(u)),      dy/dx = (1 + t)/2 + x/2 (1 - t^2) u'(x)
 // Memory-efficient form: gelu_mask also writes bit = (x >= x_min); the backward recovers x
@@ -12,6 +12,16 @@
 
 namespace relu_ext::cuda {
 
+// The form's value and derivative for scalar_t storage (loops.cuh: act_fwd_stored).
+template <typename scalar_t, bool kTanh, typename T>
+__device__ __forceinline__ T gelu_act(T x) {
+  return act_fwd_stored<kTanh ? Act::kGeluTanh : Act::kGelu, scalar_t>(x, T(0));
+}
+template <typename scalar_t, bool kTanh, typename T>
+__device__ __forceinline__ T gelu_act_bwd(T g, T x) {
+  return act_bwd_stored<kTanh ? Act::kGeluTanh : Act::kGelu, scalar_t>(g, x, T(0));
+}
+
 // memory_efficient changes only what autograd saves (gelu_mask's result and mask).
 at::Tensor gelu_forward_cuda(const at::Tensor& self, c10::string_view approximate,
                             bool /*memory_efficient*/) {
@@ -22,11 +32,11 @@ at::Tensor gelu_forward_cuda(const at::Tensor& self, c10::string_view approximat
   RELU_EXT_DISPATCH(self.scalar_type(), "gelu_forward_cuda", [&] {
     using opmath_t = at::opmath_type<scalar_t>;
     if (use_tanh) {
-      cuda_elementwise<scalar_t>(out, [] __device__(opmath_t x) { return gelu_tanh_fwd(x); }, self);
-    } else if constexpr (kHalfStorage<scalar_t>) {
-      cuda_elementwise<scalar_t>(out, [] __device__(opmath_t x) { return gelu_half_fwd(x); }, self);
+      cuda_elementwise<scalar_t>(
+          out, [] __device__(opmath_t x) { return gelu_act<scalar_t, true>(x); }, self);
     } else {
-      cuda_elementwise<scalar_t>(out, [] __device__(opmath_t x) { return gelu_fwd(x); }, self);
+      cuda_elementwise<scalar_t>(
+          out, [] __device__(opmath_t x) { return gelu_act<scalar_t, false>(x); }, self);
     }
   });
   return out;
@@ -43,14 +53,13 @@ at::Tensor gelu_backward_cuda(const at::Tensor& grad_output, const at::Tensor& s
     using opmath_t = at::opmath_type<scalar_t>;
     if (use_tanh) {
       cuda_elementwise<scalar_t>(
-          grad_input, [] __device__(opmath_t g, opmath_t x) { return gelu_tanh_bwd(g, x); }, grad_output,
-          self);
+          grad_input,
+          [] __device__(opmath_t g, opmath_t x) { return gelu_act_bwd<scalar_t, true>(g, x); },
+          grad_output, self);
     } else {
       cuda_elementwise<scalar_t>(
           grad_input,
-          [] __device__(opmath_t g, opmath_t x) {
-            return gelu_bwd<opmath_t, kHalfStorage<scalar_t>>(g, x);
-          },
+          [] __device__(opmath_t g, opmath_t x) { return gelu_act_bwd<scalar_t, false>(g, x); },
           grad_output, self);
     }
   });
@@ -64,11 +73,7 @@ void launch_gelu_mask(const at::Tensor& out, const at::Tensor& mask, const at::T
   using opmath_t = at::opmath_type<scalar_t>;
   cuda_elementwise_bits_out<scalar_t>(
       out, mask,
-      [] __device__(opmath_t v) {
-        if constexpr (kTanh) return gelu_tanh_fwd(v);
-        if constexpr (kHalfStorage<scalar_t>) return gelu_half_fwd(v);
-        return gelu_fwd(v);
-      },
+      [] __device__(opmath_t v) { return gelu_act<scalar_t, kTanh>(v); },
       [] __device__(opmath_t v) { return gelu_right_branch<opmath_t, kTanh>(v); }, x);
 }
 

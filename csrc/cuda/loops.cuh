@@ -29,14 +29,16 @@ constexpr int kBlockSize = 256;
 template <typename scalar_t>
 constexpr bool kHalfStorage = !std::is_same_v<scalar_t, at::opmath_type<scalar_t>>;
 
-// act_fwd (../common.h) for scalar_t storage: float16/bfloat16 GELU as gelu.cu computes it.
+// act_fwd / act_bwd (../common.h) for scalar_t storage: the one place where float16 /
+// bfloat16 storage picks the exact GELU's cheaper steps (every CUDA kernel computing a GELU
+// calls these).
 template <Act A, typename scalar_t, typename T>
 __device__ __forceinline__ T act_fwd_stored(T x, T p) {
-  if constexpr (A == Act::kGelu && kHalfStorage<scalar_t>) {
-    return gelu_half_fwd(x);
-  } else {
-    return act_fwd<A>(x, p);
-  }
+  return act_fwd<A, kHalfStorage<scalar_t>>(x, p);
+}
+template <Act A, typename scalar_t, typename T>
+__device__ __forceinline__ T act_bwd_stored(T g, T x, T p) {
+  return act_bwd<A, kHalfStorage<scalar_t>>(g, x, p);
 }
 
 // Enough blocks to fill the device (a few waves), no more than the work needs.
@@ -383,17 +385,20 @@ __device__ acc_t block_sum(acc_t v) {
 }
 
 // ------------------------------------------------ per-channel sums --
-// One pass over a dense tensor that writes its outputs and sums K values per channel, with
-// no atomics and a fixed order (bitwise deterministic run to run): each block sums a fixed
-// piece of the data into partials, laid out [K][channels][slices]; a second, tiny kernel
-// (the caller's) adds each channel's slices in slice order. The element at memory position
-// m of channel c is handled by f(m, c, sums), which adds its terms into sums.v[0..K).
+// One pass over dense tensors of one layout that writes out[m] = op(c, sums, in[0][m], ...)
+// and sums K values per channel (op adds its terms into sums.v[0..K)), with no atomics and a
+// fixed order (bitwise deterministic run to run): each block sums a fixed piece of the data
+// into partials, laid out [K][columns][slices]; channel_totals (below) adds each channel's
+// in order. c is the channel of memory position m. Where every pointer is 16-byte aligned
+// and the pieces are whole vectors (sp.vec > 1), a thread loads and stores 16 bytes at a
+// time (4 fp32, 8 fp16/bf16, 2 fp64), as cuda_elementwise does; else one element.
 // Runs of 32 elements or more (N, C, H, W with H * W >= 32): block b takes slice b % slices
-// of channel b / slices, its threads along the runs. Shorter runs, down to the channels
-// being the innermost dim (inner == 1: (N, C) after nn.Linear, channels_last): the tensor
-// seen as rows of channels * inner columns, a block takes 32 columns of a slice of rows, a
-// warp's threads 32 neighbouring columns (coalesced), its 8 warps every 8th row; a channel's
-// partials are then those of its inner columns.
+// of channel b / slices, its threads along the runs (a vector never crosses a run: inner is
+// a whole number of them). Shorter runs, down to the channels being the innermost dim (inner
+// == 1: (N, C) after nn.Linear, channels_last): the tensor seen as rows of channels * inner
+// columns, a block takes 32 * vec columns of a slice of rows, a warp's threads 32
+// neighbouring vectors of a row (coalesced), its 8 warps every 8th row; a thread keeps each
+// of its vec columns' sums apart, and a channel's partials are those of its inner columns.
 // What the partial sums of scalar_t terms are kept in: double for double, else float.
 template <typename scalar_t>
 using sum_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
@@ -407,7 +412,8 @@ struct ChannelSplit {
   int64_t channels, inner;
   bool rows;                // the rows kernel: columns = channels * inner, per_channel = rows
   int64_t columns, per_channel;
-  int64_t per_slice, slices;  // from the shape alone, never from the device
+  int64_t per_slice, slices;  // from the shape (and vec) alone, never from the device
+  int vec;                    // elements a thread takes at once: 16 / element size, or 1
   // Partial sums per term (K of them): columns * slices; a channel's are consecutive.
   C10_HOST_DEVICE int64_t parts() const { return columns * slices; }
   C10_HOST_DEVICE int64_t parts_per_channel() const { return (rows ? inner : 1) * slices; }
@@ -417,42 +423,85 @@ constexpr int kSumColumns = 32, kSumRowLanes = kBlockSize / kSumColumns;
 
 constexpr int64_t kSumShortRun = 32;  // runs shorter than this: the rows kernel
 
-inline ChannelSplit channel_split(int64_t n, int64_t channels, int64_t inner) {
+// 16 / element size when every tensor's data is 16-byte aligned, else 1.
+template <typename... Ts>
+int vector_width(const at::Tensor& t, const Ts&... more) {
+  const auto aligned = [](const at::Tensor& u) {
+    return reinterpret_cast<uintptr_t>(u.const_data_ptr()) % 16 == 0;
+  };
+  return aligned(t) && (aligned(more) && ...) ? static_cast<int>(16 / t.element_size()) : 1;
+}
+
+// vec: vector_width of the tensors channel_sums will take.
+inline ChannelSplit channel_split(int64_t n, int64_t channels, int64_t inner, int vec) {
   const bool rows = inner < kSumShortRun && channels * inner > 1;
   const int64_t columns = rows ? channels * inner : channels;
-  ChannelSplit sp{channels, inner, rows, columns, n / columns, 0, 0};
-  if (rows) {  // grid dim y holds the slices: at most 65535
-    sp.per_slice = std::max<int64_t>(16 * kSumRowLanes, (sp.per_channel + 65534) / 65535);
-  } else {  // ~8K elements a slice, at most 4096 slices a channel
+  if ((rows ? columns : inner) % vec != 0) vec = 1;  // rows / runs of whole vectors
+  ChannelSplit sp{channels, inner, rows, columns, n / columns, 0, 0, vec};
+  if (rows) {  // 4 rows a warp or more; at most 256 slices (grid dim y: 65535)
+    sp.per_slice = std::max<int64_t>(4 * kSumRowLanes, (sp.per_channel + 255) / 256);
+  } else {  // ~8K elements a slice, at most 4096 slices a channel, whole vectors
     const int64_t slices = std::min<int64_t>(4096, (sp.per_channel + 8191) / 8192);
-    sp.per_slice = (sp.per_channel + slices - 1) / slices;
+    sp.per_slice = (sp.per_channel + slices * vec - 1) / (slices * vec) * vec;
   }
   sp.slices = std::max<int64_t>(1, (sp.per_channel + sp.per_slice - 1) / sp.per_slice);
   return sp;
 }
 
-template <typename acc_t, int K, typename F>
-__global__ void channel_slices_kernel(ChannelSplit sp, F f, acc_t* partials) {
+// op(c, sums, in[0][i], in[1][i], ...) for element k of a thread's loaded vectors.
+template <typename opmath_t, typename Op, typename S, typename V, size_t... I>
+__device__ __forceinline__ opmath_t apply_sums_op(const Op& op, int64_t c, S& sums,
+                                                  const V* loaded, int k,
+                                                  std::index_sequence<I...>) {
+  return op(c, sums, static_cast<opmath_t>(loaded[I].v[k])...);
+}
+
+// One vector step of the kernels below: VEC elements at m of each input loaded, out[m + k] =
+// op(channel(k), sums_at(k), ...) stored.
+template <int VEC, typename scalar_t, int NIN, typename Op, typename Channel, typename SumsAt>
+__device__ __forceinline__ void channel_sums_step(const Op& op, scalar_t* out,
+                                                  const at::detail::Array<const scalar_t*, NIN>& in,
+                                                  int64_t m, Channel channel, SumsAt sums_at) {
+  using V = Vec<scalar_t, VEC>;
+  V loaded[NIN];
+#pragma unroll
+  for (int j = 0; j < NIN; ++j) loaded[j] = *reinterpret_cast<const V*>(in[j] + m);
+  V o;
+#pragma unroll
+  for (int k = 0; k < VEC; ++k) {
+    o.v[k] = static_cast<scalar_t>(apply_sums_op<at::opmath_type<scalar_t>>(
+        op, channel(k), sums_at(k), loaded, k, std::make_index_sequence<NIN>{}));
+  }
+  *reinterpret_cast<V*>(out + m) = o;
+}
+
+template <typename acc_t, int K, int VEC, int NIN, typename scalar_t, typename Op>
+__global__ void channel_slices_kernel(ChannelSplit sp, Op op, scalar_t* out,
+                                      at::detail::Array<const scalar_t*, NIN> in,
+                                      acc_t* partials) {
   const int64_t c = blockIdx.x / sp.slices, s = blockIdx.x % sp.slices;
   const int64_t begin = s * sp.per_slice;
   const int64_t end = std::min(sp.per_channel, begin + sp.per_slice);
+  const int64_t step = int64_t{blockDim.x} * VEC;
   Sums<acc_t, K> sums{};
-  const auto visit = [&](int64_t outer, int64_t pos) {
-    f((outer * sp.channels + c) * sp.inner + pos, c, sums);
+  const auto visit = [&](int64_t outer, int64_t pos) {  // VEC elements of one run
+    channel_sums_step<VEC>(
+        op, out, in, (outer * sp.channels + c) * sp.inner + pos, [c](int) { return c; },
+        [&sums](int) -> Sums<acc_t, K>& { return sums; });
   };
-  int64_t k = begin + threadIdx.x;
-  if (sp.inner >= blockDim.x) {  // (outer, pos) stepped: at most one carry a step
+  int64_t k = begin + int64_t{threadIdx.x} * VEC;
+  if (sp.inner >= step) {  // (outer, pos) stepped: at most one carry a step
     int64_t outer = k / sp.inner, pos = k - outer * sp.inner;
-    for (; k < end; k += blockDim.x) {
+    for (; k < end; k += step) {
       visit(outer, pos);
-      pos += blockDim.x;
+      pos += step;
       if (pos >= sp.inner) {
         pos -= sp.inner;
         ++outer;
       }
     }
   } else {
-    for (; k < end; k += blockDim.x) visit(k / sp.inner, k % sp.inner);
+    for (; k < end; k += step) visit(k / sp.inner, k % sp.inner);
   }
 #pragma unroll
   for (int j = 0; j < K; ++j) {
@@ -461,44 +510,82 @@ __global__ void channel_slices_kernel(ChannelSplit sp, F f, acc_t* partials) {
   }
 }
 
-template <typename acc_t, int K, typename F>
-__global__ void channel_rows_kernel(ChannelSplit sp, F f, acc_t* partials) {
-  __shared__ acc_t lanes[K][kSumRowLanes][kSumColumns];
+template <typename acc_t, int K, int VEC, int NIN, typename scalar_t, typename Op>
+__global__ void channel_rows_kernel(ChannelSplit sp, Op op, scalar_t* out,
+                                    at::detail::Array<const scalar_t*, NIN> in,
+                                    acc_t* partials) {
+  constexpr int kCols = kSumColumns * VEC;  // a block's columns
+  __shared__ acc_t lanes[K][kSumRowLanes][kCols];
   const int tx = threadIdx.x % kSumColumns, ty = threadIdx.x / kSumColumns;
-  const int64_t col = int64_t{blockIdx.x} * kSumColumns + tx, s = blockIdx.y;
+  const int64_t first = int64_t{blockIdx.x} * kCols;
+  const int64_t col = first + tx * VEC, s = blockIdx.y;  // the thread's columns [col, col+VEC)
   const int64_t begin = s * sp.per_slice;
   const int64_t end = std::min(sp.per_channel, begin + sp.per_slice);
-  Sums<acc_t, K> sums{};
-  if (col < sp.columns) {
-    const int64_t c = col / sp.inner;
-    for (int64_t r = begin + ty; r < end; r += kSumRowLanes) f(r * sp.columns + col, c, sums);
+  Sums<acc_t, K> sums[VEC] = {};
+  if (col < sp.columns) {  // columns: a whole number of vectors
+    int64_t channel[VEC];    // of each of the thread's columns
+    channel[0] = col / sp.inner;
+    for (int64_t k = 1, pos = col - channel[0] * sp.inner; k < VEC; ++k) {
+      channel[k] = channel[k - 1] + (++pos == sp.inner);
+      if (pos == sp.inner) pos = 0;
+    }
+    for (int64_t r = begin + ty; r < end; r += kSumRowLanes) {
+      channel_sums_step<VEC>(
+          op, out, in, r * sp.columns + col, [&channel](int k) { return channel[k]; },
+          [&sums](int k) -> Sums<acc_t, K>& { return sums[k]; });
+    }
   }
 #pragma unroll
-  for (int j = 0; j < K; ++j) lanes[j][ty][tx] = sums.v[j];
+  for (int k = 0; k < VEC; ++k) {
+#pragma unroll
+    for (int j = 0; j < K; ++j) lanes[j][ty][tx * VEC + k] = sums[k].v[j];
+  }
   __syncthreads();
-  if (ty == 0 && col < sp.columns) {
+  for (int cc = threadIdx.x; cc < kCols; cc += blockDim.x) {  // a column's 8 lanes in order
+    if (first + cc >= sp.columns) break;
 #pragma unroll
     for (int j = 0; j < K; ++j) {
       acc_t total = 0;
-      for (int l = 0; l < kSumRowLanes; ++l) total += lanes[j][l][tx];
-      partials[j * sp.parts() + col * sp.slices + s] = total;
+      for (int l = 0; l < kSumRowLanes; ++l) total += lanes[j][l][cc];
+      partials[j * sp.parts() + (first + cc) * sp.slices + s] = total;
     }
   }
 }
 
-// Runs f over every element (see above); partials: K * sp.parts() values.
-template <typename acc_t, int K, typename F>
-void channel_sums(const ChannelSplit& sp, const F& f, acc_t* partials) {
+template <typename acc_t, int K, int VEC, typename scalar_t, typename Op, int NIN>
+void launch_channel_sums(const ChannelSplit& sp, const Op& op, acc_t* partials, scalar_t* out,
+                         const at::detail::Array<const scalar_t*, NIN>& in) {
   const auto stream = at::cuda::getCurrentCUDAStream();
   if (sp.rows) {
-    const dim3 grid(static_cast<unsigned>((sp.columns + kSumColumns - 1) / kSumColumns),
+    const dim3 grid(static_cast<unsigned>((sp.columns + kSumColumns * VEC - 1) /
+                                          (kSumColumns * VEC)),
                     static_cast<unsigned>(sp.slices));
-    channel_rows_kernel<acc_t, K><<<grid, kBlockSize, 0, stream>>>(sp, f, partials);
+    channel_rows_kernel<acc_t, K, VEC, NIN>
+        <<<grid, kBlockSize, 0, stream>>>(sp, op, out, in, partials);
   } else {
-    channel_slices_kernel<acc_t, K>
-        <<<sp.channels * sp.slices, kBlockSize, 0, stream>>>(sp, f, partials);
+    channel_slices_kernel<acc_t, K, VEC, NIN>
+        <<<sp.channels * sp.slices, kBlockSize, 0, stream>>>(sp, op, out, in, partials);
   }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+// Runs op over every element (see above): `out` and `ins` (one or two) share one dense
+// layout, and sp is channel_split(..., vector_width(out, ins...)); partials: K * sp.parts()
+// values. op: a __device__ lambda (int64_t c, Sums<acc_t, K>& sums, opmath_t in...) ->
+// opmath_t, the value stored to out.
+template <typename acc_t, int K, typename scalar_t, typename Op, typename... Ts>
+void channel_sums(const ChannelSplit& sp, const Op& op, acc_t* partials, const at::Tensor& out,
+                  const Ts&... ins) {
+  constexpr int kIn = sizeof...(Ts), kVec = 16 / sizeof(scalar_t);
+  TORCH_INTERNAL_ASSERT(same_dense_layout(out, ins...) && (sp.vec == 1 || sp.vec == kVec));
+  at::detail::Array<const scalar_t*, kIn> in;
+  int j = 0;
+  ((in[j++] = ins.template const_data_ptr<scalar_t>()), ...);
+  if (sp.vec == kVec) {
+    launch_channel_sums<acc_t, K, kVec>(sp, op, partials, out.data_ptr<scalar_t>(), in);
+  } else {
+    launch_channel_sums<acc_t, K, 1>(sp, op, partials, out.data_ptr<scalar_t>(), in);
+  }
 }
 
 // Each channel's total from one term's channel_sums partials (`partials`: sp.parts() values,

@@ -58,29 +58,27 @@ std::tuple<at::Tensor, at::Tensor> prelu_backward_cuda(const at::Tensor& grad_ou
   // first: a copy, off the fast path.
   const bool dense = same_dense_layout(grad_input, grad_output, self);
   const auto x = dense ? self : self.contiguous();
-  const auto g = dense ? grad_output : grad_output.contiguous();
+  const auto g = dense || same_dense_layout(x, grad_output)
+                     ? grad_output
+                     : at::empty_like(x).copy_(grad_output);  // x's strides exactly
   auto gi = dense ? grad_input : at::empty_like(x);
   // Per-channel slices fixed by the shape alone (loops.cuh: channel_sums).
-  const auto split = channel_split(n, channels, channel_inner(x, channels));
+  const auto split =
+      channel_split(n, channels, channel_inner(x, channels), vector_width(gi, g, x));
   const int64_t gw_stride = channels > 1 ? grad_weight.stride(0) : 0;
   RELU_EXT_DISPATCH(self.scalar_type(), "prelu_backward_cuda", [&] {
     using opmath_t = at::opmath_type<scalar_t>;
     using acc_t = sum_t<scalar_t>;
     auto partials = at::empty({split.parts()},
                               x.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
-    const scalar_t* gp = g.const_data_ptr<scalar_t>();
-    const scalar_t* xp = x.const_data_ptr<scalar_t>();
     const scalar_t* wp = w.const_data_ptr<scalar_t>();
-    scalar_t* gip = gi.data_ptr<scalar_t>();
-    channel_sums<acc_t, 1>(
+    channel_sums<acc_t, 1, scalar_t>(
         split,
-        [=] __device__(int64_t m, int64_t c, Sums<acc_t, 1>& sums) {
-          const auto gv = static_cast<opmath_t>(gp[m]);
-          const auto xv = static_cast<opmath_t>(xp[m]);
-          gip[m] = static_cast<scalar_t>(prelu_bwd_input(gv, xv, static_cast<opmath_t>(wp[c])));
+        [=] __device__(int64_t c, Sums<acc_t, 1>& sums, opmath_t gv, opmath_t xv) {
           sums.v[0] += static_cast<acc_t>(prelu_bwd_weight(gv, xv));
+          return prelu_bwd_input(gv, xv, static_cast<opmath_t>(wp[c]));
         },
-        partials.data_ptr<acc_t>());
+        partials.data_ptr<acc_t>(), gi, g, x);
     channel_totals(partials.const_data_ptr<acc_t>(), split, false,
                    grad_weight.data_ptr<scalar_t>(), gw_stride);
   });
