@@ -420,15 +420,14 @@ def fused_table(devices, threads, rounds, block_s, ops, rows_n=4096):
     rows = []
     cases = [(d, t, o) for d in devices for t in (torch.float32, torch.bfloat16)
              for o in FUSED_ACTS if o in ops]
-    cpu_rows = rows_n
     for device, dtype, op in cases:
-        rows_n = cpu_rows * (CUDA_FUSED_ROWS if device == "cuda" else 1)
+        n_rows = rows_n * (CUDA_FUSED_ROWS if device == "cuda" else 1)
         kw, act = FUSED_ACTS[op]
         torch.manual_seed(0)
-        x = torch.randn(rows_n, 1024, device=device, dtype=dtype, requires_grad=True)
+        x = torch.randn(n_rows, 1024, device=device, dtype=dtype, requires_grad=True)
         b = torch.randn(1024, device=device, dtype=dtype, requires_grad=True)
         w = torch.rand(1024, device=device, dtype=dtype, requires_grad=True)
-        g = torch.randn(rows_n, 1024, device=device, dtype=dtype)
+        g = torch.randn(n_rows, 1024, device=device, dtype=dtype)
         extra = {"weight": w} if op == "prelu" else {}
         kwargs = {k: v for k, v in kw.items() if k != "activation"}
         ref_act = act if act is not None else (lambda z: torch.where(z > 0, z, w * z))
@@ -444,7 +443,7 @@ def fused_table(devices, threads, rounds, block_s, ops, rows_n=4096):
             torch_act = {"relu": nn.ReLU(), "leaky_relu": nn.LeakyReLU(), "elu": nn.ELU(),
                          "gelu": nn.GELU(), "gelu_tanh": nn.GELU("tanh"),
                          "prelu": nn.PReLU(1)}[op].to(device)
-            xi = torch.randn(rows_n, 1024, device=device, requires_grad=True)
+            xi = torch.randn(n_rows, 1024, device=device, requires_grad=True)
             stmts += [lambda: fused(xi).backward(g), lambda: torch_act(lin(xi)).backward(g)]
         med = [statistics.median(t) for t in interleaved(stmts, threads, rounds, block_s)]
         med += [float("nan")] * (4 - len(med))
@@ -459,7 +458,7 @@ def fused_table(devices, threads, rounds, block_s, ops, rows_n=4096):
             # round alike, and the median sees more rounds
             counted, alone = interleaved(pair, threads, 8 * rounds, block_s / 4)
             monitor = statistics.median(c / s for c, s in zip(counted, alone)) - 1
-        row = {"device": device, "dtype": str(dtype).replace("torch.", ""), "op": op, "rows": rows_n,
+        row = {"device": device, "dtype": str(dtype).replace("torch.", ""), "op": op, "rows": n_rows,
                "bias_act_ms": med[0] * 1e3, "aten_ms": med[1] * 1e3,
                "bias_act_speedup": med[1] / med[0], "linear_act_ms": med[2] * 1e3,
                "linear_then_act_ms": med[3] * 1e3, "linear_act_speedup": med[3] / med[2],

@@ -45,6 +45,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(const at::Tensor& grad_o
   const auto g = same_dense_layout(x, grad_output) ? grad_output
                                                    : at::empty_like(x).copy_(grad_output);
   auto gi = at::empty_like(x);
+  // 1-D, so stride 1 (or one element): channel_totals writes them in place
   auto gb = at::empty_like(bias);
   auto gw = weight ? at::empty_like(*weight) : at::Tensor();
   const int64_t n = x.numel();
@@ -58,8 +59,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(const at::Tensor& grad_o
   const int64_t channels = x.size(dim);
   const auto split =
       channel_split(n, channels, channel_inner(x, channels, dim), vector_width(gi, g, x));
-  auto gb_c = at::empty({channels}, bias.options());
-  auto gw_c = gw.defined() ? at::empty({gw.numel()}, gw.options()) : at::Tensor();
   RELU_EXT_DISPATCH(x.scalar_type(), "bias_act_backward_cuda", [&] {
     using opmath_t = at::opmath_type<scalar_t>;
     using acc_t = sum_t<scalar_t>;
@@ -80,14 +79,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(const at::Tensor& grad_o
           return d;
         },
         partials.data_ptr<acc_t>(), gi, g, x);
-    channel_totals(partials.const_data_ptr<acc_t>(), split, false, gb_c.data_ptr<scalar_t>());
+    channel_totals(partials.const_data_ptr<acc_t>(), split, false, gb.data_ptr<scalar_t>());
     if (gw.defined()) {
       channel_totals(partials.const_data_ptr<acc_t>() + split.parts(), split,
-                     gw.numel() == 1, gw_c.data_ptr<scalar_t>());
+                     gw.numel() == 1, gw.data_ptr<scalar_t>());
     }
   });
-  gb.copy_(gb_c.view(gb.sizes()));
-  if (gw.defined()) gw.copy_(gw_c.view(gw.sizes()));
   return {gi, gb, gw};
 }
 
