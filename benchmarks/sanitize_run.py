@@ -12,7 +12,9 @@ import relu_ext.functional as F
 dev = sys.argv[1] if len(sys.argv) > 1 else "cuda"
 for dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
     for shape, layout in (((3, 5, 7, 9), "contiguous"), ((3, 5, 7, 9), "channels_last"),
-                          ((4, 6, 10), "sliced"), ((1003,), "odd"), ((), "0-dim")):
+                          ((4, 6, 10), "sliced"), ((1003,), "odd"), ((), "0-dim"),
+                          # runs and rows of whole 16-byte vectors (the per-channel sums')
+                          ((5, 16, 4, 40), "vectors")):
         x = torch.randn(shape, device=dev, dtype=dtype)
         if layout == "channels_last":
             x = x.contiguous(memory_format=torch.channels_last)
