@@ -438,8 +438,15 @@ inline ChannelSplit channel_split(int64_t n, int64_t channels, int64_t inner, in
   const int64_t columns = rows ? channels * inner : channels;
   if ((rows ? columns : inner) % vec != 0) vec = 1;  // rows / runs of whole vectors
   ChannelSplit sp{channels, inner, rows, columns, n / columns, 0, 0, vec};
-  if (rows) {  // 4 rows a warp or more; at most 256 slices (grid dim y: 65535)
-    sp.per_slice = std::max<int64_t>(4 * kSumRowLanes, (sp.per_channel + 255) / 256);
+  if (rows) {
+    // Slices enough for ~2^20 threads with work (a thread a vector column and row lane a
+    // slice: with few columns, many slices), 4 rows a row lane or more, at most 65535
+    // (grid dim y): (4096, 1024) float32 makes 128 slices, (64K, 1024) 512, (32M, 2) 65409.
+    const int64_t vector_columns = columns / vec;
+    const int64_t target =
+        std::max<int64_t>(1, (int64_t{1} << 20) / (vector_columns * kSumRowLanes));
+    sp.per_slice = std::max({int64_t{4} * kSumRowLanes, (sp.per_channel + target - 1) / target,
+                             (sp.per_channel + 65534) / 65535});
   } else {  // ~8K elements a slice, at most 4096 slices a channel, whole vectors
     const int64_t slices = std::min<int64_t>(4096, (sp.per_channel + 8191) / 8192);
     sp.per_slice = (sp.per_channel + slices * vec - 1) / (slices * vec) * vec;
