@@ -203,11 +203,10 @@ def test_per_channel_sums_over_many_pieces(dtype, layout, device):
         assert all(torch.equal(a, b) for a, b in zip(got, grads(ours, *inputs)))
         want = grads(ref, *(t.double() for t in inputs))
         for a, b in zip(got, want):  # input gradients, then sums of x.numel() / a.numel() terms
-            if dtype == torch.float32:
-                atol = 1e-5 if a.shape == x.shape else 1e-6 * (x.numel() / a.numel()) ** 0.5
-                torch.testing.assert_close(a.double(), b, rtol=1e-5, atol=atol)
-            else:  # one rounding to bfloat16 (of terms summed in float)
-                torch.testing.assert_close(a.double(), b, rtol=2 ** -7, atol=1e-5)
+            # terms summed in float (bfloat16: then one rounding to the dtype)
+            atol = 1e-5 if a.shape == x.shape else 1e-6 * (x.numel() / a.numel()) ** 0.5
+            rtol = 1e-5 if dtype == torch.float32 else 2 ** -7
+            torch.testing.assert_close(a.double(), b, rtol=rtol, atol=atol)
     y, fired = torch.ops.relu_ext.act_stats(x, None, dim, "relu", 0.0)
     torch.testing.assert_close(y, TF.relu(x))
     assert torch.equal(fired.cpu(), (x > 0).sum(others).cpu())

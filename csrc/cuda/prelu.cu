@@ -62,7 +62,7 @@ std::tuple<at::Tensor, at::Tensor> prelu_backward_cuda(const at::Tensor& grad_ou
                      ? grad_output
                      : at::empty_like(x).copy_(grad_output);  // x's strides exactly
   auto gi = dense ? grad_input : at::empty_like(x);
-  // Per-channel slices fixed by the shape alone (loops.cuh: channel_sums).
+  // Per-channel slices fixed by the shape and the vector width (loops.cuh: channel_sums).
   const auto split =
       channel_split(n, channels, channel_inner(x, channels), vector_width(gi, g, x));
   const int64_t gw_stride = channels > 1 ? grad_weight.stride(0) : 0;
