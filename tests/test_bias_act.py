@@ -168,7 +168,7 @@ def test_per_channel_sums_over_many_pieces(dtype, layout, device):
     """The per-channel reductions where every channel spans many pieces: bias_act's bias and
     weight gradients (PReLU with a weight a channel and with one for all, GELU), PReLU's
     weight gradient and act_stats's counts, against float64 sums (counts exactly), and
-    bitwise the same when run again."""
+    bitwise the same when run again; and the forwards' values."""
     shape, dim, transform = MANY_PIECES[layout]
     x = torch.randn(shape, device=device).to(dtype)
     x = transform(x) if transform is not None else x
@@ -198,14 +198,17 @@ def test_per_channel_sums_over_many_pieces(dtype, layout, device):
     if dim == 1:  # TF.prelu's weight is along dim 1
         cases.append((lambda x, w: relu_ext.functional.prelu(x, w), lambda x, w: TF.prelu(x, w),
                       (x, w1)))
+    rtol = 1e-5 if dtype == torch.float32 else 2 ** -7
     for ours, ref, inputs in cases:
+        # the forward too: every channel's elements, many of them a CUDA thread's
+        torch.testing.assert_close(ours(*inputs).double(), ref(*(t.double() for t in inputs)),
+                                   rtol=rtol, atol=1e-5)
         got = grads(ours, *inputs)
         assert all(torch.equal(a, b) for a, b in zip(got, grads(ours, *inputs)))
         want = grads(ref, *(t.double() for t in inputs))
         for a, b in zip(got, want):  # input gradients, then sums of x.numel() / a.numel() terms
             # terms summed in float (bfloat16: then one rounding to the dtype)
             atol = 1e-5 if a.shape == x.shape else 1e-6 * (x.numel() / a.numel()) ** 0.5
-            rtol = 1e-5 if dtype == torch.float32 else 2 ** -7
             torch.testing.assert_close(a.double(), b, rtol=rtol, atol=atol)
     y, fired = torch.ops.relu_ext.act_stats(x, None, dim, "relu", 0.0)
     torch.testing.assert_close(y, TF.relu(x))

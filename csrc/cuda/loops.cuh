@@ -215,27 +215,50 @@ void cuda_elementwise(const at::Tensor& out, const Op& op, const Ts&... ins) {
 // (m / inner) % channels. Vector loads and stores as cuda_elementwise's; the channel is
 // computed once a vector and then stepped (a 64-bit division costs more than the
 // element's arithmetic).
+// Memory position i's place in its run (i % inner) and channel ((i / inner) % channels),
+// moved forward by a fixed count d with adds alone: `rem` = d % inner, `runs` = (d / inner) %
+// channels, worked out once (a 64-bit division costs more than an element's arithmetic).
+struct ChannelStep {
+  int64_t rem, runs;
+};
+__device__ __forceinline__ ChannelStep channel_step(int64_t d, int64_t inner, int64_t channels) {
+  return {d % inner, (d / inner) % channels};
+}
+__device__ __forceinline__ void channel_advance(int64_t& pos, int64_t& c, ChannelStep s,
+                                                int64_t inner, int64_t channels) {
+  pos += s.rem;
+  c += s.runs;
+  if (pos >= inner) {
+    pos -= inner;
+    ++c;
+  }
+  if (c >= channels) c -= channels;  // c + runs + 1 < 2 * channels
+}
+
 template <typename scalar_t, int VEC, typename Op>
 __global__ void channel_elementwise_kernel(int64_t n, int64_t head, Op op, scalar_t* out,
                                            const scalar_t* x, int64_t inner, int64_t channels) {
   using opmath_t = at::opmath_type<scalar_t>;
   using V = Vec<scalar_t, VEC>;
   const auto r = dense_split<VEC>(n, head);
+  const int64_t first = head + r.tid * VEC;  // the thread's first vector, then r.stride apart
+  int64_t pos = first % inner, c = (first / inner) % channels;
+  const ChannelStep step = channel_step(r.stride * VEC, inner, channels);
   for (int64_t v = r.tid; v < r.num_vec; v += r.stride) {
     const int64_t i = head + v * VEC;
-    const int64_t run = i / inner;
-    int64_t pos = i - run * inner, c = run % channels;
     const V xv = *reinterpret_cast<const V*>(x + i);
     V o;
+    int64_t p = pos, ck = c;
 #pragma unroll
     for (int k = 0; k < VEC; ++k) {
-      o.v[k] = static_cast<scalar_t>(op(static_cast<opmath_t>(xv.v[k]), c));
-      if (++pos == inner) {
-        pos = 0;
-        if (++c == channels) c = 0;
+      o.v[k] = static_cast<scalar_t>(op(static_cast<opmath_t>(xv.v[k]), ck));
+      if (++p == inner) {
+        p = 0;
+        if (++ck == channels) ck = 0;
       }
     }
     *reinterpret_cast<V*>(out + i) = o;
+    channel_advance(pos, c, step, inner, channels);
   }
   for (int64_t j = r.tid; j < head + (n - r.tail); j += r.stride) {
     const int64_t i = j < head ? j : r.tail + (j - head);
@@ -496,19 +519,18 @@ __global__ void channel_slices_kernel(ChannelSplit sp, Op op, scalar_t* out,
         op, out, in, (outer * sp.channels + c) * sp.inner + pos, [c](int) { return c; },
         [&sums](int) -> Sums<acc_t, K>& { return sums; });
   };
+  // (outer, pos) of k, stepped by adds: step = outer_step * inner + pos_step
   int64_t k = begin + int64_t{threadIdx.x} * VEC;
-  if (sp.inner >= step) {  // (outer, pos) stepped: at most one carry a step
-    int64_t outer = k / sp.inner, pos = k - outer * sp.inner;
-    for (; k < end; k += step) {
-      visit(outer, pos);
-      pos += step;
-      if (pos >= sp.inner) {
-        pos -= sp.inner;
-        ++outer;
-      }
+  int64_t outer = k / sp.inner, pos = k - outer * sp.inner;
+  const int64_t outer_step = step / sp.inner, pos_step = step - outer_step * sp.inner;
+  for (; k < end; k += step) {
+    visit(outer, pos);
+    outer += outer_step;
+    pos += pos_step;
+    if (pos >= sp.inner) {
+      pos -= sp.inner;
+      ++outer;
     }
-  } else {
-    for (; k < end; k += step) visit(k / sp.inner, k % sp.inner);
   }
 #pragma unroll
   for (int j = 0; j < K; ++j) {
