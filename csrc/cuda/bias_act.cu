@@ -42,8 +42,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(const at::Tensor& grad_o
                                                         double param) {
   const c10::cuda::CUDAGuard guard(self.device());
   const auto x = as_dense(self);
-  const auto g = same_dense_layout(x, grad_output) ? grad_output
-                                                   : at::empty_like(x).copy_(grad_output);
+  const auto g = in_layout_of(grad_output, x);
   auto gi = at::empty_like(x);
   // 1-D, so stride 1 (or one element): channel_totals writes them in place
   auto gb = at::empty_like(bias);

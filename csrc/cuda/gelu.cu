@@ -124,9 +124,7 @@ at::Tensor gelu_backward_from_result_cuda(const at::Tensor& grad_output, const a
   check_dense(result, op, "result");
   check_bitmask(mask, result, op, "result");
   const c10::cuda::CUDAGuard guard(result.device());
-  const auto grad = same_dense_layout(result, grad_output)
-                        ? grad_output
-                        : at::empty_like(result).copy_(grad_output);
+  const auto grad = in_layout_of(grad_output, result);
   auto grad_input = at::empty_like(result);
   RELU_EXT_DISPATCH(result.scalar_type(), "gelu_backward_from_result_cuda", [&] {
     use_tanh ? launch_gelu_backward_from_result<scalar_t, true>(grad_input, mask, grad, result)

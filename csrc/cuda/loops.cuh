@@ -166,15 +166,28 @@ void launch_strided(at::TensorIteratorBase& iter, const Op& op) {
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-// For 16-byte vector loads and stores over tensors of one dense layout: the elements to
-// take one by one before the first 16-byte boundary (at most n), or -1 when the tensors'
-// starts are not equally misaligned (then no element is vector-aligned in all of them).
-template <typename scalar_t, typename... Ts>
+// For 16-byte vector loads and stores over tensors of one dense layout and dtype: the
+// elements to take one by one before the first 16-byte boundary (at most n), or -1 when the
+// tensors' starts are not equally misaligned (then no element is vector-aligned in all of them).
+template <typename... Ts>
 int64_t vector_head(const at::Tensor& out, const Ts&... ins) {
   const auto misalign = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16; };
   const uintptr_t m = misalign(out.const_data_ptr());
-  if (!((misalign(ins.const_data_ptr()) == m) && ...) || m % sizeof(scalar_t) != 0) return -1;
-  return std::min<int64_t>(out.numel(), ((16 - m) % 16) / sizeof(scalar_t));
+  const auto size = static_cast<uintptr_t>(out.element_size());
+  if (!((misalign(ins.const_data_ptr()) == m) && ...) || m % size != 0) return -1;
+  return std::min<int64_t>(out.numel(), ((16 - m) % 16) / size);
+}
+
+// Elements a thread takes at once over such tensors: 16 / element size when all their
+// starts are 16-byte aligned, else 1.
+template <typename... Ts>
+int vector_width(const at::Tensor& out, const Ts&... ins) {
+  return vector_head(out, ins...) == 0 ? static_cast<int>(16 / out.element_size()) : 1;
+}
+
+// `t` in `like`'s dense layout: itself when it has it, else a copy into it.
+inline at::Tensor in_layout_of(const at::Tensor& t, const at::Tensor& like) {
+  return same_dense_layout(like, t) ? t : at::empty_like(like).copy_(t);
 }
 
 // out[i] = op(ins[i]...), op a __device__ lambda on the compute type (float for
@@ -191,7 +204,7 @@ void cuda_elementwise(const at::Tensor& out, const Op& op, const Ts&... ins) {
     at::detail::Array<const scalar_t*, kIn> in;
     int k = 0;
     ((in[k++] = ins.template const_data_ptr<scalar_t>()), ...);
-    const int64_t head = vector_head<scalar_t>(out, ins...);
+    const int64_t head = vector_head(out, ins...);
     if (head >= 0) {
       elementwise_dense_kernel<scalar_t, kVec, kIn>
           <<<grid_for((n + kVec - 1) / kVec), kBlockSize, 0, stream>>>(
@@ -275,7 +288,7 @@ void cuda_channel_elementwise(const at::Tensor& out, const at::Tensor& x, int64_
   TORCH_INTERNAL_ASSERT(same_dense_layout(out, x));
   constexpr int kVec = 16 / sizeof(scalar_t);
   const auto stream = at::cuda::getCurrentCUDAStream();
-  const int64_t head = vector_head<scalar_t>(out, x);
+  const int64_t head = vector_head(out, x);
   if (head >= 0) {
     channel_elementwise_kernel<scalar_t, kVec>
         <<<grid_for((n + kVec - 1) / kVec), kBlockSize, 0, stream>>>(
@@ -352,7 +365,7 @@ void cuda_elementwise_bits_out(const at::Tensor& out, const at::Tensor& mask, co
   constexpr int kVec = 16 / sizeof(scalar_t);
   const auto stream = at::cuda::getCurrentCUDAStream();
   auto* words = reinterpret_cast<uint32_t*>(mask.data_ptr<uint8_t>());
-  if (vector_head<scalar_t>(out, x) == 0) {
+  if (vector_head(out, x) == 0) {
     elementwise_bits_out_kernel<scalar_t, kVec>
         <<<grid_for((n + kVec - 1) / kVec), kBlockSize, 0, stream>>>(
             n, op, pred, out.data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(), words);
@@ -379,7 +392,7 @@ void cuda_elementwise_bits_in(const at::Tensor& out, const at::Tensor& mask, con
   ((in[k++] = ins.template const_data_ptr<scalar_t>()), ...);
   const auto stream = at::cuda::getCurrentCUDAStream();
   const uint8_t* bits = mask.const_data_ptr<uint8_t>();
-  if (vector_head<scalar_t>(out, ins...) == 0) {
+  if (vector_head(out, ins...) == 0) {
     elementwise_dense_kernel<scalar_t, kVec, kIn, true>
         <<<grid_for((n + kVec - 1) / kVec), kBlockSize, 0, stream>>>(
             n, 0, op, out.data_ptr<scalar_t>(), in, bits);
@@ -445,15 +458,6 @@ struct ChannelSplit {
 constexpr int kSumColumns = 32, kSumRowLanes = kBlockSize / kSumColumns;
 
 constexpr int64_t kSumShortRun = 32;  // runs shorter than this: the rows kernel
-
-// 16 / element size when every tensor's data is 16-byte aligned, else 1.
-template <typename... Ts>
-int vector_width(const at::Tensor& t, const Ts&... more) {
-  const auto aligned = [](const at::Tensor& u) {
-    return reinterpret_cast<uintptr_t>(u.const_data_ptr()) % 16 == 0;
-  };
-  return aligned(t) && (aligned(more) && ...) ? static_cast<int>(16 / t.element_size()) : 1;
-}
 
 // vec: vector_width of the tensors channel_sums will take.
 inline ChannelSplit channel_split(int64_t n, int64_t channels, int64_t inner, int vec) {

@@ -58,9 +58,7 @@ std::tuple<at::Tensor, at::Tensor> prelu_backward_cuda(const at::Tensor& grad_ou
   // first: a copy, off the fast path.
   const bool dense = same_dense_layout(grad_input, grad_output, self);
   const auto x = dense ? self : self.contiguous();
-  const auto g = dense || same_dense_layout(x, grad_output)
-                     ? grad_output
-                     : at::empty_like(x).copy_(grad_output);  // x's strides exactly
+  const auto g = in_layout_of(grad_output, x);  // x's strides exactly
   auto gi = dense ? grad_input : at::empty_like(x);
   // Per-channel slices fixed by the shape and the vector width (loops.cuh: channel_sums).
   const auto split =
