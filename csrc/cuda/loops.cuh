@@ -41,13 +41,20 @@ __device__ __forceinline__ T act_bwd_stored(T g, T x, T p) {
   return act_bwd<A, kHalfStorage<scalar_t>>(g, x, p);
 }
 
-// Enough blocks to fill the device (a few waves), no more than the work needs.
-inline int64_t grid_for(int64_t work_items) {
+// Blocks for `work_items` threads' work, no more than `waves` times what the device holds at
+// once (full occupancy). Kernels whose threads carry work from one grid-stride step to the
+// next (a division done once, sums kept) take the default, 4 waves. The element-wise
+// kernels, whose steps share nothing, take kDenseWaves: a thread a work item up to 64 waves
+// (ATen's vectorized kernels take one 16-byte vector a thread). Short blocks let the device
+// keep its SMs busy to the end; in 4 waves each block lasts a quarter of the kernel, and SMs
+// idle while the last ones finish (NOTES §49).
+constexpr int64_t kDenseWaves = 64;
+inline int64_t grid_for(int64_t work_items, int64_t waves = 4) {
   const auto* prop = at::cuda::getCurrentDeviceProperties();
-  const int64_t fill = int64_t{prop->multiProcessorCount} *
-                       (prop->maxThreadsPerMultiProcessor / kBlockSize) * 4;
+  const int64_t resident =
+      int64_t{prop->multiProcessorCount} * (prop->maxThreadsPerMultiProcessor / kBlockSize);
   const int64_t need = (work_items + kBlockSize - 1) / kBlockSize;
-  return std::max<int64_t>(1, std::min(fill, need));
+  return std::max<int64_t>(1, std::min(resident * waves, need));
 }
 
 template <typename T, int N>
@@ -161,7 +168,7 @@ void launch_strided(at::TensorIteratorBase& iter, const Op& op) {
   for (int k = 0; k < N; ++k) data[k] = static_cast<char*>(iter.data_ptr(k));
   auto offsets = make_offset_calculator<N>(iter);
   elementwise_strided_kernel<scalar_t, N>
-      <<<grid_for(n), kBlockSize, 0, at::cuda::getCurrentCUDAStream()>>>(
+      <<<grid_for(n, kDenseWaves), kBlockSize, 0, at::cuda::getCurrentCUDAStream()>>>(
           static_cast<int>(n), offsets, data, op);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
@@ -207,11 +214,12 @@ void cuda_elementwise(const at::Tensor& out, const Op& op, const Ts&... ins) {
     const int64_t head = vector_head(out, ins...);
     if (head >= 0) {
       elementwise_dense_kernel<scalar_t, kVec, kIn>
-          <<<grid_for((n + kVec - 1) / kVec), kBlockSize, 0, stream>>>(
+          <<<grid_for((n + kVec - 1) / kVec, kDenseWaves), kBlockSize, 0, stream>>>(
               n, head, op, out.data_ptr<scalar_t>(), in);
     } else {
-      elementwise_dense_kernel<scalar_t, 1, kIn><<<grid_for(n), kBlockSize, 0, stream>>>(
-          n, 0, op, out.data_ptr<scalar_t>(), in);
+      elementwise_dense_kernel<scalar_t, 1, kIn>
+          <<<grid_for(n, kDenseWaves), kBlockSize, 0, stream>>>(n, 0, op,
+                                                                out.data_ptr<scalar_t>(), in);
     }
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     return;
@@ -367,10 +375,10 @@ void cuda_elementwise_bits_out(const at::Tensor& out, const at::Tensor& mask, co
   auto* words = reinterpret_cast<uint32_t*>(mask.data_ptr<uint8_t>());
   if (vector_head(out, x) == 0) {
     elementwise_bits_out_kernel<scalar_t, kVec>
-        <<<grid_for((n + kVec - 1) / kVec), kBlockSize, 0, stream>>>(
+        <<<grid_for((n + kVec - 1) / kVec, kDenseWaves), kBlockSize, 0, stream>>>(
             n, op, pred, out.data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(), words);
   } else {
-    elementwise_bits_out_kernel<scalar_t, 1><<<grid_for(n), kBlockSize, 0, stream>>>(
+    elementwise_bits_out_kernel<scalar_t, 1><<<grid_for(n, kDenseWaves), kBlockSize, 0, stream>>>(
         n, op, pred, out.data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(), words);
   }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -394,11 +402,12 @@ void cuda_elementwise_bits_in(const at::Tensor& out, const at::Tensor& mask, con
   const uint8_t* bits = mask.const_data_ptr<uint8_t>();
   if (vector_head(out, ins...) == 0) {
     elementwise_dense_kernel<scalar_t, kVec, kIn, true>
-        <<<grid_for((n + kVec - 1) / kVec), kBlockSize, 0, stream>>>(
+        <<<grid_for((n + kVec - 1) / kVec, kDenseWaves), kBlockSize, 0, stream>>>(
             n, 0, op, out.data_ptr<scalar_t>(), in, bits);
   } else {
-    elementwise_dense_kernel<scalar_t, 1, kIn, true><<<grid_for(n), kBlockSize, 0, stream>>>(
-        n, 0, op, out.data_ptr<scalar_t>(), in, bits);
+    elementwise_dense_kernel<scalar_t, 1, kIn, true>
+        <<<grid_for(n, kDenseWaves), kBlockSize, 0, stream>>>(n, 0, op, out.data_ptr<scalar_t>(),
+                                                              in, bits);
   }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
