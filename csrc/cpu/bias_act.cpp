@@ -304,10 +304,6 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
   if constexpr (kWeight) sum_chunks(part_w, chunks, Cw, gw);
 }
 
-// t (a gradient) in ref's layout (x, from as_dense): itself where it shares it, else a copy.
-at::Tensor like(const at::Tensor& t, const at::Tensor& ref) {
-  return same_dense_layout(ref, t) ? t : empty_like_cpu(ref).copy_(t);
-}
 // v as a tensor of like_t's dtype and shape, each value rounded from double as
 // at::Tensor::to rounds it (one tensor, not three).
 at::Tensor to_tensor(const std::vector<double>& v, const at::Tensor& like_t) {
@@ -342,7 +338,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(const at::Tensor& grad_o
                                                         const at::Tensor* weight, int64_t dim,
                                                         Act act, double param) {
   const auto x = as_dense(self);
-  const auto g = like(grad_output, x);
+  const auto g = in_layout_of_cpu(grad_output, x);  // x: from as_dense
   auto gi = empty_like_cpu(x);
   std::vector<double> gb(bias.numel(), 0.0), gw(weight ? weight->numel() : 0, 0.0);
   if (x.numel() > 0) {

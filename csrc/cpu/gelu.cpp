@@ -92,12 +92,6 @@ std::tuple<at::Tensor, at::Tensor> gelu_mask_cpu(const at::Tensor& self,
   return {out, mask};
 }
 
-// grad_output in result's layout (a copy only when it has another one).
-at::Tensor like_result(const at::Tensor& grad_output, const at::Tensor& result) {
-  return same_dense_layout(result, grad_output) ? grad_output
-                                                : empty_like_cpu(result).copy_(grad_output);
-}
-
 // The half types' memory-efficient backward factor on the AVX-512 and AVX2 libraries: gelu'(x)
 // at the x recovered from (y, bit), at every value y of scalar_t and both bits, as the float
 // kernel below computes it (its vector path, in float, as it computes them for scalar_t),
@@ -136,7 +130,7 @@ at::Tensor gelu_backward_from_result_cpu(const at::Tensor& grad_output, const at
   check_like(grad_output, result, op, "grad_output", "result");
   check_dense(result, op, "result");
   check_bitmask(mask, result, op, "result");
-  const auto grad = like_result(grad_output, result);
+  const auto grad = in_layout_of_cpu(grad_output, result);
   auto grad_input = empty_like_cpu(result);
   RELU_EXT_DISPATCH(result.scalar_type(), "gelu_backward_from_result_cpu", [&] {
     using opmath_t = at::opmath_type<scalar_t>;

@@ -43,6 +43,11 @@ inline at::Tensor empty_like_cpu(const at::Tensor& t) {
   return at::detail::empty_strided_cpu(t.sizes(), t.strides(), t.scalar_type());
 }
 
+// `t` (a gradient) in `like`'s dense layout: itself where it has it, else a copy into it.
+inline at::Tensor in_layout_of_cpu(const at::Tensor& t, const at::Tensor& like) {
+  return same_dense_layout(like, t) ? t : empty_like_cpu(like).copy_(t);
+}
+
 // empty_bitmask (common.h) on the CPU, allocated as empty_like_cpu.
 inline at::Tensor empty_bitmask_cpu(const at::Tensor& like) {
   return at::detail::empty_cpu({bitmask_bytes(like.numel())}, at::kByte);
