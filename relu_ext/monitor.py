@@ -12,7 +12,8 @@ The counting runs inside relu_ext's forward kernel (op ``act_stats``: the activa
 per-channel count of x > 0 in one pass); outside the ``with`` block the modules are exactly
 as before (no cost). Channels: dim 1 of (N, C, ...) inputs, which for 2-D (N, C) inputs
 (after nn.Linear) is the last dim; ``channel_dim=-1`` for (..., C) inputs such as a
-transformer's (B, T, C).
+transformer's (B, T, C). A LinearAct (``convert(model, fuse_bias=True)`` makes them) is
+watched as well: its units are its output features (the last dim), counted on product + bias.
 """
 import functools
 
@@ -41,6 +42,8 @@ for _types, _spec_of in (
          lambda m: ("gelu_tanh" if m.approximate == "tanh" else "gelu", 0.0, None, False))):
     _SPECS.update(dict.fromkeys(_types, _spec_of))
 del _types, _spec_of
+# and LinearAct (the fused bias + activation of convert(fuse_bias=True)): its own path
+_WATCHED = (*_SPECS, modules.LinearAct)
 
 
 def _watched_class(module):
@@ -48,14 +51,14 @@ def _watched_class(module):
     around it (FSDP2's fully_shard makes FSDPPReLU); None for a subclass with its own forward
     (it computes something else)."""
     for cls in type(module).__mro__:
-        if cls in _SPECS:
+        if cls in _WATCHED:
             return cls if type(module).forward is cls.forward else None
     return None
 
 
 class DeadUnitMonitor:
     """Counts, per channel of every ReLU-family module of ``model`` (torch.nn's and
-    relu_ext's ReLU, LeakyReLU, PReLU, ELU, GELU), how many inputs were in the active regime
+    relu_ext's ReLU, LeakyReLU, PReLU, ELU, GELU, and relu_ext's LinearAct), how many inputs were in the active regime
     (x > 0) and how many were seen, while enabled (``with`` block, or :meth:`start` /
     :meth:`stop`). Counts accumulate over every forward call until :meth:`reset`."""
 
@@ -109,6 +112,8 @@ class DeadUnitMonitor:
 
     # ------------------------------------------------------------------ counting --
     def _forward(self, name, module, input):
+        if self._classes[name] is modules.LinearAct:
+            return self._forward_linear_act(name, module, input)
         activation, param, weight, inplace = _SPECS[self._classes[name]](module)
         compiling = torch.compiler.is_dynamo_compiling()
         if not (inplace or compiling):
@@ -142,9 +147,27 @@ class DeadUnitMonitor:
             positive = counted > 0
             y = type(module).forward(module, input)
             fired = positive.movedim(dim, 0).reshape(counted.shape[dim], -1).sum(1)
-        fired = fired.detach()
-        seen = input.numel() // max(1, input.shape[dim])
-        if compiling:
+        self._record(name, dim, fired.detach(), input.numel() // max(1, input.shape[dim]))
+        return y
+
+    def _forward_linear_act(self, name, module, input):
+        """A LinearAct's two steps as its forward takes them (the same values, and its fused
+        backward), and per output feature (its units: the last dim, whatever channel_dim
+        says) the count of product + bias > 0: act_stats's count on product + bias (which
+        has the exact sum's sign). Two passes more than the fused forward's one, in all a
+        few % of the layer's time with its matrix product (benchmarks/NOTES.md §50)."""
+        product = nn.functional.linear(input, module.weight)
+        y = module._bias_act(product)
+        with torch.no_grad():
+            pre = product + module._bias()
+            act_stats = _act_stats_traced if torch.compiler.is_dynamo_compiling() else _C.act_stats
+            fired = act_stats(pre, None, pre.dim() - 1, "relu", 0.0)[1]
+        self._record(name, -1, fired, pre.numel() // max(1, pre.shape[-1]))
+        return y
+
+    def _record(self, name, dim, fired, seen):
+        """Adds one call's counts (fired per channel, seen per channel) to name's."""
+        if torch.compiler.is_dynamo_compiling():
             if name in self._fired:
                 self._check_channels(name, dim, fired, self._fired[name])
                 self._fired[name] += fired
@@ -156,7 +179,6 @@ class DeadUnitMonitor:
             counter = self._counters[name]
             self._check_channels(name, dim, fired, counter.fired)
             counter.add(fired, seen)
-        return y
 
     @staticmethod
     def _check_channels(name, dim, fired, before):

@@ -205,6 +205,19 @@ def _dtensor_worker(rank, init_file, package_root):
                 act(distribute_tensor(-x, mesh, [xp]))
             fired, seen = monitor.counts()[""]
             assert torch.equal(fired, (x != 0).sum(0)) and seen == 12, (xp, fired, seen)
+        # a LinearAct under ColwiseParallel (its product sharded by features): its counts per
+        # feature over all ranks, two features dead
+        from torch.distributed.tensor.parallel import ColwiseParallel, parallelize_module
+        la = relu_ext.LinearAct(8, 6, "gelu")
+        with torch.no_grad():
+            la.bias[[1, 4]] = -1000.0
+            expected = (torch.nn.functional.linear(x, la.weight) > -la.bias).sum(0)
+        parallelize_module(la, mesh, ColwiseParallel(use_local_output=False))
+        with relu_ext.DeadUnitMonitor(la) as monitor:
+            assert isinstance(la(x), DTensor)
+        fired, seen = monitor.counts()[""]
+        assert torch.equal(fired, expected) and seen == 6, (fired, expected, seen)
+        assert monitor.dead_units()[""].nonzero().flatten().tolist() == [1, 4]
         dist.barrier()
     except BaseException:
         dist.destroy_process_group()

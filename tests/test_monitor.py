@@ -168,6 +168,62 @@ def test_monitor_finds_exactly_the_dead_units(kind):
     assert "3 / 32" in report and "1 / 6" in report
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("kind,kwargs", [("relu", {}), ("leaky_relu", {"negative_slope": 0.1}),
+                                         ("elu", {"alpha": 0.5}), ("gelu", {}),
+                                         ("gelu", {"approximate": "tanh"}),
+                                         ("prelu", {"num_parameters": 32})])
+def test_monitor_watches_linear_act(kind, kwargs, dtype, device):
+    """A LinearAct (what convert(fuse_bias=True) makes of a Linear -> activation pair) is
+    watched: per output feature, the count of product + bias > 0; outputs and gradients are
+    its own forward's, bit for bit."""
+    torch.manual_seed(0)
+    dead = [3, 7, 20]
+    net = nn.Sequential(relu_ext.LinearAct(10, 32, kind, dtype=dtype, **kwargs),
+                        relu_ext.LinearAct(32, 6, "relu", bias=False, dtype=dtype)).to(device)
+    with torch.no_grad():
+        net[0].bias[dead] = -1000.0
+    x = torch.randn(5, 16, 10, dtype=dtype, device=device)  # (B, T, C): units: the last dim
+    plain = [net(x)]
+    plain += torch.autograd.grad(plain[0].float().square().sum(), list(net.parameters()))
+    with relu_ext.DeadUnitMonitor(net, channel_dim=1) as mon:  # (LinearAct: the last dim)
+        for _ in range(2):
+            watched = [net(x)]
+            watched += torch.autograd.grad(watched[0].float().square().sum(),
+                                           list(net.parameters()))
+    for a, b in zip(watched, plain):
+        assert torch.equal(a, b)
+    counts = mon.counts()
+    assert set(counts) == {"0", "1"}
+    with torch.no_grad():
+        product = TF.linear(x, net[0].weight)
+        hidden = net[0](x)
+        expected = [(product.double() + net[0].bias.double() > 0).flatten(0, 1).sum(0),
+                    (TF.linear(hidden, net[1].weight) > 0).flatten(0, 1).sum(0)]
+    for (fired, seen), ref in zip((counts["0"], counts["1"]), expected):
+        assert seen == 2 * 5 * 16
+        torch.testing.assert_close(fired, 2 * ref.cpu(), rtol=0, atol=0)
+    assert mon.dead_units()["0"].nonzero().flatten().tolist() == dead
+    assert "LinearAct  3 / 32" in mon.report()
+
+
+def test_monitor_linear_act_from_convert_and_one_dim_input():
+    """convert(fuse_bias=True) then the monitor finds the dead units of the fused layers
+    (before, it saw no layer at all); a 1-D input is one row of units."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 8), nn.GELU())
+    with torch.no_grad():
+        net[0].bias[[1, 30]] = -1000.0
+    relu_ext.convert(net, fuse_bias=True)
+    assert isinstance(net[0], relu_ext.LinearAct)
+    with relu_ext.DeadUnitMonitor(net) as mon:
+        net(torch.randn(64, 10))
+        net(torch.randn(10))
+    assert set(mon.dead_units()) == {"0", "2"}
+    assert mon.dead_units()["0"].nonzero().flatten().tolist() == [1, 30]
+    assert mon.counts()["0"][1] == 65
+
+
 def test_monitor_healthy_network_has_no_dead_units_and_changes_nothing():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(10, 32), nn.ReLU(), nn.Linear(32, 32), relu_ext.GELU(),
@@ -249,7 +305,7 @@ def test_monitor_under_torch_compile_counts_as_eager():
     two kinds of call add up."""
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 12), relu_ext.GELU("tanh"),
-                        nn.Linear(12, 6), nn.LeakyReLU(0.1))
+                        nn.Linear(12, 6), nn.LeakyReLU(0.1), relu_ext.LinearAct(6, 4, "elu"))
     x = torch.randn(32, 8)
     with relu_ext.DeadUnitMonitor(net) as eager:
         for _ in range(3):
@@ -263,7 +319,7 @@ def test_monitor_under_torch_compile_counts_as_eager():
         assert torch._dynamo.explain(net)(x).graph_break_count == 0  # (one more call)
     base = eager.counts()
     counts = mixed.counts()
-    assert set(counts) == set(base) == {"1", "3", "5"}
+    assert set(counts) == set(base) == {"1", "3", "5", "6"}
     for name, (fired, seen) in counts.items():
         assert seen == base[name][1] + 32 and fired.sum() > 0
         torch.testing.assert_close(fired, base[name][0] * 4 // 3, rtol=0, atol=0)
