@@ -58,9 +58,10 @@ def _watched_class(module):
 
 class DeadUnitMonitor:
     """Counts, per channel of every ReLU-family module of ``model`` (torch.nn's and
-    relu_ext's ReLU, LeakyReLU, PReLU, ELU, GELU, and relu_ext's LinearAct), how many inputs were in the active regime
-    (x > 0) and how many were seen, while enabled (``with`` block, or :meth:`start` /
-    :meth:`stop`). Counts accumulate over every forward call until :meth:`reset`."""
+    relu_ext's ReLU, LeakyReLU, PReLU, ELU, GELU; relu_ext's LinearAct per output feature),
+    how many inputs were in the active regime (x > 0) and how many were seen, while enabled
+    (``with`` block, or :meth:`start` / :meth:`stop`). Counts accumulate over every forward
+    call until :meth:`reset`."""
 
     def __init__(self, model: nn.Module, channel_dim=None):
         if channel_dim is not None and not isinstance(channel_dim, int):
