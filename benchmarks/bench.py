@@ -408,6 +408,10 @@ STATS_ACTS = {"relu": ("relu", 0.0), "leaky_relu": ("leaky_relu", 0.01), "elu": 
 CUDA_FUSED_ROWS = 16
 
 
+# The monitor's two cost columns of the fused table: (console label, row key).
+MONITOR_COLUMNS = (("monitor", "monitor_overhead"), ("watched LinearAct", "linear_act_monitor_overhead"))
+
+
 def fused_table(devices, threads, rounds, block_s, ops, rows_n=4096):
     """Fused bias + activation, forward+backward, float32 and bfloat16, bias along the last dim
     of a ({rows}, 1024) input ({elements} elements, as after nn.Linear; on CUDA {cuda_rows}
@@ -416,7 +420,8 @@ def fused_table(devices, threads, rounds, block_s, ops, rows_n=4096):
     LinearAct(1024, 1024) against nn.Linear then the activation on a batch of those rows (the
     matmul included). Plus the dead-unit monitor's cost: act_stats (the activation counting
     per channel) against the activation alone, forward, same input, in alternating blocks (the
-    median of the rounds' ratios)."""
+    median of the rounds' ratios); and (float32) on the LinearAct, its forward watched by a
+    DeadUnitMonitor against unwatched (the matmul included)."""
     rows = []
     cases = [(d, t, o) for d in devices for t in (torch.float32, torch.bfloat16)
              for o in FUSED_ACTS if o in ops]
@@ -447,6 +452,20 @@ def fused_table(devices, threads, rounds, block_s, ops, rows_n=4096):
             stmts += [lambda: fused(xi).backward(g), lambda: torch_act(lin(xi)).backward(g)]
         med = [statistics.median(t) for t in interleaved(stmts, threads, rounds, block_s)]
         med += [float("nan")] * (4 - len(med))
+        linear_monitor = ""
+        if dtype == torch.float32:  # the monitor on the LinearAct: forward, watched or not
+            xl, watch = xi.detach(), relu_ext.DeadUnitMonitor(fused)
+
+            def watched():
+                with torch.no_grad(), watch:
+                    fused(xl)
+
+            def unwatched():
+                with torch.no_grad():
+                    fused(xl)
+
+            counted, alone = interleaved([watched, unwatched], threads, rounds, block_s)
+            linear_monitor = statistics.median(c / s for c, s in zip(counted, alone)) - 1
         monitor = ""
         if op in STATS_ACTS:  # timed on their own: the same input, in alternation; the cost is
             xs = x.detach()  # the median of each round's ratio (drifts of the machine cancel)
@@ -462,19 +481,19 @@ def fused_table(devices, threads, rounds, block_s, ops, rows_n=4096):
                "bias_act_ms": med[0] * 1e3, "aten_ms": med[1] * 1e3,
                "bias_act_speedup": med[1] / med[0], "linear_act_ms": med[2] * 1e3,
                "linear_then_act_ms": med[3] * 1e3, "linear_act_speedup": med[3] / med[2],
-               "monitor_overhead": monitor}
+               "monitor_overhead": monitor, "linear_act_monitor_overhead": linear_monitor}
         rows.append(row)
         print(f"{device:6} {row['dtype']:8} {op:10} bias_act {row['bias_act_ms']:7.2f} ms vs "
               f"{row['aten_ms']:7.2f} ({row['bias_act_speedup']:.2f}x)  LinearAct "
               f"{row['linear_act_ms']:7.2f} vs "
               f"{row['linear_then_act_ms']:7.2f} ({row['linear_act_speedup']:.2f}x)"
-              + (f"  monitor {row['monitor_overhead']:+.0%}" if row["monitor_overhead"] != "" else ""),
-              flush=True)
+              + "".join(f"  {label} {row[key]:+.0%}" for label, key in MONITOR_COLUMNS
+                        if row[key] != ""), flush=True)
     lines = ["| device | dtype | activation | bias_act (ms) | x + b, act (ms) | speedup | LinearAct (ms) "
-             "| Linear, act (ms) | speedup | monitor's cost on the forward |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| Linear, act (ms) | speedup | monitor's cost on the forward | on a watched LinearAct's |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        mon = f"{r['monitor_overhead']:+.0%}" if r["monitor_overhead"] != "" else ""
+        mon = " | ".join(f"{r[key]:+.0%}" if r[key] != "" else "" for _, key in MONITOR_COLUMNS)
         lin = (f"{r['linear_act_ms']:.2f} | {r['linear_then_act_ms']:.2f} | "
                f"{r['linear_act_speedup']:.2f}x" if r["linear_act_ms"] == r["linear_act_ms"]
                else " | | ")  # NaN: not timed
