@@ -27,6 +27,11 @@ from .functional import _traced_op
 # act_stats: _C's entry point (csrc/python.cpp), or under torch.compile its OpOverload (for
 # a DTensor, the op on the local shards).
 _act_stats_traced = _traced_op("act_stats")
+
+
+def _act_stats(*args):
+    return (_act_stats_traced if torch.compiler.is_dynamo_compiling() else _C.act_stats)(*args)
+
 _FLOATS = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
 
@@ -135,8 +140,7 @@ class DeadUnitMonitor:
                  and (weight is None or weight.numel() == 1 or dim == 1)
                  and (input.device.type == "cpu" or torch.cuda.is_available()))
         if fused:
-            act_stats = _act_stats_traced if compiling else _C.act_stats
-            y, fired = act_stats(input, weight, dim, activation, param)
+            y, fired = _act_stats(input, weight, dim, activation, param)
         else:  # in place, or inputs relu_ext does not take: torch's forward, then a count
             if input.is_nested:
                 raise TypeError(f"DeadUnitMonitor: {name or 'the model'} got a nested tensor; "
@@ -161,8 +165,7 @@ class DeadUnitMonitor:
         y = module._bias_act(product)
         with torch.no_grad():
             pre = product + module._bias()
-            act_stats = _act_stats_traced if torch.compiler.is_dynamo_compiling() else _C.act_stats
-            fired = act_stats(pre, None, pre.dim() - 1, "relu", 0.0)[1]
+            fired = _act_stats(pre, None, pre.dim() - 1, "relu", 0.0)[1]
         self._record(name, -1, fired, pre.numel() // max(1, pre.shape[-1]))
         return y
 

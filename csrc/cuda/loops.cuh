@@ -233,9 +233,9 @@ void cuda_elementwise(const at::Tensor& out, const Op& op, const Ts&... ins) {
 
 // ------------------------------------------------- per-channel maps --
 // out[m] = op(x[m], c) over a dense tensor, c the channel of memory position m:
-// (m / inner) % channels. Vector loads and stores as cuda_elementwise's; the channel is
-// computed once a vector and then stepped (a 64-bit division costs more than the
-// element's arithmetic).
+// (m / inner) % channels. Vector loads and stores as cuda_elementwise's; a thread works out
+// its first vector's channel once, then steps it by the grid stride (ChannelStep, below).
+//
 // Memory position i's place in its run (i % inner) and channel ((i / inner) % channels),
 // moved forward by a fixed count d with adds alone: `rem` = d % inner, `runs` = (d / inner) %
 // channels, worked out once (a 64-bit division costs more than an element's arithmetic).
