@@ -17,8 +17,10 @@ using vec_math::where_positive;
 
 // kHalf (vec_math.h): the results are rounded to bfloat16 / float16, so the vector math may
 // use its shorter polynomials: the forwards take it first, f<kHalfMath<scalar_t>>(...). The
-// derivatives keep the float math for every dtype: they scale an incoming gradient, and
-// GELU's cross zero at its minimum (x = -0.75), where a relative error grows without bound.
+// derivatives keep float's accuracy for every dtype: they scale an incoming gradient (whose
+// product is then rounded as ATen rounds it), and GELU's cross zero at its minimum (x =
+// -0.75), where a relative error grows without bound. ELU's backward in the half types takes
+// an exp one degree shorter that keeps it (exp_nonpositive_slope).
 template <typename scalar_t>
 constexpr bool kHalfMath = !std::is_same_v<scalar_t, at::opmath_type<scalar_t>>;
 
@@ -73,9 +75,13 @@ RELU_EXT_VEC_INLINE V elu_fwd_vec(V x, V alpha) {
                         at::vec::clamp_min(x, V(T(0))));
 }
 
-template <typename V>
+template <bool kHalf, typename V>
 RELU_EXT_VEC_INLINE V elu_bwd_vec(V g, V x, V alpha) {
-  return where_positive(x, g, g * alpha * vec_math::exp_nonpositive(x));
+  if constexpr (kHalf) {
+    return where_positive(x, g, g * alpha * vec_math::exp_nonpositive_slope(x));
+  } else {
+    return where_positive(x, g, g * alpha * vec_math::exp_nonpositive(x));
+  }
 }
 
 // The half types' ELU on the AVX-512 and AVX2 libraries (kTabulated): ELU at alpha = 1 and its

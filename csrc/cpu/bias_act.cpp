@@ -237,7 +237,7 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
             }
             for (int64_t r = 0; r < R; ++r) {
               const int64_t c = c0 + r * V::size();
-              const V d = act_bwd_vec<A>(gv[r], z[r], pc_each ? V::loadu(ps + c, n) : p0);
+              const V d = act_bwd_vec<A, scalar_t>(gv[r], z[r], pc_each ? V::loadu(ps + c, n) : p0);
               store_narrow(dst + (c - c_begin), d, n);
               (V::loadu(pb + c, n) + d).store(pb + c, n);
               if constexpr (kWeight) {
@@ -288,7 +288,7 @@ void bias_backward(scalar_t* gi, const scalar_t* g, const scalar_t* x,
             z[k] = load_wide(xs + m + k * V::size(), n) + bc;
             gv[k] = load_wide(gs + m + k * V::size(), n);
           }
-          for (int64_t k = 0; k < R; ++k) d[k] = act_bwd_vec<A>(gv[k], z[k], pc);
+          for (int64_t k = 0; k < R; ++k) d[k] = act_bwd_vec<A, scalar_t>(gv[k], z[k], pc);
           store_narrow(gis + m, d, n);
           for (int64_t k = 0; k < R; ++k) {  // in memory order: a function of the shape alone
             acc_b = acc_b + d[k];

@@ -25,8 +25,8 @@ V act_fwd_lanes(V z, V p) {
   }
   return V::loadu(x);
 }
-// Vector math of activation A on Vectorized<T>: value (for results stored as scalar_t:
-// act_vec.h's kHalfMath) and g * derivative at z. (The baseline library's forwards run the
+// Vector math of activation A on Vectorized<T>: value and g * derivative at z (for results
+// stored as scalar_t: act_vec.h's kHalfMath). (The baseline library's forwards run the
 // scalar ops, vec_math.h: its ELU and GELU here too, so that act_stats, the monitor's forward,
 // gives their values.)
 template <Act A, typename scalar_t, typename V>
@@ -44,12 +44,12 @@ RELU_EXT_VEC_INLINE V act_fwd_vec(V z, V p) {
     if constexpr (A == Act::kGeluTanh) return gelu_tanh_fwd_vec<kHalf>(z);
   }
 }
-template <Act A, typename V>
+template <Act A, typename scalar_t, typename V>
 RELU_EXT_VEC_INLINE V act_bwd_vec(V g, V z, V p) {
   using T = typename V::value_type;
   if constexpr (A == Act::kRelu) return V::blendv(g, V(T(0)), z <= V(T(0)));  // NaN: g
   if constexpr (A == Act::kLeakyRelu || A == Act::kPrelu) return leaky_relu_bwd_vec(g, z, p);
-  if constexpr (A == Act::kElu) return elu_bwd_vec(g, z, p);
+  if constexpr (A == Act::kElu) return elu_bwd_vec<kHalfMath<scalar_t>>(g, z, p);
   if constexpr (A == Act::kGelu) return gelu_bwd_vec(g, z);
   if constexpr (A == Act::kGeluTanh) return gelu_tanh_bwd_vec(g, z);
 }

@@ -41,6 +41,8 @@ def main():
     # results (kHalf: a few 1e-6 each, a small fraction of their half ulp).
     show("exp", *lawson(np.exp, -half_ln2, half_ln2, 6, fixed=(1.0,)))
     show("exp (kHalf)", *lawson(np.exp, -half_ln2, half_ln2, 4, fixed=(1.0,)))
+    # exp for the half types' ELU slope (exp_nonpositive_slope): degree 5.
+    show("exp (slope)", *lawson(np.exp, -half_ln2, half_ln2, 5, fixed=(1.0,)))
     # expm1(r) = r + r^2 q(r) on |r| <= ln(2)/2, degree 7 (c0 = 0, c1 = 1); q = c[2:].
     c, e = lawson(np.expm1, -half_ln2, half_ln2, 7, fixed=(0.0, 1.0))
     show("expm1 (q = c2..c7)", c[2:], e)
