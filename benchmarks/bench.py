@@ -10,7 +10,9 @@ called without autograd: on CUDA always, on the CPU but with --quick) x dtype x 
 implementations are timed in alternating short blocks (interleaved, so drift hits all alike)
 with torch.utils.benchmark (which synchronizes CUDA); figures are the median and p20/p80 of
 the per-block times. On CUDA the inputs rotate through enough copies to defeat the L2 cache.
-A tensor copy of the same size is timed alongside: the memory-bandwidth roofline.
+A tensor copy of the same size is timed alongside, in the same alternating blocks as each row's
+implementations: the memory-bandwidth roofline (so a row's % of it does not drift with the
+machine between rows).
 
 Accuracy is measured in the same run (benchmarks/accuracy.py): each op's largest error
 against a float64 reference, relu_ext's and ATen's, on 10^7 random inputs plus the special
@@ -609,9 +611,6 @@ def main(argv=None):
                     i = state["i"] = (state["i"] + 1) % copies
                     dsts[i].copy_(srcs[i])
 
-                copy_s = statistics.median(interleaved([copy_step], args.threads, rounds,
-                                                       block_s)[0])
-                copy_gbs = 2 * numel * esize / copy_s / 1e9
                 for op in ops:
                     ours, aten = OPS[op]
                     fns = {"relu_ext": ours, "aten": aten}
@@ -631,7 +630,10 @@ def main(argv=None):
                             except Exception as e:  # torch.compile where it does not work
                                 print(f"  {name} skipped for {op} {direction}: {type(e).__name__}")
                                 names.remove(name)
-                        samples = interleaved(stmts, args.threads, rounds, block_s)
+                        # the copy roofline in the same blocks, last
+                        *samples, copy_samples = interleaved(stmts + [copy_step], args.threads,
+                                                             rounds, block_s)
+                        copy_gbs = 2 * numel * esize / statistics.median(copy_samples) / 1e9
                         med = {}
                         for impl, s in zip(names, samples):
                             p20, p50, p80 = quantiles(s)
