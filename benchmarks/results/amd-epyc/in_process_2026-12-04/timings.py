@@ -3,8 +3,8 @@
 
     PYTHONPATH=. python benchmarks/results/amd-epyc/in_process_2026-12-04/timings.py NAME [THREADS]
 
-NAME: leaky_relu_64k, elu_backward_16m, pct_of_copy_<dtype>, elu_half_2threads (runs with
-THREADS), elu_half_1thread.
+NAME: leaky_relu_64k, elu_backward_16m, forwards_4m, pct_of_copy_<dtype>, elu_half_2threads
+(runs with THREADS), elu_half_1thread.
 """
 import ctypes
 import os
@@ -62,6 +62,15 @@ def elu_backward_16m():
           "op relu bwd ours": rotated(sets, lambda x, g: ext.relu_backward(g, x)),
           "op relu bwd aten": rotated(sets, lambda x, g: aten.threshold_backward(g, x, 0)),
           "copy": rotated(sets, lambda x, g: x.clone())}, 15, 0.1, 1e3, "ms")
+
+
+def forwards_4m():
+    """relu and leaky_relu float32 at 4M (input and output: the Zen 4's 32 MB of L3), with a
+    copy in the same blocks (reruns_fd347fb.md)."""
+    x = torch.randn(2**22)
+    show({"F.relu ours": lambda: F.relu(x), "TF.relu aten": lambda: TF.relu(x),
+          "F.leaky ours": lambda: F.leaky_relu(x), "TF.leaky aten": lambda: TF.leaky_relu(x),
+          "copy (clone)": lambda: x.clone()}, 15, 0.02)
 
 
 def pct_of_copy(dtype, n=2**24, channels=64):
