@@ -3,8 +3,8 @@
 
     PYTHONPATH=. python benchmarks/results/amd-epyc/in_process_2026-12-04/timings.py NAME [THREADS]
 
-NAME: leaky_relu_64k, elu_backward_16m, forwards_4m, pct_of_copy_<dtype>, elu_half_2threads
-(runs with THREADS), elu_half_1thread.
+NAME: leaky_relu_64k, elu_backward_16m, forwards_4m, aliasing, pct_of_copy_<dtype>,
+elu_half_2threads (runs with THREADS), elu_half_1thread.
 """
 import ctypes
 import os
@@ -71,6 +71,22 @@ def forwards_4m():
     show({"F.relu ours": lambda: F.relu(x), "TF.relu aten": lambda: TF.relu(x),
           "F.leaky ours": lambda: F.leaky_relu(x), "TF.leaky aten": lambda: TF.leaky_relu(x),
           "copy (clone)": lambda: x.clone()}, 15, 0.02)
+
+
+def aliasing(n=262144):
+    """leaky_relu's and relu's float32 forwards on one thread (in L2) with the input moved in
+    256-byte steps against where the output lands: (out - x) % 4096 (NOTES §53)."""
+    torch.set_num_threads(1)
+    big = torch.randn(n + 4096)
+    for k in range(0, 1024 + 1, 64):
+        x = big[k:k + n]
+        y = F.leaky_relu(x)
+        offset = (y.data_ptr() - x.data_ptr()) % 4096
+        del y
+        best = [min(v) * 1e6 for v in bench.interleaved(
+            [lambda: F.leaky_relu(x), lambda: TF.leaky_relu(x), lambda: F.relu(x)], 1, 7, 0.01)]
+        print(f"(out - x) % 4096 = {offset:4d}: leaky_relu {best[0]:5.1f} us, ATen's "
+              f"{best[1]:5.1f}, relu {best[2]:5.1f}")
 
 
 def pct_of_copy(dtype, n=2**24, channels=64):
