@@ -145,18 +145,15 @@ RELU_EXT_VEC_INLINE VF exp(VF x) {
 }
 
 // exp(min(x, 0)), as exp (x clamped to [-104, 0]; NaN propagates), scaled by times_pow2_down;
-// exp(r) by the polynomial c (Horner's order).
-template <bool kHalf, size_t N>
+// exp(r) by the polynomial c (Horner's order) after the float reduction. (No kHalf form: the
+// derivatives keep float's accuracy, act_vec.h.)
+template <size_t N>
 RELU_EXT_VEC_INLINE VF exp_nonpositive_by(VF x, const float (&c)[N]) {
   x = at::vec::clamp_max(at::vec::clamp_min(x, VF(-104.0f)), VF(0.0f));
   const VF n = round_log2e(x);
-  return times_pow2_down(horner(reduce_ln2<kHalf>(x, n), c), n);
+  return times_pow2_down(horner(reduce_ln2<false>(x, n), c), n);
 }
-template <bool kHalf = false>
-RELU_EXT_VEC_INLINE VF exp_nonpositive(VF x) {
-  if constexpr (kHalf) return exp_nonpositive_by<true>(x, kExpPolyHalf);
-  return exp_nonpositive_by<false>(x, kExpPoly);
-}
+RELU_EXT_VEC_INLINE VF exp_nonpositive(VF x) { return exp_nonpositive_by(x, kExpPoly); }
 // For a slope that scales a gradient rounded to bfloat16 / float16 afterwards (the half
 // types' ELU backward): degree 5 (fit error 9.2e-8 relative) after the float reduction, so
 // the result is as accurate as from the float exp (largest error on 10^7 inputs, bfloat16
@@ -164,9 +161,7 @@ RELU_EXT_VEC_INLINE VF exp_nonpositive(VF x) {
 // exp (degree 4, one-fma reduction) would save three, at 0.50068 and 0.50573 (NOTES §51).
 constexpr float kExpPoly5[] = {8.29031505e-03f, 4.18979302e-02f, 1.66676357e-01f,
                                4.99991506e-01f, 9.99999702e-01f, 1.0f};
-RELU_EXT_VEC_INLINE VF exp_nonpositive_slope(VF x) {
-  return exp_nonpositive_by<false>(x, kExpPoly5);
-}
+RELU_EXT_VEC_INLINE VF exp_nonpositive_slope(VF x) { return exp_nonpositive_by(x, kExpPoly5); }
 
 // expm1(x) = 2^n (1 + expm1(r)) - 1 = 2^n expm1(r) + (2^n - 1) in one rounding, with
 // expm1(r) = r + r^2 q(r), q of degree 5 (fit error 2.4e-10 relative; kHalf: degree 3,
@@ -360,10 +355,7 @@ template <bool kHalf = false>
 RELU_EXT_VEC_INLINE VD exp(VD x) {
   return x.exp();
 }
-template <bool kHalf = false>
-RELU_EXT_VEC_INLINE VD exp_nonpositive(VD x) {
-  return x.exp();
-}
+RELU_EXT_VEC_INLINE VD exp_nonpositive(VD x) { return x.exp(); }
 template <bool kHalf = false>
 RELU_EXT_VEC_INLINE VD expm1(VD x) {
   return x.expm1();
