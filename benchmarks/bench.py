@@ -210,6 +210,13 @@ def interleaved(stmts, threads, rounds, block_s):
     return samples
 
 
+def cost_of(counted, alone, threads, rounds, block_s):
+    """What running `counted` instead of `alone` costs, as a fraction: the two alternated, the
+    median of each round's ratio, minus 1 (drifts of the machine cancel within a round)."""
+    with_it, without = interleaved([counted, alone], threads, rounds, block_s)
+    return statistics.median(c / s for c, s in zip(with_it, without)) - 1
+
+
 def quantiles(xs):
     q = statistics.quantiles(xs, n=10, method="inclusive") if len(xs) > 1 else [xs[0]] * 9
     return q[1], statistics.median(xs), q[7]
@@ -411,7 +418,8 @@ CUDA_FUSED_ROWS = 16
 
 
 # The monitor's two cost columns of the fused table: (console label, row key).
-MONITOR_COLUMNS = (("monitor", "monitor_overhead"), ("watched LinearAct", "linear_act_monitor_overhead"))
+MONITOR_COLUMNS = (("monitor", "monitor_overhead"),
+                   ("watched LinearAct", "linear_act_monitor_overhead"))
 
 
 def fused_table(devices, threads, rounds, block_s, ops, rows_n=4096):
@@ -466,19 +474,16 @@ def fused_table(devices, threads, rounds, block_s, ops, rows_n=4096):
                 with torch.no_grad():
                     fused(xl)
 
-            counted, alone = interleaved([watched, unwatched], threads, rounds, block_s)
-            linear_monitor = statistics.median(c / s for c, s in zip(counted, alone)) - 1
+            linear_monitor = cost_of(watched, unwatched, threads, rounds, block_s)
         monitor = ""
-        if op in STATS_ACTS:  # timed on their own: the same input, in alternation; the cost is
-            xs = x.detach()  # the median of each round's ratio (drifts of the machine cancel)
+        if op in STATS_ACTS:  # timed on their own: the same input, in alternation
+            xs = x.detach()
             a, p = STATS_ACTS[op]
             plain = OPS[op][0]
-            pair = [lambda: relu_ext._C.act_stats(xs, None, 1, a, p),  # what the monitor calls
-                    lambda: plain(xs, None)]
             # short blocks, many rounds: a busy neighbour's bursts then hit both sides of a
             # round alike, and the median sees more rounds
-            counted, alone = interleaved(pair, threads, 8 * rounds, block_s / 4)
-            monitor = statistics.median(c / s for c, s in zip(counted, alone)) - 1
+            monitor = cost_of(lambda: relu_ext._C.act_stats(xs, None, 1, a, p),  # the monitor's
+                              lambda: plain(xs, None), threads, 8 * rounds, block_s / 4)
         row = {"device": device, "dtype": str(dtype).replace("torch.", ""), "op": op, "rows": n_rows,
                "bias_act_ms": med[0] * 1e3, "aten_ms": med[1] * 1e3,
                "bias_act_speedup": med[1] / med[0], "linear_act_ms": med[2] * 1e3,
