@@ -71,7 +71,7 @@ RELU_EXT_VEC_INLINE V prelu_bwd_weight_vec(V g, V x) {
 template <bool kHalf, typename V>
 RELU_EXT_VEC_INLINE V elu_fwd_vec(V x, V alpha) {
   using T = typename V::value_type;
-  return at::vec::fmadd(alpha, vec_math::expm1<kHalf>(at::vec::clamp_max(x, V(T(0)))),
+  return at::vec::fmadd(alpha, vec_math::expm1_nonpositive<kHalf>(x),
                         at::vec::clamp_min(x, V(T(0))));
 }
 
@@ -135,13 +135,14 @@ RELU_EXT_VEC_INLINE V gelu_bwd_vec(V g, V x) {
   }
 }
 
-// s = sigmoid(2u) and r = 1 - s = 1 / (1 + e), e = exp(2u) (2u capped at 80: s is 1 in
-// float beyond); s = e * r for u <= 0 and 1 - r for u > 0, so it cancels in neither tail.
+// s = sigmoid(2u) and r = 1 - s = 1 / (1 + e), e = exp(2u) (inf for 2u past 88.7: r is 0 and
+// s 1 there, as they round to in float from 2u = 17 on); s = e * r for u <= 0 and 1 - r for
+// u > 0, so it cancels in neither tail.
 template <bool kHalf, typename V>
 RELU_EXT_VEC_INLINE V gelu_tanh_sigmoid_vec(V x, V* r) {
   using T = typename V::value_type;
   const V u2 = V(T(M_SQRT2 * M_2_SQRTPI)) * at::vec::fmadd(V(T(0.044715)) * x * x, x, x);
-  const V e = vec_math::exp<kHalf>(at::vec::clamp_max(u2, V(T(80))));
+  const V e = vec_math::exp<kHalf>(u2);
   *r = vec_math::reciprocal(V(T(1)) + e);
   return where_positive(u2, V(T(1)) - *r, e * *r);
 }

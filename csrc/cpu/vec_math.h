@@ -163,13 +163,13 @@ constexpr float kExpPoly5[] = {8.29031505e-03f, 4.18979302e-02f, 1.66676357e-01f
                                4.99991506e-01f, 9.99999702e-01f, 1.0f};
 RELU_EXT_VEC_INLINE VF exp_nonpositive_slope(VF x) { return exp_nonpositive_by(x, kExpPoly5); }
 
-// expm1(x) = 2^n (1 + expm1(r)) - 1 = 2^n expm1(r) + (2^n - 1) in one rounding, with
-// expm1(r) = r + r^2 q(r), q of degree 5 (fit error 2.4e-10 relative; kHalf: degree 3,
-// 4.5e-7); exact near 0 (n = 0), x clamped to [-87, 88] (expm1 is -1 below, and overflows
-// above), where 2^n is a normal float. NaN propagates.
+// expm1(min(x, 0)) (ELU's forward): expm1(x) = 2^n (1 + expm1(r)) - 1 = 2^n expm1(r) +
+// (2^n - 1) in one rounding, with expm1(r) = r + r^2 q(r), q of degree 5 (fit error 2.4e-10
+// relative; kHalf: degree 3, 4.5e-7); exact near 0 (n = 0), x clamped to [-87, 0] (expm1 is
+// -1 below), where 2^n is a normal float. NaN and -0 propagate.
 template <bool kHalf = false>
-RELU_EXT_VEC_INLINE VF expm1(VF x) {
-  x = at::vec::clamp_max(at::vec::clamp_min(x, VF(-87.0f)), VF(88.0f));
+RELU_EXT_VEC_INLINE VF expm1_nonpositive(VF x) {
+  x = at::vec::clamp_min(at::vec::clamp_max(x, VF(0.0f)), VF(-87.0f));
   const VF n = round_log2e(x);
   const VF r = reduce_ln2<kHalf>(x, n);
   VF q;
@@ -357,8 +357,8 @@ RELU_EXT_VEC_INLINE VD exp(VD x) {
 }
 RELU_EXT_VEC_INLINE VD exp_nonpositive(VD x) { return x.exp(); }
 template <bool kHalf = false>
-RELU_EXT_VEC_INLINE VD expm1(VD x) {
-  return x.expm1();
+RELU_EXT_VEC_INLINE VD expm1_nonpositive(VD x) {
+  return at::vec::clamp_max(x, VD(0.0)).expm1();
 }
 struct NormalD {
   VD x;
