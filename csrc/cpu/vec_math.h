@@ -144,12 +144,18 @@ RELU_EXT_VEC_INLINE VF exp(VF x) {
   return times_pow2(exp_reduced<kHalf>(reduce_ln2<kHalf>(x, n)), n);
 }
 
-// exp(min(x, 0)), as exp (x clamped to [-104, 0]; NaN propagates), scaled by times_pow2_down;
-// exp(r) by the polynomial c (Horner's order) after the float reduction. (No kHalf form: the
-// derivatives keep float's accuracy, act_vec.h.)
+// exp(x) in the lanes where x <= 0, as exp (x clamped below at -104; NaN propagates), scaled
+// by times_pow2_down; exp(r) by the polynomial c (Horner's order) after the float reduction.
+// The lanes where x > 0 hold no particular value: the caller (ELU's backward) blends them
+// away, so on AVX-512 and AVX2 no upper clamp (an instruction a vector) keeps them in range;
+// the baseline build clamps them at 0, as its scalar int conversion of n must stay in range.
+// (No kHalf form: the derivatives keep float's accuracy, act_vec.h.)
 template <size_t N>
 RELU_EXT_VEC_INLINE VF exp_nonpositive_by(VF x, const float (&c)[N]) {
-  x = at::vec::clamp_max(at::vec::clamp_min(x, VF(-104.0f)), VF(0.0f));
+  x = at::vec::clamp_min(x, VF(-104.0f));
+#if !defined(CPU_CAPABILITY_AVX512) && !defined(CPU_CAPABILITY_AVX2)
+  x = at::vec::clamp_max(x, VF(0.0f));
+#endif
   const VF n = round_log2e(x);
   return times_pow2_down(horner(reduce_ln2<false>(x, n), c), n);
 }
