@@ -42,13 +42,14 @@ inline bool env_choice(const char* name, bool otherwise) {
 
 // Whether this CPU's vector gathers are slow: then the half types' ELU (forward, backward and
 // act_stats's forward) computes in float instead of looking its values up (tables.h); GELU's
-// tables stay. Measured (benchmarks/NOTES.md §41) on AMD's Zen 4: a gather costs ~1.3 cycles
-// an element, 16 lanes or 8, from L1 or L2 alike; bfloat16 and float16 ELU computed in float
-// took 0.63-0.79 of the lookups' time (64K elements in cache, one thread), GELU's forwards
-// 1.03-1.10 (GELU's float math costs more than ELU's). On Intel's AVX-512 Xeon and on Zen 3
-// (AVX2) the lookups won for both (§33, §34, §36). The rule: an AMD CPU with AVX-512 (Zen 4,
-// and Zen 5 by the same reasoning: unmeasured). RELU_EXT_SLOW_GATHERS decides instead;
-// backend_info()["half_tables"] reports the choice.
+// tables stay, its backward reading the slopes by scalar loads (loops.h:
+// cpu_tabulated_slopes; NOTES §55). Measured (benchmarks/NOTES.md §41) on AMD's Zen 4: a
+// gather costs ~1.3 cycles an element, 16 lanes or 8, from L1 or L2 alike; bfloat16 and
+// float16 ELU computed in float took 0.63-0.79 of the lookups' time (64K elements in cache,
+// one thread), GELU's forwards 1.03-1.10 (GELU's float math costs more than ELU's). On
+// Intel's AVX-512 Xeon and on Zen 3 (AVX2) the lookups won for both (§33, §34, §36). The
+// rule: an AMD CPU with AVX-512 (Zen 4, and Zen 5 by the same reasoning: unmeasured).
+// RELU_EXT_SLOW_GATHERS decides instead; backend_info()["half_tables"] reports the choice.
 inline bool slow_gathers() {
   static const bool value = [] {
     const detail::CpuKind kind = detail::cpu_kind();

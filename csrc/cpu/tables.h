@@ -136,8 +136,7 @@ inline __m512i gather_values(__m512i a, const uint16_t* values) {
 // scale where x is not positive (k outside [1, pattern of +inf]); kScale false: scale is 1,
 // left out.
 template <typename scalar_t, bool kScale>
-inline __m512 gather_scaled(GatherIndex k, const float* table, __m512 scale) {
-  const __m512 e = gather_floats(k, table);
+inline __m512 scale_entries(GatherIndex k, __m512 e, __m512 scale) {
   if constexpr (!kScale) return e;
   const __mmask16 positive =
       _mm512_cmplt_epu32_mask(_mm512_sub_epi32(k, _mm512_set1_epi32(1)),
@@ -177,13 +176,32 @@ inline __m256i gather_values(__m256i a, const uint16_t* values) {
 // as on AVX-512: k is positive where 1 <= k <= the pattern of +inf (k < 65536: signed
 // compares serve)
 template <typename scalar_t, bool kScale>
-inline __m256 gather_scaled(GatherIndex k, const float* table, __m256 scale) {
-  const __m256 e = gather_floats(k, table);
+inline __m256 scale_entries(GatherIndex k, __m256 e, __m256 scale) {
   if constexpr (!kScale) return e;
   const __m256i positive = _mm256_andnot_si256(
       _mm256_cmpgt_epi32(k, _mm256_set1_epi32(std::numeric_limits<scalar_t>::infinity().x)),
       _mm256_cmpgt_epi32(k, _mm256_setzero_si256()));
   return _mm256_blendv_ps(_mm256_mul_ps(e, scale), e, _mm256_castsi256_ps(positive));
+}
+#endif
+
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
+// The float entries at the patterns k, gathered, times scale where x is not positive.
+template <typename scalar_t, bool kScale, typename VFRaw>
+inline VFRaw gather_scaled(GatherIndex k, const float* table, VFRaw scale) {
+  return scale_entries<scalar_t, kScale>(k, gather_floats(k, table), scale);
+}
+#endif
+
+#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
+// gather_floats(table_index(p), table) by scalar loads into a buffer loaded as a vector: on
+// the CPUs whose gathers are slow (slow_gathers(), cpu_choices.h; on Zen 4 0.24 ns an element
+// against the gather's 0.37, one thread, in L1: benchmarks/NOTES.md §55).
+inline at::vec::Vectorized<float> lookup_floats(const uint16_t* p, const float* table) {
+  using VF = at::vec::Vectorized<float>;
+  alignas(64) float lanes[VF::size()];
+  for (int k = 0; k < VF::size(); ++k) lanes[k] = table[p[k]];
+  return VF::loadu(lanes);
 }
 #endif
 
