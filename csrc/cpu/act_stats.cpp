@@ -157,13 +157,15 @@ constexpr bool kStatsTable =
 // (T uint16_t: GELU's values, act_vec.h's gelu_values, and ELU's at alpha = 1,
 // elu_values_at_one; T float: ELU's at another alpha, elu_values times alpha where x is not
 // positive, tables.h's scaled_lookup).
-template <typename scalar_t, typename T>
+template <typename scalar_t, typename T, bool kScalar = false>
 struct BitsOp {
   static constexpr bool kRelu = std::is_void_v<T>;
   const T* table;
   float scale;  // T float: alpha
   int16_t operator()(int16_t x) const {
-    if constexpr (std::is_same_v<T, uint16_t>) {
+    if constexpr (kScalar) {
+      return static_cast<int16_t>(scalar_t(table[static_cast<uint16_t>(x)]).x);
+    } else if constexpr (std::is_same_v<T, uint16_t>) {
       return static_cast<int16_t>(table[static_cast<uint16_t>(x)]);
     } else if constexpr (std::is_same_v<T, float>) {
       const float v = static_cast<float>(from_bits<scalar_t>(static_cast<uint16_t>(x)));
@@ -173,9 +175,12 @@ struct BitsOp {
     }
   }
 #if defined(CPU_CAPABILITY_AVX512)
-  // 32 patterns a, d = a - 1 (lane-wise)
-  __m512i operator()(__m512i a, __m512i d) const {
-    if constexpr (std::is_same_v<T, uint16_t>) {
+  // 32 patterns a (read from p), d = a - 1 (lane-wise)
+  __m512i operator()(__m512i a, __m512i d, const int16_t* p) const {
+    if constexpr (kScalar) {
+      const auto* u = reinterpret_cast<const uint16_t*>(p);
+      return narrow<scalar_t>(lookup_floats(u, table), lookup_floats(u + 16, table));
+    } else if constexpr (std::is_same_v<T, uint16_t>) {
       return gather_values(a, table);
     } else if constexpr (std::is_same_v<T, float>) {
       const __m512 s = _mm512_set1_ps(scale);
@@ -191,9 +196,12 @@ struct BitsOp {
     }
   }
 #elif defined(CPU_CAPABILITY_AVX2)
-  // 16 patterns a, d = a - 1
-  __m256i operator()(__m256i a, __m256i d) const {
-    if constexpr (std::is_same_v<T, uint16_t>) {
+  // 16 patterns a (read from p), d = a - 1
+  __m256i operator()(__m256i a, __m256i d, const int16_t* p) const {
+    if constexpr (kScalar) {
+      const auto* u = reinterpret_cast<const uint16_t*>(p);
+      return narrow<scalar_t>(lookup_floats(u, table), lookup_floats(u + 8, table));
+    } else if constexpr (std::is_same_v<T, uint16_t>) {
       return gather_values(a, table);
     } else if constexpr (std::is_same_v<T, float>) {
       const __m256 s = _mm256_set1_ps(scale);
@@ -231,7 +239,12 @@ void with_stats_op(float p0, const F& f) {
       f(BitsOp<scalar_t, float>{elu_values<scalar_t>().data(), p0});
     }
   } else if constexpr (kStatsTable<A, scalar_t>) {
-    f(BitsOp<scalar_t, uint16_t>{gelu_values<scalar_t, A == Act::kGeluTanh>().data(), 1.0f});
+    constexpr bool kTanh = A == Act::kGeluTanh;
+    if (slow_gathers()) {
+      f(BitsOp<scalar_t, float, true>{gelu_value_floats<scalar_t, kTanh>().data(), 1.0f});
+    } else {
+      f(BitsOp<scalar_t, uint16_t>{gelu_values<scalar_t, kTanh>().data(), 1.0f});
+    }
   } else if constexpr (A == Act::kRelu && sizeof(scalar_t) == 2) {
     f(BitsOp<scalar_t, void>{nullptr, 1.0f});
   } else {
@@ -242,11 +255,11 @@ void with_stats_op(float p0, const F& f) {
 #if defined(CPU_CAPABILITY_AVX512)
 // The whole 64-element steps of kR rows of n (y and x rows n apart) with 8-bit counts; returns
 // the index where they stop (the tail is left to the caller).
-template <int64_t kR, typename scalar_t, typename T>
+template <int64_t kR, typename scalar_t, typename T, bool kScalar>
 RELU_EXT_VEC_INLINE int64_t stats_rows_bits_steps(int16_t* __restrict__ y,
                                                   const int16_t* __restrict__ x,
                                                   uint8_t* __restrict__ counts, int64_t n,
-                                                  int64_t stride, BitsOp<scalar_t, T> op) {
+                                                  int64_t stride, BitsOp<scalar_t, T, kScalar> op) {
   const __m512i pos_inf = _mm512_set1_epi16(kNegInfBits<scalar_t> & 0x7FFF);
   const __m512i one = _mm512_set1_epi8(1), ones16 = _mm512_set1_epi16(1);
   int64_t i = 0;
@@ -259,8 +272,8 @@ RELU_EXT_VEC_INLINE int64_t stats_rows_bits_steps(int16_t* __restrict__ y,
       // b - 1 serves both ReLU (BitsOp) and the count: b is positive where b - 1 lies below
       // b(+inf) read unsigned (positive_bits)
       const __m512i da = _mm512_sub_epi16(a, ones16), db = _mm512_sub_epi16(b, ones16);
-      _mm512_storeu_si512(yk, op(a, da));
-      _mm512_storeu_si512(yk + 32, op(b, db));
+      _mm512_storeu_si512(yk, op(a, da, xk));
+      _mm512_storeu_si512(yk + 32, op(b, db, xk + 32));
       const __mmask64 fired = _mm512_kunpackd(_mm512_cmplt_epu16_mask(db, pos_inf),
                                               _mm512_cmplt_epu16_mask(da, pos_inf));
       c = _mm512_mask_add_epi8(c, fired, c, one);
@@ -273,11 +286,11 @@ RELU_EXT_VEC_INLINE int64_t stats_rows_bits_steps(int16_t* __restrict__ y,
 // The same on AVX2, 32 elements a step: the two vectors' 16-bit test results packed into one
 // 32-lane byte vector (packs, then a permute to undo its per-128-bit-lane order), subtracted
 // (a true lane is -1).
-template <int64_t kR, typename scalar_t, typename T>
+template <int64_t kR, typename scalar_t, typename T, bool kScalar>
 RELU_EXT_VEC_INLINE int64_t stats_rows_bits_steps(int16_t* __restrict__ y,
                                                   const int16_t* __restrict__ x,
                                                   uint8_t* __restrict__ counts, int64_t n,
-                                                  int64_t stride, BitsOp<scalar_t, T> op) {
+                                                  int64_t stride, BitsOp<scalar_t, T, kScalar> op) {
   // b is positive where d = b - 1 <= b(+inf) - 1 (unsigned: min(d, that) == d)
   const __m256i pos_max = _mm256_set1_epi16((kNegInfBits<scalar_t> & 0x7FFF) - 1);
   const __m256i ones16 = _mm256_set1_epi16(1);
@@ -290,8 +303,8 @@ RELU_EXT_VEC_INLINE int64_t stats_rows_bits_steps(int16_t* __restrict__ y,
       const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xk));
       const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xk + 16));
       const __m256i da = _mm256_sub_epi16(a, ones16), db = _mm256_sub_epi16(b, ones16);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(yk), op(a, da));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(yk + 16), op(b, db));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(yk), op(a, da, xk));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(yk + 16), op(b, db, xk + 16));
       const __m256i pa = _mm256_cmpeq_epi16(_mm256_min_epu16(da, pos_max), da);
       const __m256i pb = _mm256_cmpeq_epi16(_mm256_min_epu16(db, pos_max), db);
       c = _mm256_sub_epi8(c, _mm256_permute4x64_epi64(_mm256_packs_epi16(pa, pb), 0xD8));
@@ -302,11 +315,11 @@ RELU_EXT_VEC_INLINE int64_t stats_rows_bits_steps(int16_t* __restrict__ y,
 }
 #endif
 // kR rows of n, `stride` elements apart
-template <int64_t kR, typename scalar_t, typename T, typename RI>
+template <int64_t kR, typename scalar_t, typename T, bool kScalar, typename RI>
 RELU_EXT_VEC_INLINE void stats_row_block_bits(int16_t* __restrict__ y,
                                               const int16_t* __restrict__ x,
                                               RI* __restrict__ counts, int64_t n, int64_t stride,
-                                              BitsOp<scalar_t, T> op) {
+                                              BitsOp<scalar_t, T, kScalar> op) {
   int64_t i = 0;
 #if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
   if constexpr (std::is_same_v<RI, uint8_t>) {
@@ -322,9 +335,9 @@ RELU_EXT_VEC_INLINE void stats_row_block_bits(int16_t* __restrict__ y,
     counts[i] = c;
   }
 }
-template <typename scalar_t, typename T, typename RI>
+template <typename scalar_t, typename T, bool kScalar, typename RI>
 void stats_rows_bits(int16_t* y, const int16_t* x, RI* counts, int64_t n, int64_t stride,
-                     int64_t rows, BitsOp<scalar_t, T> op) {
+                     int64_t rows, BitsOp<scalar_t, T, kScalar> op) {
   int64_t r = 0;
   if (stats_row_blocks()) {
     for (; r + kRowBlock <= rows; r += kRowBlock) {
@@ -335,9 +348,9 @@ void stats_rows_bits(int16_t* y, const int16_t* x, RI* counts, int64_t n, int64_
     stats_row_block_bits<1>(y + r * stride, x + r * stride, counts, n, stride, op);
   }
 }
-template <typename scalar_t, typename T>
+template <typename scalar_t, typename T, bool kScalar>
 int64_t stats_run_bits(int16_t* __restrict__ y, const int16_t* __restrict__ x, int64_t n,
-                       BitsOp<scalar_t, T> op) {
+                       BitsOp<scalar_t, T, kScalar> op) {
   int32_t count = 0;  // n <= 2^22
   for (int64_t i = 0; i < n; ++i) {
     y[i] = op(x[i]);

@@ -192,7 +192,12 @@ at::Tensor gelu_forward_cpu(const at::Tensor& self, c10::string_view approximate
     using opmath_t = at::opmath_type<scalar_t>;
     if constexpr (kTabulated<scalar_t>) {
       with_form(use_tanh, [&](auto form) {
-        cpu_tabulated_values<scalar_t>(out, gelu_values<scalar_t, decltype(form)::value>(), self);
+        constexpr bool kTanh = decltype(form)::value;
+        if (slow_gathers()) {
+          cpu_tabulated_floats<scalar_t>(out, gelu_value_floats<scalar_t, kTanh>(), 1.0f, self);
+        } else {
+          cpu_tabulated_values<scalar_t>(out, gelu_values<scalar_t, kTanh>(), self);
+        }
       });
     } else if (use_tanh) {
       cpu_elementwise_vec<scalar_t>(

@@ -643,9 +643,11 @@ void cpu_tabulated_values(const at::Tensor& out, const std::vector<uint16_t>& va
       });
 }
 
-// out = scaled_lookup(in, table, scale) (tables.h; ELU's forward at alpha != 1): dense tensors
-// by gathers, other layouts an element at a time (the same values). Always scaled (right at
-// scale 1 too): the one caller with scale 1, ELU at alpha = 1, reads 16-bit values instead.
+// out = scaled_lookup(in, table, scale) (tables.h; ELU's forward at alpha != 1, and GELU's
+// where gathers are slow, at scale 1): dense tensors by gathers, or by scalar loads with the
+// input prefetched where gathers are slow (slow_gathers(); the prefetch took 10% off GELU's
+// bfloat16 forward at 16M there, and lost 4-7% with gathers, NOTES §35, §56); other layouts
+// an element at a time (the same values).
 template <typename scalar_t>
 void cpu_tabulated_floats(const at::Tensor& out, const std::vector<float>& table, float scale,
                           const at::Tensor& in) {
@@ -658,12 +660,22 @@ void cpu_tabulated_floats(const at::Tensor& out, const std::vector<float>& table
     return;
   }
   const std::array<const scalar_t*, 1> x = {in.const_data_ptr<scalar_t>()};
-  detail::parallel_dense</*kPrefetch=*/false>(
-      out.data_ptr<scalar_t>(), x, out.numel(),
-      [t, scale](scalar_t* dst, auto src, int64_t begin, int64_t end) {
-        detail::scaled_loop</*kGrad=*/false, /*kScale=*/true, scalar_t>(dst, nullptr, src[0],
-                                                                        begin, end, t, scale);
+  scalar_t* const o = out.data_ptr<scalar_t>();
+  detail::with_scale(scale, [&](auto kScale) {
+    if (slow_gathers()) {
+      detail::parallel_dense(o, x, out.numel(), [=](scalar_t* dst, auto src, int64_t begin,
+                                                    int64_t end) {
+        detail::scaled_loop<false, kScale, scalar_t, true>(dst, nullptr, src[0], begin, end, t,
+                                                           scale);
       });
+    } else {
+      detail::parallel_dense</*kPrefetch=*/false>(
+          o, x, out.numel(), [=](scalar_t* dst, auto src, int64_t begin, int64_t end) {
+            detail::scaled_loop<false, kScale, scalar_t>(dst, nullptr, src[0], begin, end, t,
+                                                         scale);
+          });
+    }
+  });
 }
 
 // grad_input = grad * f'(x), f' tabulated (tabulate_slopes), the product in float; f'(x)

@@ -95,6 +95,13 @@ template <typename scalar_t, typename F>
 std::vector<uint16_t> tabulate_values(const F& f) {
   return tabulate<scalar_t, uint16_t>(f, [](double v) { return round_to_bits<scalar_t>(v); });
 }
+// tabulate_values' entries widened to float (exactly): for loops that read float entries.
+template <typename scalar_t, typename F>
+std::vector<float> tabulate_values_as_floats(const F& f) {
+  return tabulate<scalar_t, float>(f, [](double v) {
+    return static_cast<float>(from_bits<scalar_t>(round_to_bits<scalar_t>(v)));
+  });
+}
 template <typename scalar_t, typename F>
 std::vector<float> tabulate_slopes(const F& f) {
   return tabulate<scalar_t, float>(f, [](double v) { return static_cast<float>(v); });
