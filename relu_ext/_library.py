@@ -92,7 +92,8 @@ def load():
             f"relu_ext: relu_ext/_C_cpu_*.so (the CPU kernels) is missing. Build it with: {REBUILD}"
         )
     # the CPU library's choices for this CPU, overridden (csrc/cpu/cpu_choices.h)
-    for name, meaning in (("RELU_EXT_SLOW_GATHERS", "the half types' ELU computed, not looked up"),
+    for name, meaning in (("RELU_EXT_SLOW_GATHERS", "the half types' ELU computed, not looked "
+                                                    "up, and GELU's tables read by scalar loads"),
                           ("RELU_EXT_ROW_BLOCKS", "the monitor's counts of half-type rows taken "
                                                   "in blocks of rows")):
         value = os.environ.get(name)

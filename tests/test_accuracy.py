@@ -268,10 +268,12 @@ def test_tables_keep_subnormals_built_under_flush_to_zero():
 
 
 def test_half_kernels_both_ways():
-    """Both ways of the half types' ELU on every machine: the two tests above again, in a child
-    process with RELU_EXT_SLOW_GATHERS set against this CPU's own choice (csrc/cpu/cpu_choices.h):
-    computed where this CPU looks it up, looked up where it computes; backend_info reports the
-    choice, and a bad value fails the import."""
+    """Both ways of the half types' tables on every machine: the two tests above again, in a
+    child process with RELU_EXT_SLOW_GATHERS set against this CPU's own choice
+    (csrc/cpu/cpu_choices.h): ELU computed where this CPU looks it up, looked up where it
+    computes, and GELU's tables read by scalar loads where this CPU gathers, gathered where it
+    reads them by scalar loads; backend_info reports the choice, and a bad value fails the
+    import."""
     from child import run_python
 
     flipped = "0" if relu_ext._C.slow_gathers() else "1"
