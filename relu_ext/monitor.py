@@ -164,7 +164,7 @@ class DeadUnitMonitor:
         product = nn.functional.linear(input, module.weight)
         y = module._bias_act(product)
         with torch.no_grad():
-            pre = product + module._bias()
+            pre = product if module.bias is None else product + module.bias
             fired = _act_stats(pre, None, pre.dim() - 1, "relu", 0.0)[1]
         self._record(name, -1, fired, pre.numel() // max(1, pre.shape[-1]))
         return y
