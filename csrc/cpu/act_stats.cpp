@@ -156,7 +156,8 @@ constexpr bool kStatsTable =
 // ReLU of the 16-bit patterns (no arithmetic; T void), or the value tabulated at each pattern
 // (T uint16_t: GELU's values, act_vec.h's gelu_values, and ELU's at alpha = 1,
 // elu_values_at_one; T float: ELU's at another alpha, elu_values times alpha where x is not
-// positive, tables.h's scaled_lookup).
+// positive, tables.h's scaled_lookup; kScalar: GELU's values as floats, gelu_value_floats,
+// read by scalar loads from the input where gathers are slow, cpu_choices.h).
 template <typename scalar_t, typename T, bool kScalar = false>
 struct BitsOp {
   static constexpr bool kRelu = std::is_void_v<T>;

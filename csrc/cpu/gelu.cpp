@@ -44,16 +44,6 @@ struct VecGeluPolicy {
   }
 };
 
-// Runs f(std::bool_constant<kTanh>{}) for the form `approximate` names.
-template <typename F>
-void with_form(bool use_tanh, const F& f) {
-  if (use_tanh) {
-    f(std::true_type{});
-  } else {
-    f(std::false_type{});
-  }
-}
-
 // (result, mask): gelu in self's layout (contiguous when self is not dense), bit i of mask =
 // (self >= x_min) at the result's memory position i.
 std::tuple<at::Tensor, at::Tensor> gelu_mask_cpu(const at::Tensor& self,
@@ -66,7 +56,7 @@ std::tuple<at::Tensor, at::Tensor> gelu_mask_cpu(const at::Tensor& self,
   RELU_EXT_DISPATCH(x.scalar_type(), "gelu_mask_cpu", [&] {
     using opmath_t = at::opmath_type<scalar_t>;
     using V = at::vec::Vectorized<opmath_t>;
-    with_form(use_tanh, [&](auto form) {
+    detail::with_flag(use_tanh, [&](auto form) {
       constexpr bool kTanh = decltype(form)::value;
       // The half types' values from gelu's tables, as gelu_forward_cpu's.
       const uint16_t* values = nullptr;
@@ -135,7 +125,7 @@ at::Tensor gelu_backward_from_result_cpu(const at::Tensor& grad_output, const at
   RELU_EXT_DISPATCH(result.scalar_type(), "gelu_backward_from_result_cpu", [&] {
     using opmath_t = at::opmath_type<scalar_t>;
     using V = at::vec::Vectorized<opmath_t>;
-    with_form(use_tanh, [&](auto form) {
+    detail::with_flag(use_tanh, [&](auto form) {
       constexpr bool kTanh = decltype(form)::value;
       if constexpr (kTabulated<scalar_t>) {
         cpu_tabulated_slopes_bits<scalar_t>(
@@ -169,7 +159,7 @@ at::Tensor gelu_inverse_cpu(const at::Tensor& result, const at::Tensor& mask,
   RELU_EXT_DISPATCH(result.scalar_type(), "gelu_inverse_cpu", [&] {
     using opmath_t = at::opmath_type<scalar_t>;
     using V = at::vec::Vectorized<opmath_t>;
-    with_form(use_tanh, [&](auto form) {
+    detail::with_flag(use_tanh, [&](auto form) {
       constexpr bool kTanh = decltype(form)::value;
       cpu_elementwise_bits_in<scalar_t>(
           x, mask,
@@ -191,7 +181,7 @@ at::Tensor gelu_forward_cpu(const at::Tensor& self, c10::string_view approximate
   RELU_EXT_DISPATCH(self.scalar_type(), "gelu_forward_cpu", [&] {
     using opmath_t = at::opmath_type<scalar_t>;
     if constexpr (kTabulated<scalar_t>) {
-      with_form(use_tanh, [&](auto form) {
+      detail::with_flag(use_tanh, [&](auto form) {
         constexpr bool kTanh = decltype(form)::value;
         if (slow_gathers()) {
           cpu_tabulated_floats<scalar_t>(out, gelu_value_floats<scalar_t, kTanh>(), 1.0f, self);
@@ -221,7 +211,7 @@ at::Tensor gelu_backward_cpu(const at::Tensor& grad_output, const at::Tensor& se
   RELU_EXT_DISPATCH(self.scalar_type(), "gelu_backward_cpu", [&] {
     using opmath_t = at::opmath_type<scalar_t>;
     if constexpr (kTabulated<scalar_t>) {
-      with_form(use_tanh, [&](auto form) {
+      detail::with_flag(use_tanh, [&](auto form) {
         cpu_tabulated_slopes<scalar_t>(grad_input, gelu_slopes<scalar_t, decltype(form)::value>(),
                                        grad_output, self);
       });

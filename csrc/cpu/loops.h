@@ -609,13 +609,13 @@ inline void scaled_loop(scalar_t* o, const scalar_t* g, const scalar_t* x, int64
   }
 }
 
-// f(std::bool_constant<scale != 1>)
+// f(std::bool_constant<b>): a choice made per call, compiled into the loop it selects
 template <typename F>
-inline void with_scale(float scale, const F& f) {
-  if (scale == 1.0f) {
-    f(std::false_type{});
-  } else {
+inline void with_flag(bool b, const F& f) {
+  if (b) {
     f(std::true_type{});
+  } else {
+    f(std::false_type{});
   }
 }
 
@@ -660,21 +660,15 @@ void cpu_tabulated_floats(const at::Tensor& out, const std::vector<float>& table
     return;
   }
   const std::array<const scalar_t*, 1> x = {in.const_data_ptr<scalar_t>()};
-  scalar_t* const o = out.data_ptr<scalar_t>();
-  detail::with_scale(scale, [&](auto kScale) {
-    if (slow_gathers()) {
-      detail::parallel_dense(o, x, out.numel(), [=](scalar_t* dst, auto src, int64_t begin,
-                                                    int64_t end) {
-        detail::scaled_loop<false, kScale, scalar_t, true>(dst, nullptr, src[0], begin, end, t,
-                                                           scale);
-      });
-    } else {
-      detail::parallel_dense</*kPrefetch=*/false>(
-          o, x, out.numel(), [=](scalar_t* dst, auto src, int64_t begin, int64_t end) {
-            detail::scaled_loop<false, kScale, scalar_t>(dst, nullptr, src[0], begin, end, t,
-                                                         scale);
+  detail::with_flag(scale != 1.0f, [&](auto kScale) {
+    detail::with_flag(slow_gathers(), [&](auto kScalar) {  // prefetching where it reads scalars
+      detail::parallel_dense<kScalar>(
+          out.data_ptr<scalar_t>(), x, out.numel(),
+          [=](scalar_t* dst, auto src, int64_t begin, int64_t end) {
+            detail::scaled_loop<false, kScale, scalar_t, kScalar>(dst, nullptr, src[0], begin,
+                                                                  end, t, scale);
           });
-    }
+    });
   });
 }
 
@@ -699,14 +693,11 @@ void cpu_tabulated_slopes(const at::Tensor& grad_input, const std::vector<float>
                                              x.const_data_ptr<scalar_t>()};
   detail::parallel_dense(grad_input.data_ptr<scalar_t>(), in, grad_input.numel(),
                          [t, scale](scalar_t* dst, auto src, int64_t begin, int64_t end) {
-                           detail::with_scale(scale, [&](auto kScale) {
-                             if (slow_gathers()) {
-                               detail::scaled_loop<true, kScale, scalar_t, true>(
+                           detail::with_flag(scale != 1.0f, [&](auto kScale) {
+                             detail::with_flag(slow_gathers(), [&](auto kScalar) {
+                               detail::scaled_loop<true, kScale, scalar_t, kScalar>(
                                    dst, src[0], src[1], begin, end, t, scale);
-                             } else {
-                               detail::scaled_loop<true, kScale>(dst, src[0], src[1], begin, end,
-                                                                 t, scale);
-                             }
+                             });
                            });
                          });
 }
