@@ -58,25 +58,38 @@ std::tuple<at::Tensor, at::Tensor> gelu_mask_cpu(const at::Tensor& self,
     using V = at::vec::Vectorized<opmath_t>;
     detail::with_flag(use_tanh, [&](auto form) {
       constexpr bool kTanh = decltype(form)::value;
-      // The half types' values from gelu's tables, as gelu_forward_cpu's.
+      // The half types' values from gelu's tables, as gelu_forward_cpu's: gathered, or where
+      // gathers are slow read by scalar loads from the float copy at the lanes' input address
+      // (whole words; a partial last word gathers).
       const uint16_t* values = nullptr;
-      if constexpr (kTabulated<scalar_t>) values = gelu_values<scalar_t, kTanh>().data();
-      cpu_elementwise_bits_out<scalar_t>(
-          out, mask,
-          [](opmath_t v) { return kTanh ? gelu_tanh_fwd(v) : gelu_fwd(v); },
-          [values](auto v) {  // generic: the branch not taken is not compiled
-            constexpr bool kHalf = kHalfMath<scalar_t>;
-            if constexpr (kTabulated<scalar_t>) {
-              return lookup_vec<scalar_t>(v, values);
-            } else {
-              return kTanh ? gelu_tanh_fwd_vec<kHalf>(v) : gelu_fwd_vec<kHalf>(v);
-            }
-          },
-          [](opmath_t v) { return gelu_right_branch<opmath_t, kTanh>(v); },
-          [](V v) {
-            return detail::bits_compare<true>(v, V(opmath_t(GeluInverseFit<kTanh>::x_min)));
-          },
-          x);
+      const float* floats = nullptr;
+      if constexpr (kTabulated<scalar_t>) {
+        values = gelu_values<scalar_t, kTanh>().data();
+        if (slow_gathers()) floats = gelu_value_floats<scalar_t, kTanh>().data();
+      }
+      detail::with_flag(floats != nullptr, [&](auto scalar_loads) {
+        constexpr bool kScalar = decltype(scalar_loads)::value;
+        cpu_elementwise_bits_out<scalar_t>(
+            out, mask,
+            [](opmath_t v) { return kTanh ? gelu_tanh_fwd(v) : gelu_fwd(v); },
+            [values, floats](auto v, auto... at) {  // generic: the branch not taken is not
+                                                    // compiled
+              constexpr bool kHalf = kHalfMath<scalar_t>;
+              if constexpr (kTabulated<scalar_t> && kScalar && sizeof...(at) == 1) {
+                return decltype(v)(
+                    lookup_floats(reinterpret_cast<const uint16_t*>(at)..., floats));
+              } else if constexpr (kTabulated<scalar_t>) {
+                return lookup_vec<scalar_t>(v, values);
+              } else {
+                return kTanh ? gelu_tanh_fwd_vec<kHalf>(v) : gelu_fwd_vec<kHalf>(v);
+              }
+            },
+            [](opmath_t v) { return gelu_right_branch<opmath_t, kTanh>(v); },
+            [](V v) {
+              return detail::bits_compare<true>(v, V(opmath_t(GeluInverseFit<kTanh>::x_min)));
+            },
+            x);
+      });
     });
   });
   return {out, mask};

@@ -822,7 +822,17 @@ inline uint32_t bits_out_word(scalar_t* const o, const scalar_t* const in, const
       word |= vpred(v) << k;
     } else {
       const auto [lo, hi] = at::vec::convert_to_float<scalar_t>(v);
-      narrow<scalar_t>(vop(lo), vop(hi)).store(o + base + k);
+      // vop(lanes, their input's address) where vop takes it (the half types' GELU reads
+      // its table by scalar loads there where gathers are slow), else vop(lanes)
+      const auto op = [&](const VecO& u, const scalar_t* at) {
+        if constexpr (std::is_invocable_v<const VOp&, VecO, const scalar_t*>) {
+          return vop(u, at);
+        } else {
+          return vop(u);
+        }
+      };
+      narrow<scalar_t>(op(lo, in + base + k), op(hi, in + base + k + VecO::size()))
+          .store(o + base + k);
       word |= vpred(lo) << k;
       word |= vpred(hi) << (k + VecO::size());
     }
