@@ -691,15 +691,15 @@ void cpu_tabulated_slopes(const at::Tensor& grad_input, const std::vector<float>
   }
   const std::array<const scalar_t*, 2> in = {grad.const_data_ptr<scalar_t>(),
                                              x.const_data_ptr<scalar_t>()};
-  detail::parallel_dense(grad_input.data_ptr<scalar_t>(), in, grad_input.numel(),
-                         [t, scale](scalar_t* dst, auto src, int64_t begin, int64_t end) {
-                           detail::with_flag(scale != 1.0f, [&](auto kScale) {
-                             detail::with_flag(slow_gathers(), [&](auto kScalar) {
+  detail::with_flag(scale != 1.0f, [&](auto kScale) {
+    detail::with_flag(slow_gathers(), [&](auto kScalar) {
+      detail::parallel_dense(grad_input.data_ptr<scalar_t>(), in, grad_input.numel(),
+                             [=](scalar_t* dst, auto src, int64_t begin, int64_t end) {
                                detail::scaled_loop<true, kScale, scalar_t, kScalar>(
                                    dst, src[0], src[1], begin, end, t, scale);
                              });
-                           });
-                         });
+    });
+  });
 }
 
 // --------------------------------------------------------- partial sums --

@@ -198,9 +198,7 @@ template <typename scalar_t, bool kScale, typename VFRaw>
 inline VFRaw gather_scaled(GatherIndex k, const float* table, VFRaw scale) {
   return scale_entries<scalar_t, kScale>(k, gather_floats(k, table), scale);
 }
-#endif
 
-#if defined(CPU_CAPABILITY_AVX512) || defined(CPU_CAPABILITY_AVX2)
 // gather_floats(table_index(p), table) by scalar loads into a buffer loaded as a vector: on
 // the CPUs whose gathers are slow (slow_gathers(), cpu_choices.h; on Zen 4 0.24 ns an element
 // against the gather's 0.37, one thread, in L1: benchmarks/NOTES.md §55).
