@@ -138,7 +138,9 @@ def bias_act(input: Tensor, bias: Tensor, activation: str = "relu", *, dim: int 
     convolution (N, C, ...). ``activation``: ``"relu"``, ``"leaky_relu"`` (``negative_slope``,
     default 0.01), ``"elu"`` (``alpha``, default 1.0), ``"gelu"`` (``approximate``, ``"none"``
     or ``"tanh"``), ``"prelu"`` (``weight``: 1 or C values, along ``dim`` too). The
-    activation's keywords and defaults are torch.nn.functional's.
+    activation's keywords and defaults are torch.nn.functional's. ``bias`` (and ``weight``)
+    have the input's dtype; under autocast ``bias`` is cast to it, as ``nn.Linear``'s is (with
+    ``"prelu"``, as torch's prelu: input, bias and weight to the autocast dtype).
     """
     ops = _traced if _is_compiling() else _direct
     if activation not in _ACT_KWARGS:

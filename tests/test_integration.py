@@ -1,6 +1,8 @@
 """Converted models in the training stack: torch.export (and AOTInductor), autocast,
 deterministic mode, torch.fx, torch.jit.trace and torch.jit.script, tensor subclasses and
 TorchFunctionMode."""
+import contextlib
+import copy
 import io
 import warnings
 
@@ -99,6 +101,49 @@ def test_autocast_dtypes_as_torch(name, device):
         torch.testing.assert_close(ours[1](x.repeat(1, 2)), stock[1](x.repeat(1, 2)))
         for p, q in zip(ours.parameters(), stock.parameters()):
             torch.testing.assert_close(p.grad, q.grad, rtol=2e-2, atol=2e-2)
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_autocast_fused_and_monitored(name, device):
+    """Under autocast, a model converted with fuse_bias=True (LinearAct: its product in the
+    autocast dtype meets the fp32 bias) and models watched by a DeadUnitMonitor give torch.nn's
+    dtype and values, the fp32 parameters' gradients, and counts of the hidden
+    layer's units with x > 0 (within rounding of 0: the fused count is on product + bias)."""
+    dtypes = [torch.bfloat16] if device == "cpu" else [torch.float16, torch.bfloat16]
+    for dtype in dtypes:
+        stock, ours = _pair(name, device)
+        fused = relu_ext.convert(copy.deepcopy(stock), fuse_bias=True)
+        if name == "prelu":  # not fused by convert (its weight's state_dict key would move)
+            fused[0] = relu_ext.LinearAct(8, 16, "prelu", num_parameters=16, device=device)
+            fused[0].load_state_dict({**stock[0].state_dict(),
+                                      "activation_weight": stock[1].weight.detach()})
+            fused[1] = nn.Identity()
+        assert type(fused[0]) is relu_ext.LinearAct
+        x = torch.randn(64, 8, device=device)
+        with torch.autocast(device, dtype=dtype):
+            h = stock[0](x).float()
+        for model, watched in ((stock, False), (fused, False), (fused, True), (ours, True)):
+            model.zero_grad()
+            with contextlib.ExitStack() as stack:
+                mon = stack.enter_context(relu_ext.DeadUnitMonitor(model)) if watched else None
+                with torch.autocast(device, dtype=dtype):
+                    y = model(x)
+            y.float().sum().backward()
+            if model is stock:
+                want, grads = y, [p.grad for p in stock.parameters()]
+                continue
+            assert y.dtype == want.dtype == dtype
+            torch.testing.assert_close(y, want, rtol=3e-2, atol=3e-2)
+            for p, g in zip(model.parameters(), grads):
+                # in norm: where the product rounds to the other side of 0 from torch.nn's, a
+                # slope of 1 meets one of ~0 (relu, leaky_relu, prelu)
+                assert p.dtype == p.grad.dtype == torch.float32
+                assert (p.grad - g).norm() <= 0.05 * g.norm(), (p.grad, g)
+            if watched:
+                (fired, seen), = mon.counts().values()
+                assert seen == x.shape[0]
+                assert ((h > 0.05).sum(0).cpu() <= fired).all(), (fired, h)
+                assert (fired <= (h > -0.05).sum(0).cpu()).all(), (fired, h)
 
 
 @pytest.mark.parametrize("name", ACTIVATIONS)

@@ -89,7 +89,29 @@ std::tuple<at::Tensor, at::Tensor> act_stats_autograd(const at::Tensor& x,
   return {y, fired};
 }
 
+// Autocast: as the activation's own op. PReLU's as torch's prelu (input and weight in the
+// autocast dtype, csrc/autograd/prelu.cpp); the others are not autocast ops: as they come.
+template <c10::DeviceType device>
+std::tuple<at::Tensor, at::Tensor> act_stats_autocast(const at::Tensor& x,
+                                                      const std::optional<at::Tensor>& weight,
+                                                      int64_t dim, c10::string_view activation,
+                                                      double param) {
+  const Autocast<device> autocast;
+  if (activation != "prelu" || !weight) return ops::act_stats(x, weight, dim, activation, param);
+  const auto to = autocast.dtype();
+  return ops::act_stats(autocast.cast(to, x), autocast.cast(to, *weight), dim, activation,
+                        param);
+}
+
 }  // namespace
+
+TORCH_LIBRARY_IMPL(relu_ext, AutocastCPU, m) {
+  m.impl("act_stats", &act_stats_autocast<c10::DeviceType::CPU>);
+}
+
+TORCH_LIBRARY_IMPL(relu_ext, AutocastCUDA, m) {
+  m.impl("act_stats", &act_stats_autocast<c10::DeviceType::CUDA>);
+}
 
 TORCH_LIBRARY_IMPL(relu_ext, Autograd, m) {
   m.impl("act_stats", &act_stats_autograd);

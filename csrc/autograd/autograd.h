@@ -6,6 +6,7 @@
 // its own Node, so double backward works. Nodes also support compiled autograd.
 #pragma once
 
+#include <ATen/autocast_mode.h>
 #include <torch/autograd.h>
 #include <torch/csrc/autograd/FunctionsManual.h>
 #include <torch/csrc/autograd/VariableTypeUtils.h>
@@ -213,5 +214,22 @@ inline void set_tangent(const at::Tensor& y, const at::Tensor& t, bool inplace =
   }
   y._set_fw_grad(t, /*level=*/0, /*is_inplace_op=*/inplace);
 }
+
+// An Autocast kernel's view of autocast on the device: its guard (the op's call below it
+// runs without autocast), the autocast dtype, and tensors cast as torch's autocast casts them
+// (floating-point tensors only, fp32 parameters cached for the autocast region).
+template <c10::DeviceType device>
+struct Autocast {
+  c10::impl::ExcludeDispatchKeyGuard below{
+      at::autocast::get_autocast_dispatch_key_from_device_type(device)};
+  at::ScalarType dtype() const { return at::autocast::get_autocast_dtype(device); }
+  at::Tensor cast(at::ScalarType to, const at::Tensor& t) const {
+    return at::autocast::cached_cast(to, t, device);
+  }
+  // A parameter (a bias) to the dtype of the input it is added to, when that is floating.
+  at::Tensor like(const at::Tensor& input, const at::Tensor& t) const {
+    return input.is_floating_point() ? cast(input.scalar_type(), t) : t;
+  }
+};
 
 }  // namespace relu_ext

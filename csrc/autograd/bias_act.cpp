@@ -168,7 +168,35 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bias_prelu_backward_autograd(
   return ops::bias_prelu_backward(grad, x, b, w, dim);
 }
 
+// Autocast: the bias takes the input's dtype, as nn.Linear's bias does under autocast (a
+// LinearAct's product comes in the autocast dtype, its bias in fp32), so the result has the
+// input's dtype, as the activation alone would. With PReLU, as torch's prelu (a "lower
+// precision" op) on x + b: input, bias and weight in the autocast dtype.
+template <c10::DeviceType device>
+at::Tensor bias_act_autocast(const at::Tensor& x, const at::Tensor& b, int64_t dim,
+                             c10::string_view activation, double param) {
+  const Autocast<device> autocast;
+  return ops::bias_act(x, autocast.like(x, b), dim, activation, param);
+}
+template <c10::DeviceType device>
+at::Tensor bias_prelu_autocast(const at::Tensor& x, const at::Tensor& b, const at::Tensor& w,
+                               int64_t dim) {
+  const Autocast<device> autocast;
+  const auto to = autocast.dtype();
+  return ops::bias_prelu(autocast.cast(to, x), autocast.cast(to, b), autocast.cast(to, w), dim);
+}
+
 }  // namespace
+
+TORCH_LIBRARY_IMPL(relu_ext, AutocastCPU, m) {
+  m.impl("bias_act", &bias_act_autocast<c10::DeviceType::CPU>);
+  m.impl("bias_prelu", &bias_prelu_autocast<c10::DeviceType::CPU>);
+}
+
+TORCH_LIBRARY_IMPL(relu_ext, AutocastCUDA, m) {
+  m.impl("bias_act", &bias_act_autocast<c10::DeviceType::CUDA>);
+  m.impl("bias_prelu", &bias_prelu_autocast<c10::DeviceType::CUDA>);
+}
 
 TORCH_LIBRARY_IMPL(relu_ext, Autograd, m) {
   m.impl("bias_act", &bias_act_autograd);

@@ -6,8 +6,6 @@
 //                   d/dg = gg_i * (x > 0 ? 1 : w[c]) + gg_w[c] * (x > 0 ? 0 : x)
 //                   d/dx = gg_w[c] * g * (x > 0 ? 0 : 1)
 //                   d/dw[c] = sum_c gg_i * g * (x > 0 ? 0 : 1)
-#include <ATen/autocast_mode.h>
-
 #include "autograd.h"
 
 namespace relu_ext {
@@ -143,11 +141,8 @@ at::Tensor prelu_autograd(const at::Tensor& x, const at::Tensor& w) {
 // are cast to the autocast dtype, so an fp32 weight meets a bf16/fp16 activation.
 template <c10::DeviceType device>
 at::Tensor prelu_autocast(const at::Tensor& x, const at::Tensor& w) {
-  c10::impl::ExcludeDispatchKeyGuard no_autocast(
-      at::autocast::get_autocast_dispatch_key_from_device_type(device));
-  const auto dtype = at::autocast::get_autocast_dtype(device);
-  return ops::prelu(at::autocast::cached_cast(dtype, x, device),
-                    at::autocast::cached_cast(dtype, w, device));
+  const Autocast<device> autocast;
+  return ops::prelu(autocast.cast(autocast.dtype(), x), autocast.cast(autocast.dtype(), w));
 }
 
 }  // namespace
