@@ -159,9 +159,16 @@ def bias_act(input: Tensor, bias: Tensor, activation: str = "relu", *, dim: int 
         if approximate not in ("none", "tanh"):
             raise ValueError(f"bias_act: approximate must be 'none' or 'tanh', got {approximate!r}")
         return ops.bias_act(input, bias, dim, "gelu_tanh" if approximate == "tanh" else "gelu", 0.0)
-    param = act_kwargs.get("negative_slope", 0.01) if activation == "leaky_relu" else \
-        act_kwargs.get("alpha", 1.0) if activation == "elu" else 0.0
-    return ops.bias_act(input, bias, dim, activation, float(param))
+    name, default = {"leaky_relu": ("negative_slope", 0.01), "elu": ("alpha", 1.0)}.get(
+        activation, (None, 0.0))
+    param = act_kwargs.get(name, default)
+    try:  # a number, or a one-element tensor, as torch.nn.functional takes it
+        if isinstance(param, str):
+            raise TypeError
+        param = float(param)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"bias_act: {name} must be a number, got {param!r}") from None
+    return ops.bias_act(input, bias, dim, activation, param)
 
 
 # --------------------------------------------------------------------------- TorchScript --

@@ -240,6 +240,13 @@ def test_errors():
         bias_act(x, b, "tanh")
     with pytest.raises(TypeError, match="takes no argument 'alpha'"):
         bias_act(x, b, "relu", alpha=1.0)
+    with pytest.raises(TypeError, match="alpha must be a number, got '0.5'"):
+        bias_act(x, b, "elu", alpha="0.5")
+    with pytest.raises(TypeError, match="negative_slope must be a number, got tensor"):
+        bias_act(x, b, "leaky_relu", negative_slope=torch.tensor([0.2, 0.3]))
+    # a one-element tensor is a number, as torch.nn.functional takes it
+    torch.testing.assert_close(bias_act(x, b, "elu", alpha=torch.tensor(0.5)),
+                               TF.elu(x + b, alpha=0.5))
     with pytest.raises(TypeError, match="prelu needs weight"):
         bias_act(x, b, "prelu")
     with pytest.raises(RuntimeError, match=r"bias to be a 1-D tensor of size self.size\(1\) = 5"):
