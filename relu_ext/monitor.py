@@ -61,6 +61,12 @@ def _watched_class(module):
     return None
 
 
+def _monitor_of(module):
+    """The DeadUnitMonitor whose counting forward `module` runs now, or None."""
+    owner = getattr(getattr(module.__dict__.get("forward"), "func", None), "__self__", None)
+    return owner if isinstance(owner, DeadUnitMonitor) else None
+
+
 class DeadUnitMonitor:
     """Counts, per channel of every ReLU-family module of ``model`` (torch.nn's and
     relu_ext's ReLU, LeakyReLU, PReLU, ELU, GELU; relu_ext's LinearAct per output feature),
@@ -87,6 +93,12 @@ class DeadUnitMonitor:
 
     # ------------------------------------------------------------------ enabling --
     def start(self):
+        for name, m in self._watched:  # all checked before any is watched
+            owner = _monitor_of(m)
+            if owner is not None and owner is not self:
+                raise RuntimeError(f"DeadUnitMonitor: {name or 'the model'} is watched by another "
+                                   f"DeadUnitMonitor already; stop that one first (a module is "
+                                   f"watched by one monitor at a time)")
         for name, m in self._watched:
             if name in self._saved:
                 continue

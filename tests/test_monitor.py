@@ -434,6 +434,27 @@ def test_monitor_watches_classes_made_around_activations_not_overrides():
     assert torch.equal(counts["0"][0], reference_fired(x, 1))
 
 
+def test_monitor_one_at_a_time_per_module():
+    """A second monitor on modules another one watches raises (it would see none of their
+    calls, and stopping the two out of order left a module watched) and watches nothing; the
+    first keeps counting, and stopping it restores the model."""
+    net = nn.Sequential(nn.Linear(4, 4), relu_ext.ReLU(), nn.Linear(4, 4), nn.ReLU())
+    x = torch.randn(3, 4)
+    with relu_ext.DeadUnitMonitor(net[2:]) as first:
+        with pytest.raises(RuntimeError, match="watched by another DeadUnitMonitor"):
+            relu_ext.DeadUnitMonitor(net).start()
+        assert "forward" not in net[1].__dict__  # nothing half-started
+        first.start()  # its own again: a no-op
+        net(x)
+    assert all("forward" not in m.__dict__ for m in net)
+    h = net[2](net[1](net[0](x)))
+    fired, seen = first.counts()["3"]
+    assert torch.equal(fired, (h > 0).sum(0)) and seen == 3
+    with relu_ext.DeadUnitMonitor(net) as second:  # free again
+        net(x)
+    assert set(second.counts()) == {"1", "3"}
+
+
 def test_monitor_bad_channel_dims():
     act = nn.ReLU()
     with pytest.raises(TypeError, match="channel_dim must be an int"):
