@@ -31,6 +31,14 @@ SLOPE, ALPHA, CHANNELS = 0.01, 1.0, 64
 K_BETA = math.sqrt(2.0 / math.pi)
 K_KAPPA = 0.044715
 OPS = ("relu", "leaky_relu", "prelu", "elu", "gelu", "gelu_tanh")
+# rows measured with an op besides its own: ELU at another alpha (alpha * expm1(x) rounds a
+# product that alpha = 1 does not)
+VARIANTS = {"elu": ("elu", "elu(alpha=0.7)")}
+
+
+def elu_alpha(op):
+    """ELU's alpha in a row named "elu" (ALPHA) or "elu(alpha=A)"."""
+    return float(op[len("elu(alpha="):-1]) if op.startswith("elu(") else ALPHA
 MANTISSA = {torch.float32: 23, torch.bfloat16: 7, torch.float16: 10, torch.float64: 52}
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 R = torch.ops.relu_ext
@@ -74,9 +82,9 @@ def reference(op, direction, x, g, w):
         y, d = torch.where(pos, x, SLOPE * x), torch.where(pos, 1.0, SLOPE)
     elif op == "prelu":
         y, d = torch.where(pos, x, w * x), torch.where(pos, torch.ones_like(x), w.expand_as(x))
-    elif op == "elu":
-        y = torch.where(pos, x, ALPHA * torch.expm1(x))
-        d = torch.where(pos, 1.0, ALPHA * torch.exp(x))
+    elif op.startswith("elu"):
+        y = torch.where(pos, x, elu_alpha(op) * torch.expm1(x))
+        d = torch.where(pos, 1.0, elu_alpha(op) * torch.exp(x))
     elif op == "gelu":
         cdf = 0.5 * torch.erfc(-x / math.sqrt(2.0))
         y = x * cdf
@@ -103,8 +111,9 @@ def run(impl, op, direction, x, g, w):
             return R.leaky_relu(x, SLOPE) if fwd else R.leaky_relu_backward(g, x, SLOPE, False)
         if op == "prelu":
             return R.prelu(x, w) if fwd else R.prelu_backward(g, x, w)[0]
-        if op == "elu":
-            return R.elu(x, ALPHA) if fwd else R.elu_backward(g, x, ALPHA, False)
+        if op.startswith("elu"):
+            a = elu_alpha(op)
+            return R.elu(x, a) if fwd else R.elu_backward(g, x, a, False)
         approx = "tanh" if op == "gelu_tanh" else "none"
         return R.gelu(x, approx) if fwd else R.gelu_backward(g, x, approx)
     if op == "relu":
@@ -113,8 +122,9 @@ def run(impl, op, direction, x, g, w):
         return A.leaky_relu(x, SLOPE) if fwd else A.leaky_relu_backward(g, x, SLOPE, False)
     if op == "prelu":
         return A._prelu_kernel(x, w) if fwd else A._prelu_kernel_backward(g, x, w)[0]
-    if op == "elu":
-        return A.elu(x, ALPHA) if fwd else A.elu_backward(g, ALPHA, 1, 1, False, x)
+    if op.startswith("elu"):
+        a = elu_alpha(op)
+        return A.elu(x, a) if fwd else A.elu_backward(g, a, 1, 1, False, x)
     approx = "tanh" if op == "gelu_tanh" else "none"
     return A.gelu(x, approximate=approx) if fwd else A.gelu_backward(g, x, approximate=approx)
 
@@ -145,7 +155,7 @@ def measure(n=10**7, device="cpu", dtypes=("float32", "bfloat16"), ops=OPS, seed
     for dtype_name in dtypes:
         dtype = DTYPES[dtype_name]
         x, g, w = make_inputs(n, dtype, device, seed)
-        for op in ops:
+        for op in (v for op in ops for v in VARIANTS.get(op, (op,))):
             for direction in ("forward", "backward"):
                 ref = reference(op, direction, x.cpu(), g.cpu(), w.cpu())
                 row = {"op": op, "direction": direction, "dtype": dtype_name, "device": device,

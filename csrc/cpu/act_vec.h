@@ -65,12 +65,34 @@ RELU_EXT_VEC_INLINE V prelu_bwd_weight_vec(V g, V x) {
   return where_positive(x, V(T(0)), x * g);
 }
 
+// ELU on the CPU's scalar paths (the baseline library, strided tensors, loop tails): float's
+// alpha * expm1(x) in double, rounded once (in float, alpha times a rounded expm1 was 1.6 ulp
+// off at alpha = 0.7, ATen's 1.3; NOTES §59).
+template <typename T>
+inline T elu_fwd_scalar(T x, T alpha) {
+  if constexpr (std::is_same_v<T, float>) {
+    return static_cast<float>(elu_fwd<double>(x, alpha));
+  } else {
+    return elu_fwd(x, alpha);
+  }
+}
+
 // The same formulas as elu_fwd/elu_bwd/elu_bwd_from_result in ../common.h, on
 // at::vec vectors (expm1 and exp from vec_math.h), branches as blends.
-// max(x, 0) + alpha * expm1(min(x, 0)): no blend (both clamps keep NaN and -0).
+// max(x, 0) + alpha * expm1(min(x, 0)): no blend (both clamps keep NaN). float at alpha != 1:
+// alpha times expm1 and its rounding errors, rounded once (0.91 ulp at alpha = 0.7 against
+// 1.78; +35% time, so not at alpha = 1, whose product is exact: NOTES §59).
 template <bool kHalf, typename V>
 RELU_EXT_VEC_INLINE V elu_fwd_vec(V x, V alpha) {
   using T = typename V::value_type;
+  if constexpr (std::is_same_v<T, float> && !kHalf) {
+    if (!vec_math::all_one(alpha)) {
+      V low;
+      const V e = vec_math::expm1_nonpositive<kHalf>(x, &low);
+      return at::vec::fmadd(alpha, e,
+                            at::vec::fmadd(alpha, low, at::vec::clamp_min(x, V(T(0)))));
+    }
+  }
   return at::vec::fmadd(alpha, vec_math::expm1_nonpositive<kHalf>(x),
                         at::vec::clamp_min(x, V(T(0))));
 }

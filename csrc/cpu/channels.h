@@ -19,7 +19,7 @@ V act_fwd_lanes(V z, V p) {
   z.store(x);
   p.store(a);
   for (int64_t j = 0; j < V::size(); ++j) {
-    if constexpr (A == Act::kElu) x[j] = elu_fwd(x[j], a[j]);
+    if constexpr (A == Act::kElu) x[j] = elu_fwd_scalar(x[j], a[j]);
     if constexpr (A == Act::kGelu) x[j] = gelu_fwd(x[j]);
     if constexpr (A == Act::kGeluTanh) x[j] = gelu_tanh_fwd(x[j]);
   }

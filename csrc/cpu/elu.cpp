@@ -27,7 +27,7 @@ void elu_into(const at::Tensor& out, const at::Tensor& self, double alpha) {
     }
   }
   cpu_elementwise_vec<scalar_t>(
-      out, [a](opmath_t x) { return elu_fwd(x, a); },
+      out, [a](opmath_t x) { return elu_fwd_scalar(x, a); },
       [a](auto x) { return elu_fwd_vec<kHalfMath<scalar_t>>(x, decltype(x)(a)); }, self);
 }
 // grad_input = grad_output * elu'(self), the same way (elu_slopes)

@@ -172,9 +172,14 @@ RELU_EXT_VEC_INLINE VF exp_nonpositive_slope(VF x) { return exp_nonpositive_by(x
 // expm1(min(x, 0)) (ELU's forward): expm1(x) = 2^n (1 + expm1(r)) - 1 = 2^n expm1(r) +
 // (2^n - 1) in one rounding, with expm1(r) = r + r^2 q(r), q of degree 5 (fit error 2.4e-10
 // relative; kHalf: degree 3, 4.5e-7); exact near 0 (n = 0), x clamped to [-87, 0] (expm1 is
-// -1 below), where 2^n is a normal float. NaN and -0 propagate.
+// -1 below), where 2^n is a normal float. NaN propagates; -0 gives +0 (r + r^2 q at r = -0).
+// With low: also *low, the two roundings' errors (of p = r + r^2 q and of 2^n p + (2^n - 1)),
+// each by one fma after an exact subtraction (r - p, and (2^n - 1) - result: within a factor
+// 2 of each other for every x <= 0 here, Sterbenz), so that result + *low is expm1 to well
+// under the result's ulp: ELU's forward at alpha != 1 rounds alpha (result + low) once
+// (act_vec.h; NOTES §59).
 template <bool kHalf = false>
-RELU_EXT_VEC_INLINE VF expm1_nonpositive(VF x) {
+RELU_EXT_VEC_INLINE VF expm1_nonpositive(VF x, VF* low = nullptr) {
   x = at::vec::clamp_min(at::vec::clamp_max(x, VF(0.0f)), VF(-87.0f));
   const VF n = round_log2e(x);
   const VF r = reduce_ln2<kHalf>(x, n);
@@ -185,9 +190,26 @@ RELU_EXT_VEC_INLINE VF expm1_nonpositive(VF x) {
     q = horner(r, {1.98458773e-4f, 1.39406172e-3f, 8.33338965e-3f, 4.16663624e-2f,
                    1.66666657e-1f, 5.00000000e-1f});
   }
-  const VF p = at::vec::fmadd(r * r, q, r);
+  const VF r2 = r * r;
+  const VF p = at::vec::fmadd(r2, q, r);
   const VF s = pow2(n);  // n in [-126, 127]
-  return at::vec::fmadd(s, p, s - VF(1.0f));
+  const VF e = at::vec::fmadd(s, p, s - VF(1.0f));
+  if (low != nullptr) {
+    const VF p_low = at::vec::fmadd(r2, q, r - p);
+    *low = at::vec::fmadd(s, p_low, at::vec::fmadd(s, p, (s - VF(1.0f)) - e));
+  }
+  return e;
+}
+
+// Whether every lane of a is 1 (for a loop-invariant a, a test the compiler hoists).
+RELU_EXT_VEC_INLINE bool all_one(VF a) {
+#if defined(CPU_CAPABILITY_AVX512)
+  return _mm512_cmp_ps_mask(a, _mm512_set1_ps(1.0f), _CMP_EQ_OQ) == 0xFFFF;
+#elif defined(CPU_CAPABILITY_AVX2)
+  return _mm256_movemask_ps(_mm256_cmp_ps(a, _mm256_set1_ps(1.0f), _CMP_EQ_OQ)) == 0xFF;
+#else
+  return (a == VF(1.0f)).zero_mask() == 0;
+#endif
 }
 
 // 1 / d and a / d for finite d > 0: divisions (correctly rounded), on every ISA. The divider
