@@ -1,5 +1,5 @@
 """Swap torch.nn activations in a built model for relu_ext's, and back."""
-from typing import Iterable, Optional, Union
+from typing import Iterable, Union
 
 from torch import nn
 
@@ -38,9 +38,17 @@ def _swap(model, pick):
     return model
 
 
+def _check_model(name, model):
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"relu_ext.{name}: model must be a torch.nn.Module, "
+                        f"got {type(model).__name__}")
+
+
 def _torch_types(types):
     if types is None:
         return set(_PAIRS)
+    if isinstance(types, (str, type)):  # one of them
+        types = [types]
     out = set()
     for t in types:
         if isinstance(t, str):
@@ -128,7 +136,7 @@ def _unfuse(model):
 
 
 def convert(model: nn.Module,
-            types: Optional[Iterable[Union[str, type]]] = None,
+            types: Union[str, type, Iterable[Union[str, type]], None] = None,
             memory_efficient: bool = False, fuse_bias: bool = False) -> nn.Module:
     """Replace, in place, every submodule whose type is exactly torch.nn.ReLU, LeakyReLU,
     PReLU, ELU or GELU with relu_ext's, at any depth (Sequential, ModuleList, ModuleDict,
@@ -137,17 +145,18 @@ def convert(model: nn.Module,
     Hyperparameters, parameters (the same Parameter objects: values, device, dtype,
     requires_grad, optimizer state), hooks and training mode are kept. ``types`` limits the
     swap to some activations: torch.nn classes or names (``"relu"``, ``"leaky_relu"``,
-    ``"prelu"``, ``"elu"``, ``"gelu"``). Subclasses of those types are left alone: they may
-    change the behaviour. ``memory_efficient=True`` makes the ELU and GELU modules keep
-    their output instead of their input for backward (see :class:`relu_ext.GELU`; ELUs need
-    ``alpha >= 0``); LeakyReLU keeps a 1-bit mask in every case. Returns ``model``, or its
-    replacement when ``model`` itself is such an activation. ``fuse_bias=True`` also fuses
-    each ``nn.Linear`` followed by a ReLU, LeakyReLU, ELU or GELU (not in place, not
-    memory_efficient) inside an ``nn.Sequential`` into a :class:`relu_ext.LinearAct` over the
-    same Parameters, the activation's place taken by a parameter-free ``FusedAway`` module
-    (indices and state_dict keys unchanged; PReLU pairs are left unfused: their weight would
-    change keys). :func:`revert` is the exact inverse.
+    ``"prelu"``, ``"elu"``, ``"gelu"``), or one of them alone. Subclasses of those types are
+    left alone: they may change the behaviour. ``memory_efficient=True`` makes the ELU and
+    GELU modules keep their output instead of their input for backward (see
+    :class:`relu_ext.GELU`; ELUs need ``alpha >= 0``); LeakyReLU keeps a 1-bit mask in every
+    case. Returns ``model``, or its replacement when ``model`` itself is such an activation.
+    ``fuse_bias=True`` also fuses each ``nn.Linear`` followed by a ReLU, LeakyReLU, ELU or
+    GELU (not in place, not memory_efficient) inside an ``nn.Sequential`` into a
+    :class:`relu_ext.LinearAct` over the same Parameters, the activation's place taken by a
+    parameter-free ``FusedAway`` module (indices and state_dict keys unchanged; PReLU pairs
+    are left unfused: their weight would change keys). :func:`revert` is the exact inverse.
     """
+    _check_model("convert", model)
     wanted = _torch_types(types)
     names = {id(m): n for n, m in model.named_modules()}
     if fuse_bias:
@@ -164,6 +173,7 @@ def revert(model: nn.Module) -> nn.Module:
     the same hyperparameters, Parameters, hooks and training mode (for example before
     ``torch.save`` of a whole model that must load without relu_ext). In place; returns
     ``model``, or its replacement when ``model`` itself is a relu_ext activation."""
+    _check_model("revert", model)
     _unfuse(model)
     return _swap(model, lambda m: _rebuild(m, _BACK[type(m)], drop=("memory_efficient",))
                  if type(m) in _BACK else None)

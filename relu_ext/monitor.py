@@ -75,6 +75,9 @@ class DeadUnitMonitor:
     call until :meth:`reset`."""
 
     def __init__(self, model: nn.Module, channel_dim=None):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"DeadUnitMonitor: model must be a torch.nn.Module, "
+                            f"got {type(model).__name__}")
         if channel_dim is not None and not isinstance(channel_dim, int):
             raise TypeError(f"DeadUnitMonitor: channel_dim must be an int or None, "
                             f"got {type(channel_dim).__name__}")

@@ -213,6 +213,15 @@ def test_convert_types_option():
     relu_ext.convert(zoo, types=["relu", nn.GELU])
     assert type(zoo["seq"][1]) is relu_ext.ReLU and type(zoo["seq"][2]) is nn.PReLU
     assert type(zoo["list"][1]) is relu_ext.GELU and type(zoo["list"][0]) is nn.LeakyReLU
+    zoo = _zoo()
+    relu_ext.convert(zoo, types="gelu")  # one alone
+    assert type(zoo["list"][1]) is relu_ext.GELU and type(zoo["seq"][1]) is nn.ReLU
+    relu_ext.convert(zoo, types=nn.ReLU)
+    assert type(zoo["seq"][1]) is relu_ext.ReLU and type(zoo["seq"][2]) is nn.PReLU
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module, got NoneType"):
+        relu_ext.convert(None)
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module, got str"):
+        relu_ext.revert("model")
     with pytest.raises(ValueError, match="types"):
         relu_ext.convert(zoo, types=["softplus"])
     with pytest.raises(ValueError, match="types"):

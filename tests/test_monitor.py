@@ -459,6 +459,8 @@ def test_monitor_bad_channel_dims():
     act = nn.ReLU()
     with pytest.raises(TypeError, match="channel_dim must be an int"):
         relu_ext.DeadUnitMonitor(act, channel_dim=1.0)
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module, got function"):
+        relu_ext.DeadUnitMonitor(lambda x: x)
     with relu_ext.DeadUnitMonitor(act, channel_dim=3):
         with pytest.raises(IndexError, match="channel_dim=3 is out of range"):
             act(torch.randn(2, 3, 4))
