@@ -95,7 +95,8 @@ def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False,
     """``input`` where positive, ``alpha * (exp(input) - 1)`` elsewhere.
 
     ``memory_efficient=True`` (needs ``alpha >= 0``): autograd keeps the output instead of
-    the input (the gradient, ``output + alpha`` where ``input <= 0``, is exact); the output
+    the input (the gradient, ``output + alpha`` where ``input <= 0``, is as accurate as the
+    output in absolute terms, not relatively where the output nears ``-alpha``); the output
     must then not be modified in place before backward (autograd raises if it is).
     """
     ops = _traced if _is_compiling() else _direct
