@@ -162,14 +162,18 @@ def bias_act(input: Tensor, bias: Tensor, activation: str = "relu", *, dim: int 
         return ops.bias_act(input, bias, dim, "gelu_tanh" if approximate == "tanh" else "gelu", 0.0)
     name, default = {"leaky_relu": ("negative_slope", 0.01), "elu": ("alpha", 1.0)}.get(
         activation, (None, 0.0))
-    param = act_kwargs.get(name, default)
-    try:  # a number, or a one-element tensor, as torch.nn.functional takes it
-        if isinstance(param, str):
-            raise TypeError
-        param = float(param)
-    except (TypeError, ValueError, RuntimeError):
-        raise TypeError(f"bias_act: {name} must be a number, got {param!r}") from None
+    param = _number("bias_act", name, act_kwargs.get(name, default))
     return ops.bias_act(input, bias, dim, activation, param)
+
+
+def _number(fn, name, value):
+    """value as a float: a number, or a one-element tensor, as torch.nn.functional takes it."""
+    if not isinstance(value, str):
+        try:
+            return float(value)
+        except (TypeError, ValueError, RuntimeError):
+            pass
+    raise TypeError(f"{fn}: {name} must be a number, got {value!r}")
 
 
 # --------------------------------------------------------------------------- TorchScript --
