@@ -107,8 +107,8 @@ def test_autocast_dtypes_as_torch(name, device):
 def test_autocast_fused_and_monitored(name, device):
     """Under autocast, a model converted with fuse_bias=True (LinearAct: its product in the
     autocast dtype meets the fp32 bias) and models watched by a DeadUnitMonitor give torch.nn's
-    dtype and values, the fp32 parameters' gradients, and counts of the hidden
-    layer's units with x > 0 (within rounding of 0: the fused count is on product + bias)."""
+    dtype and values and the fp32 parameters' gradients, and the monitor counts the hidden
+    units' x > 0 (to within rounding at 0: the fused model's count is on product + bias)."""
     dtypes = [torch.bfloat16] if device == "cpu" else [torch.float16, torch.bfloat16]
     for dtype in dtypes:
         stock, ours = _pair(name, device)
