@@ -38,10 +38,9 @@ def _swap(model, pick):
     return model
 
 
-def _check_model(name, model):
+def _check_model(who, model):
     if not isinstance(model, nn.Module):
-        raise TypeError(f"relu_ext.{name}: model must be a torch.nn.Module, "
-                        f"got {type(model).__name__}")
+        raise TypeError(f"{who}: model must be a torch.nn.Module, got {type(model).__name__}")
 
 
 def _torch_types(types):
@@ -156,7 +155,7 @@ def convert(model: nn.Module,
     parameter-free ``FusedAway`` module (indices and state_dict keys unchanged; PReLU pairs
     are left unfused: their weight would change keys). :func:`revert` is the exact inverse.
     """
-    _check_model("convert", model)
+    _check_model("relu_ext.convert", model)
     wanted = _torch_types(types)
     names = {id(m): n for n, m in model.named_modules()}
     if fuse_bias:
@@ -173,7 +172,7 @@ def revert(model: nn.Module) -> nn.Module:
     the same hyperparameters, Parameters, hooks and training mode (for example before
     ``torch.save`` of a whole model that must load without relu_ext). In place; returns
     ``model``, or its replacement when ``model`` itself is a relu_ext activation."""
-    _check_model("revert", model)
+    _check_model("relu_ext.revert", model)
     _unfuse(model)
     return _swap(model, lambda m: _rebuild(m, _BACK[type(m)], drop=("memory_efficient",))
                  if type(m) in _BACK else None)

@@ -22,6 +22,7 @@ from torch import nn
 
 from . import _C, modules
 from ._other_inputs import is_dtensor, plain_layout
+from .convert import _check_model
 from .functional import _traced_op
 
 # act_stats: _C's entry point (csrc/python.cpp), or under torch.compile its OpOverload (for
@@ -75,9 +76,7 @@ class DeadUnitMonitor:
     call until :meth:`reset`."""
 
     def __init__(self, model: nn.Module, channel_dim=None):
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"DeadUnitMonitor: model must be a torch.nn.Module, "
-                            f"got {type(model).__name__}")
+        _check_model("DeadUnitMonitor", model)
         if channel_dim is not None and not isinstance(channel_dim, int):
             raise TypeError(f"DeadUnitMonitor: channel_dim must be an int or None, "
                             f"got {type(channel_dim).__name__}")

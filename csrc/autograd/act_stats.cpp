@@ -98,9 +98,7 @@ std::tuple<at::Tensor, at::Tensor> act_stats_autocast(const at::Tensor& x,
                                                       double param) {
   const Autocast<device> autocast;
   if (activation != "prelu" || !weight) return ops::act_stats(x, weight, dim, activation, param);
-  const auto to = autocast.dtype();
-  return ops::act_stats(autocast.cast(to, x), autocast.cast(to, *weight), dim, activation,
-                        param);
+  return ops::act_stats(autocast.lower(x), autocast.lower(*weight), dim, activation, param);
 }
 
 }  // namespace

@@ -216,19 +216,20 @@ inline void set_tangent(const at::Tensor& y, const at::Tensor& t, bool inplace =
 }
 
 // An Autocast kernel's view of autocast on the device: its guard (the op's call below it
-// runs without autocast), the autocast dtype, and tensors cast as torch's autocast casts them
-// (floating-point tensors only, fp32 parameters cached for the autocast region).
+// runs without autocast) and tensors cast as torch's autocast casts them (floating-point
+// tensors only, fp32 parameters cached for the autocast region).
 template <c10::DeviceType device>
 struct Autocast {
   c10::impl::ExcludeDispatchKeyGuard below{
       at::autocast::get_autocast_dispatch_key_from_device_type(device)};
-  at::ScalarType dtype() const { return at::autocast::get_autocast_dtype(device); }
-  at::Tensor cast(at::ScalarType to, const at::Tensor& t) const {
-    return at::autocast::cached_cast(to, t, device);
+  // t in the autocast dtype (a "lower precision" op's inputs, as torch's prelu takes them)
+  at::Tensor lower(const at::Tensor& t) const {
+    return at::autocast::cached_cast(at::autocast::get_autocast_dtype(device), t, device);
   }
-  // A parameter (a bias) to the dtype of the input it is added to, when that is floating.
+  // A parameter (a bias) in the dtype of the input it is added to, when that is floating.
   at::Tensor like(const at::Tensor& input, const at::Tensor& t) const {
-    return input.is_floating_point() ? cast(input.scalar_type(), t) : t;
+    return input.is_floating_point() ? at::autocast::cached_cast(input.scalar_type(), t, device)
+                                     : t;
   }
 };
 

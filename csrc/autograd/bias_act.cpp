@@ -182,8 +182,7 @@ template <c10::DeviceType device>
 at::Tensor bias_prelu_autocast(const at::Tensor& x, const at::Tensor& b, const at::Tensor& w,
                                int64_t dim) {
   const Autocast<device> autocast;
-  const auto to = autocast.dtype();
-  return ops::bias_prelu(autocast.cast(to, x), autocast.cast(to, b), autocast.cast(to, w), dim);
+  return ops::bias_prelu(autocast.lower(x), autocast.lower(b), autocast.lower(w), dim);
 }
 
 }  // namespace

@@ -142,7 +142,7 @@ at::Tensor prelu_autograd(const at::Tensor& x, const at::Tensor& w) {
 template <c10::DeviceType device>
 at::Tensor prelu_autocast(const at::Tensor& x, const at::Tensor& w) {
   const Autocast<device> autocast;
-  return ops::prelu(autocast.cast(autocast.dtype(), x), autocast.cast(autocast.dtype(), w));
+  return ops::prelu(autocast.lower(x), autocast.lower(w));
 }
 
 }  // namespace
