@@ -417,8 +417,9 @@ STATS_ACTS = {"relu": ("relu", 0.0), "leaky_relu": ("leaky_relu", 0.01), "elu": 
 CUDA_FUSED_ROWS = 16
 
 
-# The monitor's two cost columns of the fused table: (console label, row key).
+# The monitor's three cost columns of the fused table: (console label, row key).
 MONITOR_COLUMNS = (("monitor", "monitor_overhead"),
+                   ("watched bias_act", "bias_act_monitor_overhead"),
                    ("watched LinearAct", "linear_act_monitor_overhead"))
 
 
@@ -430,8 +431,10 @@ def fused_table(devices, threads, rounds, block_s, ops, rows_n=4096):
     LinearAct(1024, 1024) against nn.Linear then the activation on a batch of those rows (the
     matmul included). Plus the dead-unit monitor's cost: act_stats (the activation counting
     per channel) against the activation alone, forward, same input, in alternating blocks (the
-    median of the rounds' ratios); and (float32) on the LinearAct, its forward watched by a
-    DeadUnitMonitor against unwatched (the matmul included)."""
+    median of the rounds' ratios); on bias_act, as a watched LinearAct runs it (act_stats with
+    the bias: bias_act's values, counted) against bias_act's forward; and (float32) on the
+    LinearAct, its forward watched by a DeadUnitMonitor against unwatched (the matmul
+    included)."""
     rows = []
     cases = [(d, t, o) for d in devices for t in (torch.float32, torch.bfloat16)
              for o in FUSED_ACTS if o in ops]
@@ -475,20 +478,27 @@ def fused_table(devices, threads, rounds, block_s, ops, rows_n=4096):
                     fused(xl)
 
             linear_monitor = cost_of(watched, unwatched, threads, rounds, block_s)
+        # a watched LinearAct's bias + activation: act_stats with the bias against bias_act
+        xs, bs, ws = x.detach(), b.detach(), w.detach() if op == "prelu" else None
+        a, p, _ = F._bias_act_args(kw["activation"], {**kwargs, **extra})
+        fused_plain = ((lambda: relu_ext._C.bias_prelu(xs, bs, ws, -1)) if op == "prelu" else
+                       (lambda: relu_ext._C.bias_act(xs, bs, -1, a, p)))
+        bias_monitor = cost_of(lambda: relu_ext._C.act_stats(xs, ws, -1, a, p, bs), fused_plain,
+                               threads, 8 * rounds, block_s / 4)
         monitor = ""
         if op in STATS_ACTS:  # timed on their own: the same input, in alternation
-            xs = x.detach()
             a, p = STATS_ACTS[op]
             plain = OPS[op][0]
             # short blocks, many rounds: a busy neighbour's bursts then hit both sides of a
             # round alike, and the median sees more rounds
-            monitor = cost_of(lambda: relu_ext._C.act_stats(xs, None, 1, a, p),  # the monitor's
+            monitor = cost_of(lambda: relu_ext._C.act_stats(xs, None, 1, a, p, None),
                               lambda: plain(xs, None), threads, 8 * rounds, block_s / 4)
         row = {"device": device, "dtype": str(dtype).replace("torch.", ""), "op": op, "rows": n_rows,
                "bias_act_ms": med[0] * 1e3, "aten_ms": med[1] * 1e3,
                "bias_act_speedup": med[1] / med[0], "linear_act_ms": med[2] * 1e3,
                "linear_then_act_ms": med[3] * 1e3, "linear_act_speedup": med[3] / med[2],
-               "monitor_overhead": monitor, "linear_act_monitor_overhead": linear_monitor}
+               "monitor_overhead": monitor, "bias_act_monitor_overhead": bias_monitor,
+               "linear_act_monitor_overhead": linear_monitor}
         rows.append(row)
         print(f"{device:6} {row['dtype']:8} {op:10} bias_act {row['bias_act_ms']:7.2f} ms vs "
               f"{row['aten_ms']:7.2f} ({row['bias_act_speedup']:.2f}x)  LinearAct "
@@ -497,8 +507,9 @@ def fused_table(devices, threads, rounds, block_s, ops, rows_n=4096):
               + "".join(f"  {label} {row[key]:+.0%}" for label, key in MONITOR_COLUMNS
                         if row[key] != ""), flush=True)
     lines = ["| device | dtype | activation | bias_act (ms) | x + b, act (ms) | speedup | LinearAct (ms) "
-             "| Linear, act (ms) | speedup | monitor's cost on the forward | on a watched LinearAct's |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| Linear, act (ms) | speedup | monitor's cost on the forward | on bias_act's "
+             "(a watched LinearAct's bias + act) | on a watched LinearAct's |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         mon = " | ".join(f"{r[key]:+.0%}" if r[key] != "" else "" for _, key in MONITOR_COLUMNS)
         lin = (f"{r['linear_act_ms']:.2f} | {r['linear_then_act_ms']:.2f} | "

@@ -180,23 +180,6 @@ inline Act parse_activation(c10::string_view activation, const char* op) {
               "'gelu_tanh', but got '", std::string(activation), "'");
 }
 
-// Checks an act_stats call: its activation (prelu included; a weight exactly for prelu), self
-// and the weight; returns the activation, dim wrapped to [0, self.dim()).
-inline Act check_act_stats(const at::Tensor& self, const std::optional<at::Tensor>& weight,
-                           int64_t& dim, c10::string_view activation, const char* op) {
-  const Act act = activation == "prelu" ? Act::kPrelu : parse_activation(activation, op);
-  TORCH_CHECK((act == Act::kPrelu) == weight.has_value(), op,
-              ": weight must be given for activation 'prelu' and only for it");
-  check_input(self, op, "self");
-  TORCH_CHECK(self.dim() > 0, op, ": expected self to have at least 1 dimension, but got a "
-              "0-dim tensor");
-  dim = c10::maybe_wrap_dim(dim, self.dim());
-  if (weight) check_prelu_weight(self, *weight, op);
-  TORCH_CHECK(!weight || weight->numel() == 1 || dim == 1, op,
-              ": PReLU with a weight per channel counts along dim 1 (its channels), got dim ", dim);
-  return act;
-}
-
 // Checks a fused bias(+weight) call; returns dim wrapped to [0, self.dim()).
 inline int64_t check_bias(const at::Tensor& self, const at::Tensor& bias, int64_t dim,
                           const char* op) {
@@ -227,6 +210,30 @@ inline void check_bias_weight(const at::Tensor& self, const at::Tensor& weight, 
               "), but got ", weight.scalar_type());
   TORCH_CHECK(weight.device() == self.device(), op, ": expected weight to be on the same "
               "device as self (", self.device(), "), but got ", weight.device());
+}
+
+// Checks an act_stats call: its activation (prelu included; a weight exactly for prelu), self,
+// the weight (along dim 1, or along dim with a bias) and the bias; returns the activation, dim
+// wrapped to [0, self.dim()).
+inline Act check_act_stats(const at::Tensor& self, const std::optional<at::Tensor>& weight,
+                           int64_t& dim, c10::string_view activation,
+                           const std::optional<at::Tensor>& bias, const char* op) {
+  const Act act = activation == "prelu" ? Act::kPrelu : parse_activation(activation, op);
+  TORCH_CHECK((act == Act::kPrelu) == weight.has_value(), op,
+              ": weight must be given for activation 'prelu' and only for it");
+  if (bias) {
+    dim = check_bias(self, *bias, dim, op);
+    if (weight) check_bias_weight(self, *weight, dim, op);
+    return act;
+  }
+  check_input(self, op, "self");
+  TORCH_CHECK(self.dim() > 0, op, ": expected self to have at least 1 dimension, but got a "
+              "0-dim tensor");
+  dim = c10::maybe_wrap_dim(dim, self.dim());
+  if (weight) check_prelu_weight(self, *weight, op);
+  TORCH_CHECK(!weight || weight->numel() == 1 || dim == 1, op,
+              ": PReLU with a weight per channel counts along dim 1 (its channels), got dim ", dim);
+  return act;
 }
 
 // --------------------------------------------------------------- layouts --

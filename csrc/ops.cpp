@@ -51,7 +51,9 @@ TORCH_LIBRARY(relu_ext, m) {
   // An activation that also counts, per channel (index along dim), the inputs in its active
   // regime (x > 0), in the same pass: for relu_ext.DeadUnitMonitor. activation: relu,
   // leaky_relu, elu, gelu, gelu_tanh, prelu (weight along dim 1, as torch's); param: slope or
-  // alpha. Returns (result, fired: int64, size(dim) values).
-  m.def("act_stats(Tensor self, Tensor? weight, int dim, str activation, float param) -> "
-        "(Tensor, Tensor)");
+  // alpha. With a bias, bias_act's (or bias_prelu's) act(self + bias) with the same values,
+  // counting self + bias > 0 (bias and PReLU's weight along dim; a watched LinearAct).
+  // Returns (result, fired: int64, size(dim) values).
+  m.def("act_stats(Tensor self, Tensor? weight, int dim, str activation, float param, "
+        "Tensor? bias=None) -> (Tensor, Tensor)");
 }

@@ -139,11 +139,13 @@ inline std::tuple<Tensor, Tensor, Tensor> bias_prelu_backward(const Tensor& grad
 
 inline std::tuple<Tensor, Tensor> act_stats(const Tensor& self,
                                             const std::optional<Tensor>& weight, int64_t dim,
-                                            c10::string_view activation, double param) {
+                                            c10::string_view activation, double param,
+                                            const std::optional<Tensor>& bias) {
   RELU_EXT_HANDLE("act_stats",
                   std::tuple<Tensor, Tensor>(const Tensor&, const std::optional<Tensor>&, int64_t,
-                                             c10::string_view, double));
-  return op.call(self, weight, dim, activation, param);
+                                             c10::string_view, double,
+                                             const std::optional<Tensor>&));
+  return op.call(self, weight, dim, activation, param, bias);
 }
 
 #undef RELU_EXT_HANDLE

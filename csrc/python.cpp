@@ -260,7 +260,7 @@ class ActCounter {
     at::Tensor y, counts;
     {
       py::gil_scoped_release no_gil;
-      std::tie(y, counts) = ops::act_stats(x, w, dim, act, p);
+      std::tie(y, counts) = ops::act_stats(x, w, dim, act, p, std::nullopt);
     }
     add(counts, x.numel() / std::max<int64_t>(1, channels));
     return py::cast(std::move(y));

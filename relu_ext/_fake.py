@@ -351,12 +351,17 @@ def _(grad_output, self, bias, weight, dim):
 
 
 @torch.library.register_fake("relu_ext::act_stats")
-def _(self, weight, dim, activation, param):
+def _(self, weight, dim, activation, param, bias=None):
     op = "relu_ext::act_stats"
     if activation != "prelu":
         _check_activation(activation, op)
     if (activation == "prelu") != (weight is not None):
         raise RuntimeError(f"{op}: weight must be given for activation 'prelu' and only for it")
+    if bias is not None:  # as bias_act / bias_prelu: weight and bias along dim
+        d = _check_bias(self, bias, dim, op)
+        if weight is not None:
+            _check_bias_weight(self, weight, d, op)
+        return _dense_like(self), self.new_empty((self.shape[d],), dtype=torch.int64)
     _check_input(self, op, "self")
     if self.dim() == 0:
         raise RuntimeError(f"{op}: expected self to have at least 1 dimension, but got a 0-dim "

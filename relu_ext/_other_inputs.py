@@ -114,14 +114,18 @@ def _bias_prelu_on_local_shards(input, bias, weight, dim):
     return _like(_op("bias_prelu")(input.to_local(), b, w, dim), input, placements)
 
 
-def _act_stats_on_local_shards(input, weight, dim, activation, param):
+def _act_stats_on_local_shards(input, weight, dim, activation, param, bias=None):
     """act_stats (the dead-unit monitor's op) on a DTensor: the activation as the elementwise
-    ops, and the per-channel counts as a DTensor: sharded where the input is sharded by
-    channels, a partial sum where it is sharded otherwise (full_tensor() adds them up)."""
+    ops (with a bias, as bias_act), and the per-channel counts as a DTensor: sharded where the
+    input is sharded by channels, a partial sum where it is sharded otherwise (full_tensor()
+    adds them up)."""
     from torch.distributed.tensor import DTensor
-    input, placements, local = _localize(input, dim, [] if weight is None else [weight])
-    y, counts = _op("act_stats")(input.to_local(), local[0] if local else None, dim,
-                                 activation, param)
+    given = [t for t in (weight, bias) if t is not None]
+    input, placements, local = _localize(input, dim, given)
+    local = iter(local)
+    w = None if weight is None else next(local)
+    b = None if bias is None else next(local)
+    y, counts = _op("act_stats")(input.to_local(), w, dim, activation, param, b)
     d = dim % input.ndim
     _, count_placements = _channel_placements(placements, d)
     return _like(y, input, placements), DTensor.from_local(

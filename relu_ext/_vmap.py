@@ -193,11 +193,18 @@ def _bias_prelu_backward_rule(info, in_dims, grad, x, bias, weight, dim):
              gw.reshape(info.batch_size, *sample_w)), (0, 0, 0))
 
 
-def _act_stats_rule(info, in_dims, x, weight, dim, activation, param):
+def _act_stats_rule(info, in_dims, x, weight, dim, activation, param, bias=None):
     xb = _front(info, x, in_dims[0])
     d = _channel_dim(dim, xb.dim() - 1, "relu_ext::act_stats")
     C = xb.shape[d + 1]
     w = weight
+    if bias is not None:  # weight and bias along d, as bias_act's: each sample's own
+        merged, unmerge = _merge(xb, d)
+        if weight is not None:
+            w = _per_sample(info, weight, in_dims[1], C)
+        y, fired = _ops.act_stats(merged, w, d, activation, param,
+                                  _per_sample(info, bias, in_dims[5], C))
+        return (unmerge(y), fired.reshape(info.batch_size, C)), (0, 0)
     if weight is not None and (in_dims[1] is not None or weight.numel() > 1):
         sample_w = weight if in_dims[1] is None else weight.movedim(in_dims[1], 0)[0]
         if sample_w.numel() == 1 and d != 1:  # one weight a sample, counted along dim d

@@ -144,6 +144,16 @@ def bias_act(input: Tensor, bias: Tensor, activation: str = "relu", *, dim: int 
     ``"prelu"``, as torch's prelu: input, bias and weight to the autocast dtype).
     """
     ops = _traced if _is_compiling() else _direct
+    activation, param, weight = _bias_act_args(activation, act_kwargs)
+    if weight is not None:
+        return ops.bias_prelu(input, bias, weight, dim)
+    return ops.bias_act(input, bias, dim, activation, param)
+
+
+def _bias_act_args(activation, act_kwargs):
+    """bias_act's activation and keywords, checked, as its ops (and act_stats) take them:
+    (activation: one of relu, leaky_relu, elu, gelu, gelu_tanh, prelu; param; PReLU's weight
+    or None)."""
     if activation not in _ACT_KWARGS:
         raise ValueError(f"bias_act: activation must be one of {sorted(_ACT_KWARGS)}, "
                          f"got {activation!r}")
@@ -154,16 +164,15 @@ def bias_act(input: Tensor, bias: Tensor, activation: str = "relu", *, dim: int 
     if activation == "prelu":
         if "weight" not in act_kwargs:
             raise TypeError("bias_act: prelu needs weight=")
-        return ops.bias_prelu(input, bias, act_kwargs["weight"], dim)
+        return "prelu", 0.0, act_kwargs["weight"]
     if activation == "gelu":
         approximate = act_kwargs.get("approximate", "none")
         if approximate not in ("none", "tanh"):
             raise ValueError(f"bias_act: approximate must be 'none' or 'tanh', got {approximate!r}")
-        return ops.bias_act(input, bias, dim, "gelu_tanh" if approximate == "tanh" else "gelu", 0.0)
+        return "gelu_tanh" if approximate == "tanh" else "gelu", 0.0, None
     name, default = {"leaky_relu": ("negative_slope", 0.01), "elu": ("alpha", 1.0)}.get(
         activation, (None, 0.0))
-    param = _number("bias_act", name, act_kwargs.get(name, default))
-    return ops.bias_act(input, bias, dim, activation, param)
+    return activation, _number("bias_act", name, act_kwargs.get(name, default)), None
 
 
 def _number(fn, name, value):

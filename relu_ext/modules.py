@@ -109,18 +109,18 @@ class LinearAct(nn.Linear):
         self.act_kwargs = dict(act_kwargs)
 
     def forward(self, input: Tensor) -> Tensor:
-        return self._bias_act(nn.functional.linear(input, self.weight))
+        return F.bias_act(nn.functional.linear(input, self.weight), self._bias(),
+                          self.activation, **self._act_kwargs())
 
     def _bias(self) -> Tensor:
         return self.bias if self.bias is not None else torch.zeros_like(self.weight[:, 0])
 
-    def _bias_act(self, product: Tensor) -> Tensor:
-        """The fused bias + activation on the bias-free product: forward's second step (the
-        dead-unit monitor takes the two steps apart, as it counts product + bias > 0)."""
+    def _act_kwargs(self) -> dict:
+        """bias_act's keywords (PReLU's weight too; the dead-unit monitor takes them)."""
         kwargs = dict(self.act_kwargs)
         if self.activation == "prelu":
             kwargs["weight"] = self.activation_weight
-        return F.bias_act(product, self._bias(), self.activation, **kwargs)
+        return kwargs
 
     def extra_repr(self) -> str:
         extra = "".join(f", {k}={v!r}" for k, v in self.act_kwargs.items())

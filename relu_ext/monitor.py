@@ -23,7 +23,7 @@ from torch import nn
 from . import _C, modules
 from ._other_inputs import is_dtensor, plain_layout
 from .convert import _check_model
-from .functional import _traced_op
+from .functional import _bias_act_args, _traced_op
 
 # act_stats: _C's entry point (csrc/python.cpp), or under torch.compile its OpOverload (for
 # a DTensor, the op on the local shards).
@@ -154,7 +154,7 @@ class DeadUnitMonitor:
                  and (weight is None or weight.numel() == 1 or dim == 1)
                  and (input.device.type == "cpu" or torch.cuda.is_available()))
         if fused:
-            y, fired = _act_stats(input, weight, dim, activation, param)
+            y, fired = _act_stats(input, weight, dim, activation, param, None)
         else:  # in place, or inputs relu_ext does not take: torch's forward, then a count
             if input.is_nested:
                 raise TypeError(f"DeadUnitMonitor: {name or 'the model'} got a nested tensor; "
@@ -170,17 +170,15 @@ class DeadUnitMonitor:
         return y
 
     def _forward_linear_act(self, name, module, input):
-        """A LinearAct's two steps as its forward takes them (the same values, and its fused
-        backward), and per output feature (its units: the last dim, whatever channel_dim
-        says) the count of product + bias > 0: act_stats's count on product + bias (which
-        has the exact sum's sign). Two passes more than the fused forward's one, in all a
-        few % of the layer's time with its matrix product (benchmarks/NOTES.md §50)."""
+        """A LinearAct's forward with, per output feature (its units: the last dim, whatever
+        channel_dim says), the count of product + bias > 0: its matrix product, then act_stats
+        with the bias, which computes bias_act's values (and its autograd: the fused backward)
+        and counts the sum in the same pass (rounded to float, or double, it has the exact
+        sum's sign)."""
         product = nn.functional.linear(input, module.weight)
-        y = module._bias_act(product)
-        with torch.no_grad():
-            pre = product if module.bias is None else product + module.bias
-            fired = _act_stats(pre, None, pre.dim() - 1, "relu", 0.0)[1]
-        self._record(name, -1, fired, pre.numel() // max(1, pre.shape[-1]))
+        activation, param, weight = _bias_act_args(module.activation, module._act_kwargs())
+        y, fired = _act_stats(product, weight, -1, activation, param, module._bias())
+        self._record(name, -1, fired, product.numel() // max(1, product.shape[-1]))
         return y
 
     def _record(self, name, dim, fired, seen):

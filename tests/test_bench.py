@@ -63,6 +63,8 @@ def test_bench_quick_smoke(tmp_path):
         assert float(r["bias_act_ms"]) > 0 and float(r["aten_ms"]) > 0
         assert (float(r["linear_act_ms"]) > 0) == (r["dtype"] == "float32")  # else NaN
         assert (r["monitor_overhead"] != "") == (r["op"] != "prelu")
+        # the monitor on bias_act (a watched LinearAct's bias + act): every row, a ratio - 1
+        assert -0.9 < float(r["bias_act_monitor_overhead"]) < 10
         # the monitor on the LinearAct: timed where the LinearAct is (float32), a ratio - 1
         assert (r["linear_act_monitor_overhead"] != "") == (r["dtype"] == "float32")
         if r["dtype"] == "float32":

@@ -137,6 +137,128 @@ def test_act_stats_prelu_gradcheck():
         ops.act_stats(x, w, 2, "prelu", 0.0)
 
 
+def bias_act_of(activation, param, weight):
+    """relu_ext's bias_act for act_stats's activation and parameters (the reference of
+    act_stats with a bias: the same values, the same gradients)."""
+    if activation == "prelu":
+        return lambda x, b, dim: ops.bias_prelu(x, b, weight, dim)
+    return lambda x, b, dim: ops.bias_act(x, b, dim, activation, param)
+
+
+def fired_with_bias(x, b, dim):
+    """Per channel, the count of x + b > 0 in float64 (the exact sum's sign)."""
+    shape = [1] * x.dim()
+    shape[dim] = -1
+    return reference_fired(x.double() + b.double().reshape(shape), dim)
+
+
+STATS_FORMS = [*[a[:2] for a in ACTS], ("prelu", "per_channel"), ("prelu", "shared")]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16],
+                         ids=str)
+@pytest.mark.parametrize("layout",
+                         ["linear", "linear3d", "nchw", "channels_last", "sliced", "runs"])
+@pytest.mark.parametrize("activation,param", STATS_FORMS,
+                         ids=[f"{a}-{p}" if a == "prelu" else a for a, p in STATS_FORMS])
+def test_act_stats_with_bias_is_bias_act_counted(activation, param, layout, dtype, device):
+    """act_stats with a bias (a watched LinearAct's forward): bias_act's (bias_prelu's) values
+    and gradients bit for bit, and per channel the exact count of x + b > 0 (the bias and
+    PReLU's weight along dim), on rows (the bias along the last dim) and runs (along dim 1)."""
+    shape, dim = {"linear": ((37, 72), -1), "linear3d": ((3, 5, 40), -1),
+                  "nchw": ((4, 6, 5, 7), 1), "channels_last": ((4, 6, 5, 7), 1),
+                  "sliced": ((6, 8, 10), -1), "runs": ((3, 5, 300), 1)}[layout]
+    torch.manual_seed(0)
+    x = torch.randn(shape, device=device).to(dtype)
+    x.view(-1)[1:3] = torch.tensor([-0.0, float("nan")], dtype=dtype)
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    if layout == "sliced":
+        x = x[:, 1::2]
+    b = torch.randn(x.shape[dim], device=device).to(dtype)
+    b[0] = -x.movedim(dim, 0)[0].flatten()[0]  # x + b = 0 exactly once at least
+    w = None
+    if activation == "prelu":
+        w = (torch.rand(1 if param == "shared" else x.shape[dim], device=device) - 0.25).to(dtype)
+        param = 0.0
+    fused = bias_act_of(activation, param, w)
+    leaves = [t.clone().requires_grad_() for t in (x, b) + ((w,) if w is not None else ())]
+    y, fired = ops.act_stats(leaves[0], leaves[2] if w is not None else None, dim, activation,
+                             param, leaves[1])
+    want = fused(x, b, dim)
+    torch.testing.assert_close(y, want, rtol=0, atol=0, equal_nan=True)
+    assert fired.dtype == torch.int64
+    assert torch.equal(fired, fired_with_bias(x, b, dim % x.dim()))
+    g = torch.randn_like(want)
+    grads = torch.autograd.grad(y, leaves, g)
+    ref_leaves = [t.clone().requires_grad_() for t in (x, b) + ((w,) if w is not None else ())]
+    ref_y = (ops.bias_prelu(*ref_leaves[:2], ref_leaves[2], dim) if w is not None
+             else ops.bias_act(*ref_leaves, dim, activation, param))
+    for got, ref in zip(grads, torch.autograd.grad(ref_y, ref_leaves, g)):
+        torch.testing.assert_close(got, ref, rtol=0, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("shape,dim,threads", [((600, 1000), -1, (1, 2, 3)),
+                                               ((4, 16384 + 33), -1, (2,)),
+                                               ((300, 1100), -1, (8,)),
+                                               ((4, 30000, 3), 1, (1, 2, 3))],
+                         ids=["rows", "few_rows_split_by_channels", "short_past_8bit", "runs"])
+def test_act_stats_with_bias_counts_exact_at_any_thread_count(shape, dim, threads):
+    """act_stats with a bias takes act_stats's ways through the data (rows counted in 8-bit
+    lanes flushed every 255 rows, few rows split by channels, runs): exact counts of x + b > 0
+    and bias_act's values bit for bit at each thread count, every dtype."""
+    previous = torch.get_num_threads()
+    torch.manual_seed(1)
+    x = torch.randn(shape)
+    b = torch.randn(x.shape[dim]) * 0.5
+    x.view(-1)[::7] = 0.0
+    try:
+        for n in threads:
+            torch.set_num_threads(n)
+            for dtype in (torch.float32, torch.float64, torch.bfloat16, torch.float16):
+                xd, bd = x.to(dtype), b.to(dtype)
+                for activation, param in (("relu", 0.0), ("elu", 0.7)):
+                    y, fired = ops.act_stats(xd, None, dim, activation, param, bd)
+                    assert torch.equal(fired, fired_with_bias(xd, bd, dim % x.dim())), (n, dtype)
+                    assert torch.equal(y, ops.bias_act(xd, bd, dim, activation, param)), (
+                        n, dtype, activation)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def test_act_stats_with_bias_gradcheck_vmap_and_errors():
+    """act_stats with a bias: first and second derivatives and forward AD (float64) through
+    bias_act's autograd; vmap with a batched or shared bias (per-sample counts); errors that
+    name the bias and the weight."""
+    torch.manual_seed(2)
+    x = torch.randn(5, 3, 4, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    w = torch.rand(4, dtype=torch.float64, requires_grad=True)
+    for act, args in (("elu", (x, b)), ("gelu_tanh", (x, b)), ("prelu", (x, b, w))):
+        def fn(xi, bi, wi=None, act=act):
+            return ops.act_stats(xi, wi, -1, act, 0.7, bi)[0]
+        assert torch.autograd.gradcheck(fn, args)
+        assert torch.autograd.gradgradcheck(fn, args)
+        assert torch.autograd.gradcheck(fn, args, check_forward_ad=True, check_backward_ad=False)
+    B = 3
+    xb = torch.randn(B, 6, 5, dtype=torch.float64)
+    for bias, in_b in ((torch.randn(5, dtype=torch.float64), None),
+                       (torch.randn(B, 5, dtype=torch.float64), 0)):
+        y, fired = torch.func.vmap(lambda t, v: ops.act_stats(t, None, -1, "relu", 0.0, v),
+                                   in_dims=(0, in_b))(xb, bias)
+        for i in range(B):
+            bi = bias if in_b is None else bias[i]
+            torch.testing.assert_close(y[i], TF.relu(xb[i] + bi))
+            assert torch.equal(fired[i], fired_with_bias(xb[i], bi, 1))
+    x = torch.randn(4, 6)
+    with pytest.raises(RuntimeError, match=r"expected bias to be a 1-D tensor of size"):
+        ops.act_stats(x, None, -1, "relu", 0.0, torch.zeros(4))
+    with pytest.raises(RuntimeError, match=r"expected bias to have the same dtype"):
+        ops.act_stats(x, None, -1, "relu", 0.0, torch.zeros(6, dtype=torch.float64))
+    with pytest.raises(RuntimeError, match=r"expected weight to have 1 or self.size\(1\) = 6"):
+        ops.act_stats(x, torch.ones(4), -1, "prelu", 0.0, torch.zeros(6))
+
+
 def dead_net(kind):
     torch.manual_seed(0)
     acts = {"relu": nn.ReLU(), "leaky_relu": relu_ext.LeakyReLU(0.1), "elu": nn.ELU(),

@@ -61,6 +61,9 @@ def _samples(device):
                     (ops.bias_prelu, (x(layout, rg), b, wb, dim)),
                     (ops.bias_prelu, (x(layout, rg), b, w1, dim)),
                     (ops.bias_prelu_backward, (g, x(layout, rg), b, wb, dim)),
+                    # act_stats with a bias (a watched LinearAct): bias_act's values, counted
+                    (ops.act_stats, (x(layout, rg), None, dim, "elu", 0.7, b)),
+                    (ops.act_stats, (x(layout, rg), wb, dim, "prelu", 0.0, b)),
                 ]
             out += [(ops.act_stats, (x(layout, rg), None, dim, act, 0.2))
                     for act, dim in (("relu", 1), ("leaky_relu", -1), ("elu", 0), ("gelu", 1),

@@ -2,7 +2,8 @@
 // active regime; relu_ext.DeadUnitMonitor): the result's gradient is the activation's own,
 // through its backward op (relu: from the result; the others: from the input x; PReLU also
 // gives the weight's). The counts get no gradient. Tangent: the same derivative on dx (and
-// PReLU's (x > 0 ? 0 : x) dw).
+// PReLU's (x > 0 ? 0 : x) dw). With a bias: bias_act's (bias_prelu's) autograd, gradients and
+// tangent (bias_act.cpp).
 #include "../common.h"
 #include "autograd.h"
 
@@ -44,13 +45,25 @@ struct ActStatsBackward : Node<ActStatsBackward, 2> {  // saved: x (relu: the re
 std::tuple<at::Tensor, at::Tensor> act_stats_autograd(const at::Tensor& x,
                                                       const std::optional<at::Tensor>& weight,
                                                       int64_t dim, c10::string_view activation,
-                                                      double param) {
+                                                      double param,
+                                                      const std::optional<at::Tensor>& bias) {
+  if (bias) {
+    at::Tensor fired;
+    const auto y = bias_act_autograd_of(x, *bias, weight ? &*weight : nullptr, dim, activation,
+                                        param, [&] {
+                                          at::Tensor out;
+                                          std::tie(out, fired) = ops::act_stats(
+                                              x, weight, dim, activation, param, bias);
+                                          return out;
+                                        });
+    return {y, fired};
+  }
   const bool prelu = weight.has_value();
   auto node = prelu ? make_node<ActStatsBackward>(x, *weight) : make_node<ActStatsBackward>(x);
   at::Tensor y, fired;
   {
     at::AutoDispatchBelowADInplaceOrView guard;
-    std::tie(y, fired) = ops::act_stats(x, weight, dim, activation, param);
+    std::tie(y, fired) = ops::act_stats(x, weight, dim, activation, param, std::nullopt);
   }
   if (node) {
     node->activation = std::string(activation);
@@ -91,14 +104,21 @@ std::tuple<at::Tensor, at::Tensor> act_stats_autograd(const at::Tensor& x,
 
 // Autocast: as the activation's own op. PReLU's as torch's prelu (input and weight in the
 // autocast dtype, csrc/autograd/prelu.cpp); the others are not autocast ops: as they come.
+// With a bias, as bias_act's and bias_prelu's (bias_act.cpp): the bias in the input's dtype;
+// with PReLU, input, weight and bias in the autocast dtype.
 template <c10::DeviceType device>
 std::tuple<at::Tensor, at::Tensor> act_stats_autocast(const at::Tensor& x,
                                                       const std::optional<at::Tensor>& weight,
                                                       int64_t dim, c10::string_view activation,
-                                                      double param) {
+                                                      double param,
+                                                      const std::optional<at::Tensor>& bias) {
   const Autocast<device> autocast;
-  if (activation != "prelu" || !weight) return ops::act_stats(x, weight, dim, activation, param);
-  return ops::act_stats(autocast.lower(x), autocast.lower(*weight), dim, activation, param);
+  if (activation == "prelu" && weight) {
+    return ops::act_stats(autocast.lower(x), autocast.lower(*weight), dim, activation, param,
+                          bias ? std::optional<at::Tensor>(autocast.lower(*bias)) : std::nullopt);
+  }
+  return ops::act_stats(x, weight, dim, activation, param,
+                        bias ? std::optional<at::Tensor>(autocast.like(x, *bias)) : std::nullopt);
 }
 
 }  // namespace

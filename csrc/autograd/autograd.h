@@ -7,6 +7,7 @@
 #pragma once
 
 #include <ATen/autocast_mode.h>
+#include <c10/util/FunctionRef.h>
 #include <torch/autograd.h>
 #include <torch/csrc/autograd/FunctionsManual.h>
 #include <torch/csrc/autograd/VariableTypeUtils.h>
@@ -214,6 +215,13 @@ inline void set_tangent(const at::Tensor& y, const at::Tensor& t, bool inplace =
   }
   y._set_fw_grad(t, /*level=*/0, /*is_inplace_op=*/inplace);
 }
+
+// The autograd of bias_act (w null) or bias_prelu (w PReLU's weight) around forward(), which
+// computes y = act(x + b) below autograd (AutoDispatchBelowADInplaceOrView): y's node and
+// tangent as the op's own (bias_act.cpp). act_stats with a bias takes it too (act_stats.cpp).
+at::Tensor bias_act_autograd_of(const at::Tensor& x, const at::Tensor& b, const at::Tensor* w,
+                                int64_t dim, c10::string_view activation, double param,
+                                c10::function_ref<at::Tensor()> forward);
 
 // An Autocast kernel's view of autocast on the device: its guard (the op's call below it
 // runs without autocast) and tensors cast as torch's autocast casts them (floating-point

@@ -57,13 +57,14 @@ struct BiasActBackward : Node<BiasActBackward, 2> {  // saved: x, b
   }
 };
 
-at::Tensor bias_act_autograd(const at::Tensor& x, const at::Tensor& b, int64_t dim,
-                             c10::string_view activation, double param) {
+at::Tensor bias_act_autograd_no_weight(const at::Tensor& x, const at::Tensor& b, int64_t dim,
+                                       c10::string_view activation, double param,
+                                       c10::function_ref<at::Tensor()> forward) {
   auto node = make_node<BiasActBackward>(x, b);
   at::Tensor y;
   {
     at::AutoDispatchBelowADInplaceOrView guard;
-    y = ops::bias_act(x, b, dim, activation, param);
+    y = forward();
   }
   const int64_t d = c10::maybe_wrap_dim(dim, x.dim());
   if (node) {
@@ -81,6 +82,13 @@ at::Tensor bias_act_autograd(const at::Tensor& x, const at::Tensor& b, int64_t d
     set_tangent(y, act_grad(dz, z, activation, param));
   }
   return y;
+}
+
+at::Tensor bias_act_autograd(const at::Tensor& x, const at::Tensor& b, int64_t dim,
+                             c10::string_view activation, double param) {
+  return bias_act_autograd_no_weight(x, b, dim, activation, param, [&] {
+    return ops::bias_act(x, b, dim, activation, param);
+  });
 }
 
 std::tuple<at::Tensor, at::Tensor> bias_act_backward_autograd(const at::Tensor& grad,
@@ -121,13 +129,13 @@ at::Tensor weight_along(const at::Tensor& w, int64_t ndim, int64_t dim) {
   return w.sym_numel() == 1 ? w.reshape({}) : along(w.reshape({-1}), ndim, dim);
 }
 
-at::Tensor bias_prelu_autograd(const at::Tensor& x, const at::Tensor& b, const at::Tensor& w,
-                               int64_t dim) {
+at::Tensor bias_prelu_autograd_of(const at::Tensor& x, const at::Tensor& b, const at::Tensor& w,
+                                  int64_t dim, c10::function_ref<at::Tensor()> forward) {
   auto node = make_node<BiasPreluBackward>(x, b, w);
   at::Tensor y;
   {
     at::AutoDispatchBelowADInplaceOrView guard;
-    y = ops::bias_prelu(x, b, w, dim);
+    y = forward();
   }
   const int64_t d = c10::maybe_wrap_dim(dim, x.dim());
   if (node) {
@@ -149,6 +157,11 @@ at::Tensor bias_prelu_autograd(const at::Tensor& x, const at::Tensor& b, const a
     set_tangent(y, t);
   }
   return y;
+}
+
+at::Tensor bias_prelu_autograd(const at::Tensor& x, const at::Tensor& b, const at::Tensor& w,
+                               int64_t dim) {
+  return bias_prelu_autograd_of(x, b, w, dim, [&] { return ops::bias_prelu(x, b, w, dim); });
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> bias_prelu_backward_autograd(
@@ -186,6 +199,13 @@ at::Tensor bias_prelu_autocast(const at::Tensor& x, const at::Tensor& b, const a
 }
 
 }  // namespace
+
+at::Tensor bias_act_autograd_of(const at::Tensor& x, const at::Tensor& b, const at::Tensor* w,
+                                int64_t dim, c10::string_view activation, double param,
+                                c10::function_ref<at::Tensor()> forward) {
+  return w ? bias_prelu_autograd_of(x, b, *w, dim, forward)
+           : bias_act_autograd_no_weight(x, b, dim, activation, param, forward);
+}
 
 TORCH_LIBRARY_IMPL(relu_ext, AutocastCPU, m) {
   m.impl("bias_act", &bias_act_autocast<c10::DeviceType::CPU>);

@@ -391,17 +391,21 @@ constexpr int64_t kMinTaskRows = 64;
 constexpr int64_t kMinTaskChannels = 256;
 constexpr int64_t kChannelBlock = 64;  // a 512-bit vector of 8-bit counts
 
-// act(x) and, per channel, the number of x > 0 (written to fired, C values). Counts are
+// act(x) and, per channel, the number of x > 0 (written to fired, C values); kBias: act(z) and
+// the count of z > 0 for z = x + bias[c], as bias_act.cpp's vector loops compute z and act(z)
+// (the same values: ComputeOp, no pattern loop, as x + b does not hold the type's values).
+// Counts are
 // integers, so each task counts its own rows / runs and adds them into fired under a lock:
 // the same result in any order, at any thread count (or, split by channels, each task writes
 // its own channels' counts). Lanes count in RowCount (rows) or int32 (runs; int64 for double),
 // moved to int64 before they can overflow. The output streams when larger than the last-level
 // cache (loops.h), as the plain forward's does: each task's range of elements is then computed
 // in 512-byte blocks, which cut rows and runs into pieces.
-template <Act A, typename scalar_t, typename Op>
+template <Act A, bool kBias, typename scalar_t, typename Op>
 void stats_forward(scalar_t* out, const scalar_t* x,
                    const std::vector<at::opmath_type<scalar_t>>& p,
-                   Geometry geo, int64_t* fired, [[maybe_unused]] Op bits_op) {
+                   const std::vector<at::opmath_type<scalar_t>>& bias, Geometry geo,
+                   int64_t* fired, [[maybe_unused]] Op bits_op) {
   using T = at::opmath_type<scalar_t>;
   using V = VecOf<scalar_t>;
   using I = at::vec::int_same_size_t<T>;
@@ -417,13 +421,16 @@ void stats_forward(scalar_t* out, const scalar_t* x,
   const std::array<const scalar_t*, 1> inputs{x};  // (what the output streams past)
   const bool stream = detail::use_streaming(out, inputs, geo.n);
   // act(x) for len elements of one row, xu[0] in channel c (its count cb[0]; its parameter
-  // pb[0] when pc_each, else p0): all but the pattern loops' (bits_op)
+  // pb[0] when pc_each, else p0; its bias bu[0]): all but the pattern loops' (bits_op)
   const auto segment = [](scalar_t* yu, const scalar_t* xu, auto* cb, const T* pb, bool pc_each,
-                          V p0, int64_t len) RELU_EXT_STEP {
+                          V p0, [[maybe_unused]] const T* bu, int64_t len) RELU_EXT_STEP {
     run_steps<V::size()>(len, [&](int64_t c, auto vecs, int64_t n) RELU_EXT_STEP {
       constexpr int64_t R = decltype(vecs)::value;
       V xv[R], yv[R];
-      for (int64_t k = 0; k < R; ++k) xv[k] = load_wide(xu + c + k * V::size(), n);
+      for (int64_t k = 0; k < R; ++k) {
+        xv[k] = load_wide(xu + c + k * V::size(), n);
+        if constexpr (kBias) xv[k] = xv[k] + V::loadu(bu + c + k * V::size(), n);
+      }
       // counted first: each x[k] then dies with its activation (counted after the stores,
       // all R stayed alive through them, spilled to the stack: float32 ELU's count +25% in
       // cache on AVX2, NOTES §38)
@@ -444,6 +451,7 @@ void stats_forward(scalar_t* out, const scalar_t* x,
     at::parallel_for(0, blocks, std::max<int64_t>(1, grain), [&](int64_t b0, int64_t b1) {
       const int64_t c0 = b0 * kChannelBlock, len = std::min(C, b1 * kChannelBlock) - c0;
       const T* const pb = per_c ? p.data() + c0 : p.data();
+      const T* const bb = kBias ? bias.data() + c0 : nullptr;
       const V p0(p[0]);
       std::vector<RI> counts(len, RI(0));
       bool first = true;  // fired[c0, c0 + len) not yet written
@@ -463,7 +471,7 @@ void stats_forward(scalar_t* out, const scalar_t* x,
                           counts.data(), len, C, n_rows, bits_op);
         } else {
           for (int64_t k = 0; k < n_rows; ++k) {
-            segment(yr + k * C, xr + k * C, counts.data(), pb, per_c, p0, len);
+            segment(yr + k * C, xr + k * C, counts.data(), pb, per_c, p0, bb, len);
           }
         }
         r += n_rows;
@@ -478,6 +486,7 @@ void stats_forward(scalar_t* out, const scalar_t* x,
     // Pointers as locals (not captures): the stores may not alias them.
     const scalar_t* const xs = x;
     const T* const pp = p.data();
+    [[maybe_unused]] const T* const bs = bias.data();  // (kBias)
     [[maybe_unused]] const bool pc_each = per_c;  // (unused by the pattern loops)
     const V p0(pp[0]);
     if (geo.inner == 1) {  // rows of C, a row (or a piece of one) at a time
@@ -518,7 +527,8 @@ void stats_forward(scalar_t* out, const scalar_t* x,
                               bits_op);
             }
           } else {
-            segment(yu, xu, cu + c_begin, pc_each ? pp + c_begin : pp, pc_each, p0, len);
+            segment(yu, xu, cu + c_begin, pc_each ? pp + c_begin : pp, pc_each, p0,
+                    kBias ? bs + c_begin : nullptr, len);
           }
           pending += (i + done) / C - i / C;  // the rows that end here
           i += done;
@@ -547,11 +557,16 @@ void stats_forward(scalar_t* out, const scalar_t* x,
                                     reinterpret_cast<const int16_t*>(xu), len, bits_op);
           } else {
             const V pc = pc_each ? V(pp[u % C]) : p0;
+            const V bc(kBias ? bs[u % C] : T(0));
             VI n_fired(I(0));
             run_steps<V::size()>(len, [&](int64_t j, auto vecs, int64_t n) RELU_EXT_STEP {
               constexpr int64_t R = decltype(vecs)::value;
               V xv[R], yv[R];
-              for (int64_t k = 0; k < R; ++k) xv[k] = load_wide(xu + j + k * V::size(), n);
+              for (int64_t k = 0; k < R; ++k) {
+                xv[k] = load_wide(xu + j + k * V::size(), n);
+                // (the lanes past n stay 0: not counted)
+                if constexpr (kBias) xv[k] = xv[k] + (n == V::size() ? bc : V::set(V(T(0)), bc, n));
+              }
               for (int64_t k = 0; k < R; ++k) n_fired = count_positive(n_fired, xv[k]);
               for (int64_t k = 0; k < R; ++k) yv[k] = act_fwd_vec<A, scalar_t>(xv[k], pc);
               store_narrow(ys + j, yv, n);
@@ -574,13 +589,14 @@ void stats_forward(scalar_t* out, const scalar_t* x,
   at::parallel_for(0, geo.n / unit, std::max<int64_t>(1, kGrainSize / unit), task);
 }
 
-// The activation on self, and fired[c] = the number of self > 0 in channel c (index along
-// dim; PReLU's weight runs along dim 1, as in torch).
+// The activation on self (+ bias), and fired[c] = the number of self (+ bias) > 0 in channel
+// c (index along dim; PReLU's weight runs along dim 1, as in torch, or with a bias along dim).
 std::tuple<at::Tensor, at::Tensor> act_stats_cpu(const at::Tensor& self,
                                                  const std::optional<at::Tensor>& weight,
                                                  int64_t dim, c10::string_view activation,
-                                                 double param) {
-  const Act act = check_act_stats(self, weight, dim, activation, "relu_ext::act_stats");
+                                                 double param,
+                                                 const std::optional<at::Tensor>& bias) {
+  const Act act = check_act_stats(self, weight, dim, activation, bias, "relu_ext::act_stats");
   const auto x = as_dense(self);
   auto out = empty_like_cpu(x);
   at::Tensor fired = at::detail::empty_cpu({x.size(dim)}, at::kLong);
@@ -593,9 +609,15 @@ std::tuple<at::Tensor, at::Tensor> act_stats_cpu(const at::Tensor& self,
     const auto p = activation_params<scalar_t>(weight ? &*weight : nullptr, param);
     with_activation(act, [&](auto a) {
       constexpr Act A = decltype(a)::value;
+      if (bias) {
+        stats_forward<A, true>(out.data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(), p,
+                               per_channel<scalar_t>(*bias), geo, fired.data_ptr<int64_t>(),
+                               ComputeOp{});
+        return;
+      }
       with_stats_op<A, scalar_t>(static_cast<float>(p[0]), [&](auto bits_op) {
-        stats_forward<A>(out.data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(), p, geo,
-                         fired.data_ptr<int64_t>(), bits_op);
+        stats_forward<A, false>(out.data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(), p, {},
+                                geo, fired.data_ptr<int64_t>(), bits_op);
       });
     });
   });
