@@ -394,10 +394,9 @@ constexpr int64_t kChannelBlock = 64;  // a 512-bit vector of 8-bit counts
 // act(x) and, per channel, the number of x > 0 (written to fired, C values); kBias: act(z) and
 // the count of z > 0 for z = x + bias[c], as bias_act.cpp's vector loops compute z and act(z)
 // (the same values: ComputeOp, no pattern loop, as x + b does not hold the type's values).
-// Counts are
-// integers, so each task counts its own rows / runs and adds them into fired under a lock:
-// the same result in any order, at any thread count (or, split by channels, each task writes
-// its own channels' counts). Lanes count in RowCount (rows) or int32 (runs; int64 for double),
+// Counts are integers, so each task counts its own rows / runs and adds them into fired under a
+// lock: the same result in any order, at any thread count (or, split by channels, each task
+// writes its own channels' counts). Lanes count in RowCount (rows) or int32 (runs; int64 for double),
 // moved to int64 before they can overflow. The output streams when larger than the last-level
 // cache (loops.h), as the plain forward's does: each task's range of elements is then computed
 // in 512-byte blocks, which cut rows and runs into pieces.
@@ -565,7 +564,9 @@ void stats_forward(scalar_t* out, const scalar_t* x,
               for (int64_t k = 0; k < R; ++k) {
                 xv[k] = load_wide(xu + j + k * V::size(), n);
                 // (the lanes past n stay 0: not counted)
-                if constexpr (kBias) xv[k] = xv[k] + (n == V::size() ? bc : V::set(V(T(0)), bc, n));
+                if constexpr (kBias) {
+                  xv[k] = xv[k] + (n == V::size() ? bc : V::set(V(T(0)), bc, n));
+                }
               }
               for (int64_t k = 0; k < R; ++k) n_fired = count_positive(n_fired, xv[k]);
               for (int64_t k = 0; k < R; ++k) yv[k] = act_fwd_vec<A, scalar_t>(xv[k], pc);

@@ -1,8 +1,8 @@
 // act_stats on CUDA (relu_ext.DeadUnitMonitor's forward): y = act(x), the activation alone,
 // and per channel the number of inputs with x > 0, counted in the same pass (with a bias: of
-// z = x + b[c], y = act(z), as bias_act.cu computes it): each block takes
-// a fixed piece of the data (loops.cuh: channel_sums) and counts its share; a second, tiny
-// kernel adds each channel's slices in order (as bias_act.cu's sums). Exact counts. Math:
+// z = x + b[c], y = act(z), as bias_act.cu computes it): each block takes a fixed piece of the
+// data (loops.cuh: channel_sums) and counts its share; a second, tiny kernel adds each
+// channel's slices in order (as bias_act.cu's sums). Exact counts. Math:
 // ../common.h act_fwd (through loops.cuh act_fwd_stored: float16/bfloat16 GELU as gelu.cu
 // computes it); act_stats has no derivative of its own: autograd takes the activation's
 // (../autograd/act_stats.cpp).
