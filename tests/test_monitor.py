@@ -188,6 +188,15 @@ def test_act_stats_with_bias_is_bias_act_counted(activation, param, layout, dtyp
                              param, leaves[1])
     want = fused(x, b, dim)
     torch.testing.assert_close(y, want, rtol=0, atol=0, equal_nan=True)
+    # and torch's activation of x + b (in float64), as bias_act's own tests check it
+    along = [1] * x.dim()
+    along[dim] = -1
+    z = x.double() + b.double().reshape(along)
+    torch_act = ({a[0]: a[2] for a in ACTS}.get(activation) or
+                 (lambda t: torch.where(t > 0, t, w.double().reshape(along if w.numel() > 1
+                                                                     else [1] * t.dim()) * t)))
+    torch.testing.assert_close(y.double(), torch_act(z).to(dtype).double(), equal_nan=True,
+                               **({} if dtype.itemsize > 2 else {"rtol": 1.6e-2, "atol": 1e-5}))
     assert fired.dtype == torch.int64
     assert torch.equal(fired, fired_with_bias(x, b, dim % x.dim()))
     g = torch.randn_like(want)
