@@ -396,10 +396,10 @@ constexpr int64_t kChannelBlock = 64;  // a 512-bit vector of 8-bit counts
 // (the same values: ComputeOp, no pattern loop, as x + b does not hold the type's values).
 // Counts are integers, so each task counts its own rows / runs and adds them into fired under a
 // lock: the same result in any order, at any thread count (or, split by channels, each task
-// writes its own channels' counts). Lanes count in RowCount (rows) or int32 (runs; int64 for double),
-// moved to int64 before they can overflow. The output streams when larger than the last-level
-// cache (loops.h), as the plain forward's does: each task's range of elements is then computed
-// in 512-byte blocks, which cut rows and runs into pieces.
+// writes its own channels' counts). Lanes count in RowCount (rows) or int32 (runs; int64 for
+// double), moved to int64 before they can overflow. The output streams when larger than the
+// last-level cache (loops.h), as the plain forward's does: each task's range of elements is
+// then computed in 512-byte blocks, which cut rows and runs into pieces.
 template <Act A, bool kBias, typename scalar_t, typename Op>
 void stats_forward(scalar_t* out, const scalar_t* x,
                    const std::vector<at::opmath_type<scalar_t>>& p,
