@@ -566,6 +566,12 @@ inline void values_loop(uint16_t* o, const uint16_t* x, int64_t begin, int64_t e
   for (; i < end; ++i) o[i] = values[x[i]];
 }
 
+// GCC 12 warns that the scalar tail's iteration 2^63 - 1 "invokes undefined behavior" where
+// this loop is inlined into streamed's 512-byte blocks. A false positive: a block holds a
+// whole number of vectors, so there the tail runs no iteration at all, and elsewhere it runs
+// fewer than a vector's lanes (i < end bounds it).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Waggressive-loop-optimizations"
 // o[i] = e (kGrad: g[i] * e), e = scaled_lookup(x[i], table, scale) (tables.h), in float, for
 // i in [begin, end): the gathers indexed by x's patterns as they are (kScalar: scalar loads,
 // lookup_floats, where gathers are slow). kScale false: scale is 1, the product left out (the
@@ -608,6 +614,7 @@ inline void scaled_loop(scalar_t* o, const scalar_t* g, const scalar_t* x, int64
     }
   }
 }
+#pragma GCC diagnostic pop
 
 // f(std::bool_constant<b>): a choice made per call, compiled into the loop it selects
 template <typename F>
