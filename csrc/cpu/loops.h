@@ -381,6 +381,16 @@ inline void prefetch_ahead(const std::array<const T*, N>& in, int64_t i, int64_t
   }
 }
 
+// streamed's head and tail (under a block each; or, rarely, a range of misaligned elements):
+// compute out of line, one copy of it for both rather than one inlined at each (act_stats.cpp
+// compiled 18% faster; they run at most twice a task).
+template <typename scalar_t, typename Compute>
+__attribute__((noinline)) RELU_EXT_FLATTEN void compute_piece(scalar_t* o, int64_t first,
+                                                              int64_t count,
+                                                              const Compute& compute) {
+  compute(o + first, first, count);
+}
+
 // compute(dst, first, count) writes elements [first, first + count) to dst[0, count); this
 // runs it over [begin, end) of o: an unaligned head straight to o, then 512-byte blocks
 // through an L1 buffer streamed to o (larger blocks measured slower: the stores come in
@@ -397,7 +407,7 @@ RELU_EXT_FLATTEN inline void streamed(scalar_t* o, int64_t begin, int64_t end,
     if (misalign % sizeof(scalar_t) == 0) {  // else (a misaligned element) no streaming
       const int64_t head = std::min<int64_t>(
           end - begin, misalign == 0 ? 0 : (kStreamBytes - misalign) / sizeof(scalar_t));
-      if (head > 0) compute(o + begin, begin, head);
+      if (head > 0) compute_piece(o, begin, head, compute);
       i += head;
       alignas(64) char buf[kBlock * sizeof(scalar_t)];
       for (; i + kBlock <= end; i += kBlock) {
@@ -409,7 +419,7 @@ RELU_EXT_FLATTEN inline void streamed(scalar_t* o, int64_t begin, int64_t end,
       _mm_sfence();  // streaming stores are weakly ordered: visible before the join
     }
   }
-  if (i < end) compute(o + i, i, end - i);
+  if (i < end) compute_piece(o, i, end - i, compute);
 }
 
 // compute(dst, first, count) over [begin, end) of o: through streamed when stream is set

@@ -530,7 +530,8 @@ __global__ void channel_slices_kernel(ChannelSplit sp, Op op, scalar_t* out,
   const auto visit = [&](int64_t outer, int64_t pos) {  // VEC elements of one run
     channel_sums_step<VEC>(
         op, out, in, (outer * sp.channels + c) * sp.inner + pos, [c](int) { return c; },
-        [&sums](int) -> Sums<acc_t, K>& { return sums; });
+        // (by pointer: nvcc takes `return sums` of a reference capture for a local's reference)
+        [p = &sums](int) -> Sums<acc_t, K>& { return *p; });
   };
   // (outer, pos) of k, stepped by adds: step = outer_step * inner + pos_step
   int64_t k = begin + int64_t{threadIdx.x} * VEC;
