@@ -205,19 +205,39 @@ def build_jobs():
         return os.cpu_count() or 1
 
 
+# Each kernel file's compile time beyond the headers' (~5 s for g++, ~19 for nvcc), in seconds:
+# one file a unit, the AVX-512 library with g++ 12 and sm_80 with nvcc 13.0, on the 2-core Zen
+# 4 (benchmarks/NOTES.md §61). unity_stubs balances its units by these; a file's bytes do not
+# tell them (prelu.cpp: 24 KB, 6 s; act_stats.cpp: 32 KB, 39 s). A file not listed weighs their
+# mean.
+COMPILE_SECONDS = {
+    ".cpp": {"act_stats": 39, "bias_act": 18, "gelu": 13, "elu": 7, "prelu": 6, "leaky_relu": 4,
+             "relu": 3},
+    ".cu": {"bias_act": 15.5, "act_stats": 11, "gelu": 8.5, "leaky_relu": 4.7, "prelu": 3.4,
+            "elu": 3.3, "relu": 2.9},
+}
+
+
 def unity_stubs(folder, srcs, prologue="", suffix=".cpp"):
     """srcs compiled as at most build_jobs() translation units: stubs under build/<folder>/
-    that write prologue and include their files (the largest first, each into the unit with
-    the fewest bytes so far). Every file pays for torch's headers, most of its compile time
-    (relu.cpp: 8.8 of 11.8 s; relu.cu: most of 45 s), so on two cores two units are faster
-    than a unit per file (benchmarks/NOTES.md §39); with a job per file, each is its own unit.
-    A unit of one file keeps the file's name. Diagnostics still name the original files."""
+    that write prologue and include their files (the costliest first, each into the unit with
+    the least compile time so far, by COMPILE_SECONDS). Every file pays for torch's headers,
+    most of its compile time (relu.cpp: 8.8 of 11.8 s; relu.cu: most of 45 s), so on two cores
+    two units are faster than a unit per file (benchmarks/NOTES.md §39); with a job per file,
+    each is its own unit. A unit of one file keeps the file's name. Diagnostics still name the
+    original files."""
+    known = COMPILE_SECONDS[suffix]
+    mean = sum(known.values()) / len(known)
+
+    def cost(src):
+        return known.get(os.path.splitext(os.path.basename(src))[0], mean)
+
     units = [[] for _ in range(min(build_jobs(), len(srcs)))]
-    size = [0] * len(units)
-    for src in sorted(srcs, key=lambda p: (-os.path.getsize(p), p)):
-        k = size.index(min(size))
+    load = [0.0] * len(units)
+    for src in sorted(srcs, key=lambda p: (-cost(p), p)):
+        k = load.index(min(load))
         units[k].append(src)
-        size[k] += os.path.getsize(src)
+        load[k] += cost(src)
     stubs = []
     for k, unit in enumerate(u for u in units if u):  # (none empty unless files are)
         unit.sort()

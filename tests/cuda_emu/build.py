@@ -13,6 +13,7 @@ package built in place (relu_ext/, with its _C library) with the emulated CUDA k
 its only CPU library: every CPU test run with PYTHONPATH=OUT runs csrc/cuda/'s kernels and
 launch code (the device math is the same functions, ../common.h, compiled for the host).
 """
+import ast
 import concurrent.futures
 import glob
 import os
@@ -114,6 +115,16 @@ def transform(src):
     return text
 
 
+def compile_seconds():
+    """setup.py's COMPILE_SECONDS (read from its source: importing it would run setup())."""
+    with open(os.path.join(ROOT, "setup.py")) as f:
+        tree = ast.parse(f.read())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "COMPILE_SECONDS":
+            return ast.literal_eval(node.value)
+    raise RuntimeError("setup.py has no COMPILE_SECONDS")
+
+
 def main(out):
     build = os.path.join(out, "build")
     src_dir = os.path.join(build, "csrc")
@@ -137,13 +148,19 @@ def main(out):
              SANITIZE, "-fno-omit-frame-pointer", "-fno-sanitize-recover=all", "-w"]
     flags += [f"-I{d}" for d in includes]
     # As setup.py's unity_stubs: the files in as many translation units as compile jobs
-    # (each pays for torch's headers once), the largest first into the lightest unit.
+    # (each pays for torch's headers once), the costliest first (by setup.py's measured
+    # COMPILE_SECONDS of the .cu files) into the lightest unit.
     jobs = int(os.environ.get("MAX_JOBS", os.cpu_count() or 1))
-    files = sorted(glob.glob(os.path.join(src_dir, "cuda", "*.cpp")),
-                   key=lambda p: (-os.path.getsize(p), p))
+    known = compile_seconds()[".cu"]
+    mean = sum(known.values()) / len(known)
+
+    def cost(path):
+        return known.get(os.path.splitext(os.path.basename(path))[0], mean)
+
+    files = sorted(glob.glob(os.path.join(src_dir, "cuda", "*.cpp")), key=lambda p: (-cost(p), p))
     units = [[] for _ in range(min(jobs, len(files)))]
     for f in files:
-        min(units, key=lambda u: sum(map(os.path.getsize, u))).append(f)
+        min(units, key=lambda u: sum(map(cost, u))).append(f)
     sources = []
     for k, unit in enumerate(units):
         sources.append(os.path.join(build, f"unit{k}.cpp"))
