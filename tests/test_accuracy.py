@@ -276,11 +276,11 @@ def test_half_kernels_both_ways():
     import. (The baseline library looks nothing up: no second run there.)"""
     from child import run_python
 
-    flipped = "0" if relu_ext._C.slow_gathers() else "1"
     if relu_ext.backend_info()["cpu_isa"] == "default":
         # it looks nothing up either way: the child would run the same code again
         assert not relu_ext.backend_info()["half_tables"]
     else:
+        flipped = "0" if relu_ext._C.slow_gathers() else "1"
         code = ("import sys, pytest, relu_ext\n"
                 "print(*relu_ext.backend_info()['half_tables'])\n"
                 "sys.exit(pytest.main([sys.argv[1], '-q', '-p', 'no:cacheprovider', '-k',\n"

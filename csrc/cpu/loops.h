@@ -548,7 +548,8 @@ void cpu_elementwise_vec(const at::Tensor& out, const Op& op, const VOp& vop, co
       ins.template const_data_ptr<scalar_t>()...};
   detail::parallel_dense<kPrefetch>(o, in, numel, [&](scalar_t* dst, auto src, int64_t begin,
                                                      int64_t end) {
-    detail::flat_vec_loop<scalar_t>(dst, src, begin, end, op, vop, std::index_sequence_for<Ts...>{});
+    detail::flat_vec_loop<scalar_t>(dst, src, begin, end, op, vop,
+                                    std::index_sequence_for<Ts...>{});
   });
 #endif
 }

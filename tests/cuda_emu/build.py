@@ -8,10 +8,11 @@ as `relu_ext_emu::launch(grid, block, <caller of kernel>, args)` and its
 `TORCH_LIBRARY_IMPL(relu_ext, CUDA, m)` as the CPU key, then compiled by the C++ compiler
 with emu.h force-included, include/ standing in for the CUDA headers, AddressSanitizer (an
 access outside a tensor) and UBSan's alignment check (a misaligned vector access faults on
-a GPU): the tests then run with both preloaded (the Makefile's SANITIZER_ENV). OUT/relu_ext is then the
-package built in place (relu_ext/, with its _C library) with the emulated CUDA kernels as
-its only CPU library: every CPU test run with PYTHONPATH=OUT runs csrc/cuda/'s kernels and
-launch code (the device math is the same functions, ../common.h, compiled for the host).
+a GPU): the tests then run with both preloaded (the Makefile's SANITIZER_ENV). OUT/relu_ext
+is then the package built in place (relu_ext/, with its _C library) with the emulated CUDA
+kernels as its only CPU library: every CPU test run with PYTHONPATH=OUT runs csrc/cuda/'s
+kernels and launch code (the device math is the same functions, ../common.h, compiled for the
+host).
 """
 import ast
 import concurrent.futures
