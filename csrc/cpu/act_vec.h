@@ -66,14 +66,23 @@ RELU_EXT_VEC_INLINE V prelu_bwd_weight_vec(V g, V x) {
 }
 
 // ELU on the CPU's scalar paths (the baseline library, strided tensors, loop tails): float's
-// alpha * expm1(x) in double, rounded once (in float, alpha times a rounded expm1 was 1.6 ulp
-// off at alpha = 0.7, ATen's 1.3; NOTES §59).
+// alpha * expm1(x) and g * alpha * exp(x) in double, rounded once (in float, alpha times a
+// rounded expm1 was 1.6 ulp off at alpha = 0.7, ATen's 1.3; g * alpha * exp(x) 2.6 ulp at
+// alpha = 1.5, ATen's 2.7: NOTES §59, §62).
 template <typename T>
 inline T elu_fwd_scalar(T x, T alpha) {
   if constexpr (std::is_same_v<T, float>) {
     return static_cast<float>(elu_fwd<double>(x, alpha));
   } else {
     return elu_fwd(x, alpha);
+  }
+}
+template <typename T>
+inline T elu_bwd_scalar(T g, T x, T alpha) {
+  if constexpr (std::is_same_v<T, float>) {
+    return static_cast<float>(elu_bwd<double>(g, x, alpha));
+  } else {
+    return elu_bwd(g, x, alpha);
   }
 }
 
@@ -102,7 +111,7 @@ RELU_EXT_VEC_INLINE V elu_bwd_vec(V g, V x, V alpha) {
   if constexpr (kHalf) {
     return where_positive(x, g, g * alpha * vec_math::exp_nonpositive_slope(x));
   } else {
-    return where_positive(x, g, g * alpha * vec_math::exp_nonpositive(x));
+    return where_positive(x, g, vec_math::times_exp_nonpositive(g, x, alpha));
   }
 }
 

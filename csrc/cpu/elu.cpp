@@ -43,7 +43,7 @@ void elu_backward_into(const at::Tensor& grad_input, const at::Tensor& grad_outp
     }
   }
   cpu_elementwise_vec<scalar_t>(
-      grad_input, [a](opmath_t g, opmath_t x) { return elu_bwd(g, x, a); },
+      grad_input, [a](opmath_t g, opmath_t x) { return elu_bwd_scalar(g, x, a); },
       [a](auto g, auto x) { return elu_bwd_vec<kHalfMath<scalar_t>>(g, x, decltype(g)(a)); },
       grad_output, self);
 }

@@ -80,9 +80,10 @@ RELU_EXT_VEC_INLINE VF times_pow2(VF p, VF n) {
 #endif
 }
 
-// The same for n in [-190, 0] (the exponentials of arguments <= 0), in four instructions fewer
-// on AVX2: p 2^(n + 64) is exact (a normal float, for any p of use here), and the product by
-// 2^-64 rounds once where the result is subnormal.
+// The same for n in [-190, 1] (the exponentials of arguments <= 0), in four instructions fewer
+// on AVX2: p 2^(n + 64) is exact (a normal float, for any p of use here; where it is not, p 2^n
+// lies below 2^-190 and rounds to 0 either way), and the product by 2^-64 rounds once where the
+// result is subnormal.
 RELU_EXT_VEC_INLINE VF times_pow2_down(VF p, VF n) {
 #if defined(CPU_CAPABILITY_AVX512)
   return _mm512_scalef_ps(p, n);
@@ -159,7 +160,34 @@ RELU_EXT_VEC_INLINE VF exp_nonpositive_by(VF x, const float (&c)[N]) {
   const VF n = round_log2e(x);
   return times_pow2_down(horner(reduce_ln2<false>(x, n), c), n);
 }
-RELU_EXT_VEC_INLINE VF exp_nonpositive(VF x) { return exp_nonpositive_by(x, kExpPoly); }
+// g a exp(x) in the lanes where x <= 0 (ELU's float32 backward; the lanes where x > 0 as in
+// exp_nonpositive_by), rounded twice where g times a times exp's result rounds three times, and
+// the first of them in a term at most 0.41 of the result (NOTES §62): exp(r) = 1 + p, p = r +
+// r^2 q(r) (kExpPoly: its two lowest coefficients are 1), so g a exp(r) = gh + gh p in one
+// fma, gh = g a / 2; then times 2^(n + 1) by times_pow2_down, rounded only where the result is
+// subnormal (a subnormal exp's rounding is not then multiplied by g a). Halving keeps |gh (1 +
+// p)| <= 0.71 |g a|. x is clamped below at kLowest, as times_pow2_down's range asks: from
+// there on, -inf too, the result is 0 unless |g a| >= 2^95 (AVX-512) or 2^39 (the others).
+// Where x < 0 and |g a| >= 2^63, AVX2's and the baseline's scaling (by 2^(n + 65), then 2^-64)
+// may overflow: inf where g a exp(x) is finite (AVX-512's is one exact step).
+#if defined(CPU_CAPABILITY_AVX512)
+constexpr float kTimesExpLowest = -170.0f;
+#else
+constexpr float kTimesExpLowest = -131.0f;
+#endif
+RELU_EXT_VEC_INLINE VF times_exp_nonpositive(VF g, VF x, VF a) {
+  x = at::vec::clamp_min(x, VF(kTimesExpLowest));
+#if !defined(CPU_CAPABILITY_AVX512) && !defined(CPU_CAPABILITY_AVX2)
+  x = at::vec::clamp_max(x, VF(0.0f));
+#endif
+  const VF t = at::vec::fmadd(x, VF(kLog2e), VF(kRound));
+  const VF r = reduce_ln2<false>(x, t - VF(kRound));  // n = round(x log2 e), as round_log2e
+  const VF q = horner(r, {kExpPoly[0], kExpPoly[1], kExpPoly[2], kExpPoly[3], kExpPoly[4]});
+  const VF gh = g * (a * VF(0.5f));
+  return times_pow2_down(at::vec::fmadd(gh, at::vec::fmadd(r * r, q, r), gh),
+                         t - VF(kRound - 1.0f));  // n + 1
+}
+
 // For a slope that scales a gradient rounded to bfloat16 / float16 afterwards (the half
 // types' ELU backward): degree 5 (fit error 9.2e-8 relative) after the float reduction, so
 // the result is as accurate as from the float exp (largest error on 10^7 inputs, bfloat16
@@ -383,7 +411,7 @@ template <bool kHalf = false>
 RELU_EXT_VEC_INLINE VD exp(VD x) {
   return x.exp();
 }
-RELU_EXT_VEC_INLINE VD exp_nonpositive(VD x) { return x.exp(); }
+RELU_EXT_VEC_INLINE VD times_exp_nonpositive(VD g, VD x, VD a) { return g * a * x.exp(); }
 template <bool kHalf = false>
 RELU_EXT_VEC_INLINE VD expm1_nonpositive(VD x) {
   return at::vec::clamp_max(x, VD(0.0)).expm1();
