@@ -8,19 +8,6 @@
 namespace relu_ext {
 namespace {
 
-// out = op(ins...): float and double in the compiler's own loops; the half types with at::vec
-// (widened in registers): 1.3-1.7x faster than the compiler's loop in bfloat16 and 55x in
-// float16, whose scalar conversions it cannot vectorize (64K elements, one thread).
-// kPrefetch: whether the streamed loops prefetch the inputs (loops.h, prefetch_ahead).
-template <typename scalar_t, bool kPrefetch = true, typename Op, typename VOp, typename... Ts>
-void leaky_relu_loop(const at::Tensor& out, const Op& op, const VOp& vop, const Ts&... ins) {
-  if constexpr (std::is_same_v<scalar_t, at::opmath_type<scalar_t>>) {
-    cpu_elementwise<scalar_t, kPrefetch>(out, op, ins...);
-  } else {
-    cpu_elementwise_vec<scalar_t, kPrefetch>(out, op, vop, ins...);
-  }
-}
-
 // out = leaky_relu(self) (out may be self). The inputs prefetched for the half types only, as
 // relu's forward (relu.cpp): on a Zen 4 at 16M elements (NOTES §42) float32 1.36x ATen's
 // without the prefetch and 1.13x with it, float64 1.55x and 1.34x, bfloat16 1.47x and 1.68x.
@@ -29,7 +16,7 @@ void leaky_relu_forward_loop(const at::Tensor& out, const at::Tensor& self,
                              double negative_slope) {
   using opmath_t = at::opmath_type<scalar_t>;
   const auto slope = static_cast<opmath_t>(negative_slope);
-  leaky_relu_loop<scalar_t, /*kPrefetch=*/sizeof(scalar_t) == 2>(
+  cpu_elementwise_vec<scalar_t, /*kPrefetch=*/sizeof(scalar_t) == 2>(
       out, [slope](opmath_t x) { return leaky_relu_fwd(x, slope); },
       [slope](auto v) { return leaky_relu_fwd_vec(v, decltype(v)(slope)); }, self);
 }
@@ -58,7 +45,7 @@ at::Tensor leaky_relu_backward_cpu(const at::Tensor& grad_output, const at::Tens
   RELU_EXT_DISPATCH(self.scalar_type(), "leaky_relu_backward_cpu", [&] {
     using opmath_t = at::opmath_type<scalar_t>;
     const auto slope = static_cast<opmath_t>(negative_slope);
-    leaky_relu_loop<scalar_t>(
+    cpu_elementwise_vec<scalar_t>(
         grad_input, [slope](opmath_t g, opmath_t x) { return leaky_relu_bwd(g, x, slope); },
         [slope](auto g, auto x) { return leaky_relu_bwd_vec(g, x, decltype(g)(slope)); },
         grad_output, self);

@@ -43,14 +43,16 @@ const opmath_t* weights_in_opmath(const scalar_t* w, int64_t channels,
   }
 }
 
-// The half types' loops take at::vec (widened in registers): the compiler's own loops do not
-// vectorize c10::Half's scalar conversions (about 6 ns an element; float16 rows 39x slower)
-// and in bfloat16 took 1.17-1.26x relu's time (forward, 4M-16M; now 1.04-1.14x). Float and
-// double vectorize by themselves; the baseline library's generic vectors are slower than its
-// scalar loops.
+// The forward's float and half-type loops take at::vec, four vectors a step (half types
+// widened in registers): the compiler's own loops do not vectorize c10::Half's scalar
+// conversions (about 6 ns an element; float16 rows 39x slower) and in bfloat16 took
+// 1.17-1.26x relu's time (forward, 4M-16M; now 1.04-1.14x); in float32 its loop of one vector
+// a step took 82-86 µs at 1M elements in some processes against 59 in others (NOTES §63).
+// Double's loops are the compiler's; the baseline library's generic vectors are slower than
+// its scalar loops.
 template <typename scalar_t>
-constexpr bool kVecHalf =
-    !std::is_same_v<scalar_t, at::opmath_type<scalar_t>> && !RELU_EXT_GENERIC_VEC;
+constexpr bool kVecForward =
+    std::is_same_v<at::opmath_type<scalar_t>, float> && !RELU_EXT_GENERIC_VEC;
 // The backward's float and half-type loops in at::vec (the baseline library's generic vectors
 // are slower than its scalar float loop).
 template <typename scalar_t>
@@ -67,7 +69,7 @@ inline void prelu_forward_range(scalar_t* dst, const scalar_t* x, const opmath_t
   if (inner == 1) {
     for (int64_t i = first, c = first % channels; i < end; c = 0) {
       const int64_t n = std::min(end - i, channels - c);
-      if constexpr (kVecHalf<scalar_t>) {
+      if constexpr (kVecForward<scalar_t>) {
         run_steps<VF::size()>(n, [&](int64_t k, auto vecs, int64_t m) RELU_EXT_STEP {
           constexpr int64_t R = decltype(vecs)::value;
           VF y[R];
@@ -89,7 +91,7 @@ inline void prelu_forward_range(scalar_t* dst, const scalar_t* x, const opmath_t
   }
   for_each_channel_piece(first, end, inner, channels, [&](int64_t b, int64_t e, int64_t c) {
     const opmath_t wc = w[c];
-    if constexpr (kVecHalf<scalar_t>) {
+    if constexpr (kVecForward<scalar_t>) {
       const VF wv(wc);
       run_steps<VF::size()>(e - b, [&](int64_t i, auto vecs, int64_t m) RELU_EXT_STEP {
         constexpr int64_t R = decltype(vecs)::value;
