@@ -166,8 +166,9 @@ RELU_EXT_VEC_INLINE VF exp_nonpositive_by(VF x, const float (&c)[N]) {
 // r^2 q(r) (kExpPoly: its two lowest coefficients are 1), so g a exp(r) = gh + gh p in one
 // fma, gh = g a / 2; then times 2^(n + 1) by times_pow2_down, rounded only where the result is
 // subnormal (a subnormal exp's rounding is not then multiplied by g a). Halving keeps |gh (1 +
-// p)| <= 0.71 |g a|. x is clamped below at kLowest, as times_pow2_down's range asks: from
-// there on, -inf too, the result is 0 unless |g a| >= 2^95 (AVX-512) or 2^39 (the others).
+// p)| <= 0.71 |g a|. x is clamped below at kTimesExpLowest, as times_pow2_down's range asks:
+// from there on, -inf too, the result is 0 unless |g a| >= 2^95 (AVX-512) or 2^39 (the
+// others).
 // Where x < 0 and |g a| >= 2^63, AVX2's and the baseline's scaling (by 2^(n + 65), then 2^-64)
 // may overflow: inf where g a exp(x) is finite (AVX-512's is one exact step).
 #if defined(CPU_CAPABILITY_AVX512)
