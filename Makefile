@@ -159,11 +159,14 @@ compat-test: compat-build
 # types' pattern loops taken both ways, in child processes: 32 s a run here). Left
 # out: what runs no kernel or only the CPU library's own (the benchmark, processes, resident
 # memory, the README, library files, streaming stores) and the 10^7-input accuracy test (the
-# host's math library is not the device's).
+# host's math library is not the device's; ELU's backward bounds run: their fma and ldexp
+# round alike on both).
 EMU_LIB := build-emu
 EMU_TESTS := test_values.py test_autograd.py test_bias_act.py test_monitor.py test_memory.py \
 	test_errors.py test_opcheck.py test_random.py test_properties.py test_modules.py \
-	test_integration.py test_compile.py test_reliability.py
+	test_integration.py test_compile.py test_reliability.py \
+	test_accuracy.py::test_float32_elu_backward_bound \
+	test_accuracy.py::test_half_elu_backward_keeps_float_accuracy
 EMU_SKIP := --deselect tests/test_values.py::test_prelu_weight_grad_deterministic_across_threads \
 	--deselect tests/test_monitor.py::test_act_stats_pattern_rows_both_ways \
 	--deselect tests/test_reliability.py::test_no_leak_over_thousands_of_steps

@@ -304,10 +304,44 @@ template <typename T> C10_HOST_DEVICE inline T prelu_bwd_weight(T g, T x) {
 template <typename T> C10_HOST_DEVICE inline T elu_fwd(T x, T alpha) {
   return x <= T(0) ? alpha * std::expm1(x) : x;
 }
+
+// float's exp in pieces (cpu/vec_math.h's vector exp; fits by cpu/fit_vec_math.py):
+// exp(x) = 2^n exp(r), n = round(x log2 e), r = x - n ln 2 (Cody-Waite: n kLn2Hi is exact),
+// exp(r) = 1 + r + r^2 (kExpC6 r^4 + kExpC5 r^3 + ... + kExpC2) for |r| <= ln(2)/2, fit error
+// 2.0e-9 relative.
+constexpr float kLog2e = 1.44269504088896341f;
+constexpr float kLn2Hi = 0.693145751953125f;          // ln 2, upper 16 bits: n * kLn2Hi is exact
+constexpr float kLn2Lo = 1.42860682030941723212e-6f;  // ln 2 - kLn2Hi
+constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: x + kRound rounds x to an integer
+constexpr float kExpC6 = 1.38436537e-3f, kExpC5 = 8.37415550e-3f, kExpC4 = 4.16680016e-2f,
+                kExpC3 = 1.66664317e-1f, kExpC2 = 4.99999940e-1f;
+
+// g * alpha * exp(x) for float x <= 0 (ELU's float backward: CUDA's, and the CPU's fused
+// bias_act tails), rounded twice, by the steps of cpu/vec_math.h's vector form (NOTES §62):
+// exp(r) = 1 + p with p = r + r^2 q(r), gh = g * (alpha / 2), gh + gh p in one fma, then
+// times 2^(n + 1) (ldexp: rounded once, where the result is subnormal). Where g * alpha *
+// exp's result rounds three times: 1.3-2.0 ulp at alpha 0.2-3, against 1.7-4.9. NaN gives
+// NaN; x is clamped at -170 (the result then 0 unless |g alpha| >= 2^95).
+C10_HOST_DEVICE inline float times_exp_nonpositive(float g, float x, float alpha) {
+  if (x != x) return x;
+  x = x < -170.0f ? -170.0f : x;
+  const float t = std::fma(x, kLog2e, kRound);
+  const float n = t - kRound;
+  const float r = std::fma(n, -kLn2Lo, std::fma(n, -kLn2Hi, x));
+  const float q =
+      std::fma(std::fma(std::fma(std::fma(kExpC6, r, kExpC5), r, kExpC4), r, kExpC3), r, kExpC2);
+  const float gh = g * (alpha * 0.5f);
+  return std::ldexp(std::fma(gh, std::fma(r * r, q, r), gh), static_cast<int>(n) + 1);
+}
+
 // d/dx elu(x) = 1 if x > 0 else alpha * exp(x) = y + alpha (from the output y).
 // A NaN input gives a NaN gradient (as ATen's vectorized kernel does).
 template <typename T> C10_HOST_DEVICE inline T elu_bwd(T g, T x, T alpha) {
-  return x > T(0) ? g : g * alpha * std::exp(x);
+  if constexpr (std::is_same_v<T, float>) {
+    return x > 0.0f ? g : times_exp_nonpositive(g, x, alpha);
+  } else {
+    return x > T(0) ? g : g * alpha * std::exp(x);
+  }
 }
 template <typename T> C10_HOST_DEVICE inline T elu_bwd_from_result(T g, T y, T alpha) {
   return y <= T(0) ? g * (y + alpha) : g;

@@ -199,15 +199,15 @@ def test_half_elu_backward_keeps_float_accuracy(alpha, dtype, device):
 
 
 @pytest.mark.parametrize("alpha", [1.0, 0.5, 0.7, 0.2, 3.0])
-def test_float32_elu_backward_bound(alpha):
-    """float32 ELU's backward on the CPU, g * alpha * exp(x): within 1.5 ulp of float64 where
-    alpha is a power of two and 2.3 elsewhere (csrc/cpu/vec_math.h times_exp_nonpositive:
-    rounded twice, the first in a term at most 0.41 of the result; the reference takes alpha
-    rounded to float, as the kernel must), where the slope is subnormal too (x from -103 to
-    -87) with gradients up to 16 (ATen's g * alpha times its exp's subnormal rounding: up to 5
-    ulp there, NOTES §62); and through elu_backward, bias_act's backward and a strided input
-    (the scalar path: in double, rounded once). At x = -inf the gradient is 0, at -0 g *
-    alpha."""
+def test_float32_elu_backward_bound(alpha, device):
+    """float32 ELU's backward, g * alpha * exp(x): within 1.5 ulp of float64 where alpha is a
+    power of two and 2.3 elsewhere (rounded twice, the first in a term at most 0.41 of the
+    result: csrc/cpu/vec_math.h times_exp_nonpositive, and its scalar form in csrc/common.h,
+    CUDA's; the reference takes alpha rounded to float, as the kernel must), where the slope
+    is subnormal too (x from -103 to -87) with gradients up to 16 (ATen's g * alpha times its
+    exp's subnormal rounding: up to 5 ulp there, NOTES §62); through elu_backward, bias_act's
+    backward and a strided input (the CPU's scalar path: in double, rounded once). At x =
+    -inf the gradient is 0, at -0 g * alpha."""
     torch.manual_seed(0)
     n = 2**19
     x = torch.cat([torch.randn(n) * 4, torch.empty(n).uniform_(-103.0, -87.0),
@@ -217,20 +217,20 @@ def test_float32_elu_backward_bound(alpha):
     a = torch.tensor(alpha, dtype=torch.float32).item()
     ref = elu_reference("backward", x, g, a)
     bound = 1.5 if alpha in (1.0, 0.5) else 2.3
-    zero = torch.zeros(1024)
-    strided = x.view(1024, -1).t()
-    outs = {"elu_backward": torch.ops.relu_ext.elu_backward(g, x, alpha, False),
+    xd, gd, zero = x.to(device), g.to(device), torch.zeros(1024, device=device)
+    strided = xd.view(1024, -1).t()
+    outs = {"elu_backward": torch.ops.relu_ext.elu_backward(gd, xd, alpha, False),
             "bias_act_backward": torch.ops.relu_ext.bias_act_backward(
-                g.view(-1, 1024), x.view(-1, 1024), zero, -1, "elu", alpha)[0].flatten(),
-            "strided": torch.ops.relu_ext.elu_backward(g.view(1024, -1).t(), strided, alpha,
+                gd.view(-1, 1024), xd.view(-1, 1024), zero, -1, "elu", alpha)[0].flatten(),
+            "strided": torch.ops.relu_ext.elu_backward(gd.view(1024, -1).t(), strided, alpha,
                                                       False).t().flatten()}
     for name, out in outs.items():
-        err = (out.double() - ref).abs() / accuracy.ulp(ref, torch.float32)
+        err = (out.cpu().double() - ref).abs() / accuracy.ulp(ref, torch.float32)
         assert err.max() <= bound, (name, err.max().item(), x[err.argmax()], g[err.argmax()])
-    special = torch.tensor([-float("inf"), -0.0, -200.0])
-    gs = torch.tensor([1e10, 3.0, -1e10])
+    special = torch.tensor([-float("inf"), -0.0, -200.0], device=device)
+    gs = torch.tensor([1e10, 3.0, -1e10], device=device)
     got = torch.ops.relu_ext.elu_backward(gs, special, alpha, False)
-    torch.testing.assert_close(got, torch.tensor([0.0, 3.0 * a, 0.0]), rtol=0, atol=0)
+    torch.testing.assert_close(got.cpu(), torch.tensor([0.0, 3.0 * a, 0.0]), rtol=0, atol=0)
 
 
 TABLES_UNDER_FLUSH = """

@@ -11,6 +11,8 @@
 #include <ATen/cpu/vec/functional.h>
 #include <ATen/cpu/vec/vec.h>
 
+#include "../common.h"
+
 // The x86 baseline library (CPUs without AVX2): at::vec has no SSE vectors, and its generic
 // Vectorized (an array, each operation a loop over it) was slower there than the scalar ops
 // (GELU on 1M floats: 9.8 ms against 4.9) and, inlined whole into every loop, took 100 s to
@@ -41,10 +43,8 @@ using VF = at::vec::Vectorized<float>;
 using VD = at::vec::Vectorized<double>;
 using VI = at::vec::Vectorized<int32_t>;
 
-constexpr float kLog2e = 1.44269504088896341f;
-constexpr float kLn2Hi = 0.693145751953125f;          // ln 2, upper 16 bits: n * kLn2Hi is exact
-constexpr float kLn2Lo = 1.42860682030941723212e-6f;  // ln 2 - kLn2Hi
-constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: x + kRound rounds x to an integer
+// kLog2e, kLn2Hi, kLn2Lo, kRound and the exp fit's kExpC*: ../common.h (the scalar form of
+// times_exp_nonpositive below takes them too).
 
 // c[0] x^(N-1) + ... + c[N-1] by Horner's rule (coefficients highest degree first, as
 // fit_vec_math.py prints them).
@@ -110,8 +110,7 @@ RELU_EXT_VEC_INLINE VF reduce_ln2(VF x, VF n) {
 }
 
 // exp(r) for |r| <= ln(2)/2: degree 6, fit error 2.0e-9 relative (kHalf: degree 4, 2.8e-6).
-constexpr float kExpPoly[] = {1.38436537e-3f, 8.37415550e-3f, 4.16680016e-2f, 1.66664317e-1f,
-                              4.99999940e-1f, 1.0f, 1.0f};
+constexpr float kExpPoly[] = {kExpC6, kExpC5, kExpC4, kExpC3, kExpC2, 1.0f, 1.0f};
 constexpr float kExpPolyHalf[] = {4.15138490e-02f, 1.67874739e-01f, 5.00030160e-01f,
                                   9.99966860e-01f, 1.0f};
 template <bool kHalf>
@@ -162,8 +161,8 @@ RELU_EXT_VEC_INLINE VF exp_nonpositive_by(VF x, const float (&c)[N]) {
 }
 // g a exp(x) in the lanes where x <= 0 (ELU's float32 backward; the lanes where x > 0 as in
 // exp_nonpositive_by), rounded twice where g times a times exp's result rounds three times, and
-// the first of them in a term at most 0.41 of the result (NOTES §62): exp(r) = 1 + p, p = r +
-// r^2 q(r) (kExpPoly: its two lowest coefficients are 1), so g a exp(r) = gh + gh p in one
+// the first of them in a term at most 0.41 of the result (NOTES §62; ../common.h has the
+// scalar form): exp(r) = 1 + p, p = r + r^2 q(r) (kExpPoly's q), so g a exp(r) = gh + gh p in one
 // fma, gh = g a / 2; then times 2^(n + 1) by times_pow2_down, rounded only where the result is
 // subnormal (a subnormal exp's rounding is not then multiplied by g a). Halving keeps |gh (1 +
 // p)| <= 0.71 |g a|. x is clamped below at kTimesExpLowest, as times_pow2_down's range asks:
@@ -183,7 +182,7 @@ RELU_EXT_VEC_INLINE VF times_exp_nonpositive(VF g, VF x, VF a) {
 #endif
   const VF t = at::vec::fmadd(x, VF(kLog2e), VF(kRound));
   const VF r = reduce_ln2<false>(x, t - VF(kRound));  // n = round(x log2 e), as round_log2e
-  const VF q = horner(r, {kExpPoly[0], kExpPoly[1], kExpPoly[2], kExpPoly[3], kExpPoly[4]});
+  const VF q = horner(r, {kExpC6, kExpC5, kExpC4, kExpC3, kExpC2});
   const VF gh = g * (a * VF(0.5f));
   return times_pow2_down(at::vec::fmadd(gh, at::vec::fmadd(r * r, q, r), gh),
                          t - VF(kRound - 1.0f));  // n + 1
