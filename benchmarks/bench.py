@@ -33,6 +33,7 @@ import datetime
 import json
 import os
 import platform
+import random
 import re
 import statistics
 import subprocess
@@ -196,7 +197,11 @@ def make_stmt(fn, direction, sets, op=None, impl=None):
 
 
 def interleaved(stmts, threads, rounds, block_s):
-    """Times each stmt in alternating blocks; returns per-stmt lists of per-call seconds."""
+    """Times each stmt in alternating blocks, in an order shuffled after each round (a fixed
+    one: the first stmt's blocks always came after the last's, which at sizes near the
+    last-level cache left them the copy reference's data in the cache instead of their own:
+    relu_ext's float32 forwards at 4M up to 9% slower, NOTES §64); returns per-stmt lists of
+    per-call seconds, in round order."""
     timers = [Timer("s()", globals={"s": s}, num_threads=threads) for s in stmts]
     numbers = []
     for t in timers:  # warm up, then calibrate the calls per block
@@ -204,9 +209,12 @@ def interleaved(stmts, threads, rounds, block_s):
         once = max(t.timeit(5).median, 1e-7)
         numbers.append(max(1, int(block_s / once)))
     samples = [[] for _ in stmts]
+    order = list(range(len(stmts)))
+    shuffle = random.Random(0).shuffle
     for _ in range(rounds):
-        for k, t in enumerate(timers):
-            samples[k].append(t.timeit(numbers[k]).median)
+        for k in order:
+            samples[k].append(timers[k].timeit(numbers[k]).median)
+        shuffle(order)
     return samples
 
 
