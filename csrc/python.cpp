@@ -318,9 +318,10 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   def(m, "act_stats", &ops::act_stats);
   // the CPU library's choices for this CPU (cpu/cpu_choices.h): whether it computes the half
   // types' ELU instead of looking it up; whether act_stats takes the half types' pattern rows
-  // in blocks
+  // in blocks; whether the float loops without a prefetch load vectors in halves
   m.def("slow_gathers", &slow_gathers);
   m.def("stats_row_blocks", &stats_row_blocks);
+  m.def("split_loads", &split_loads);
   py::class_<ActCounter>(m, "ActCounter")
       .def(py::init<std::optional<int64_t>>(), py::arg("channel_dim"))
       .def("step", &ActCounter::step)

@@ -95,7 +95,9 @@ def load():
     for name, meaning in (("RELU_EXT_SLOW_GATHERS", "the half types' ELU computed, not looked "
                                                     "up, and GELU's tables read by scalar loads"),
                           ("RELU_EXT_ROW_BLOCKS", "the monitor's counts of half-type rows taken "
-                                                  "in blocks of rows")):
+                                                  "in blocks of rows"),
+                          ("RELU_EXT_SPLIT_LOADS", "the AVX-512 float loops without a prefetch "
+                                                   "loading vectors in halves")):
         value = os.environ.get(name)
         if value is not None and value not in ("0", "1"):
             raise ImportError(f"relu_ext: {name}={value!r} must be 1 ({meaning}) or 0")

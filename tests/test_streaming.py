@@ -2,7 +2,9 @@
 `streamed`). RELU_EXT_STREAMING_BYTES moves the threshold: each CPU library runs every op in a
 subprocess with streaming for any output above 4 KB and again with it off, on lengths and
 offsets that give the streamed loops a misaligned head, whole blocks and a partial tail; the two
-must agree bit for bit and match torch."""
+must agree bit for bit and match torch. The streamed run loads the float loops' vectors in
+halves and the plain one whole (RELU_EXT_SPLIT_LOADS, csrc/cpu/cpu_choices.h; the AVX-512
+libraries'), so both ways run on every machine."""
 import glob
 import os
 
@@ -74,23 +76,26 @@ for dtype in (torch.float32, torch.float64, torch.bfloat16, torch.float16):
             out[f"act_stats_{act}_{name} {dtype}"] = lib.act_stats(t, None, dim, act, p)
     out[f"act_stats_prelu {dtype}"] = lib.act_stats(xr5, w5, 1, "prelu", 0.0)
 torch.save(out, sys.argv[2])
-print("ok", relu_ext.backend_info()["cpu_isa"])
+print("ok", relu_ext.backend_info()["cpu_isa"], int(relu_ext._C.split_loads()))
 """
 
 
-def _run(isa, streaming_bytes, path):
+def _run(isa, streaming_bytes, split_loads, path):
     r = run_python(RUN, isa, path, env={"ATEN_CPU_CAPABILITY": isa.split("_")[0],
                                         "RELU_EXT_CPU_ISA": isa,
-                                        "RELU_EXT_STREAMING_BYTES": str(streaming_bytes)})
+                                        "RELU_EXT_STREAMING_BYTES": str(streaming_bytes),
+                                        "RELU_EXT_SPLIT_LOADS": str(split_loads)})
     assert r.returncode == 0, r.stderr[-3000:]
-    assert f"ok {isa}" in r.stdout
+    assert f"ok {isa} {split_loads}" in r.stdout, r.stdout[-3000:]
     return torch.load(path)
 
 
 @pytest.mark.parametrize("isa", BUILT)
 def test_streamed_outputs_equal_plain_ones(isa, tmp_path):
-    streamed = _run(isa, 4096, tmp_path / "streamed.pt")
-    plain = _run(isa, 0, tmp_path / "plain.pt")
+    streamed = _run(isa, 4096, 1, tmp_path / "streamed.pt")
+    plain = _run(isa, 0, 0, tmp_path / "plain.pt")
+    bad = run_python("import relu_ext", env={"RELU_EXT_SPLIT_LOADS": "on"})
+    assert bad.returncode != 0 and "RELU_EXT_SPLIT_LOADS='on'" in bad.stderr, bad.stderr[-3000:]
     assert streamed.keys() == plain.keys() and len(plain) == 4 * 3 * 10 + 4 + 4 * 3 + 4 * 3 + 4 * 9
     for key in plain:
         for i, (a, b) in enumerate(zip(streamed[key], plain[key])):

@@ -210,6 +210,32 @@ inline void store_narrow(scalar_t* p, const at::vec::Vectorized<at::opmath_type<
 
 namespace detail {
 
+// f(std::bool_constant<b>): a choice made per call, compiled into the loop it selects
+template <typename F>
+inline void with_flag(bool b, const F& f) {
+  if (b) {
+    f(std::true_type{});
+  } else {
+    f(std::false_type{});
+  }
+}
+
+// A whole vector of float or double from p: kSplit (AVX-512, where split_loads() holds:
+// cpu_choices.h), as two 256-bit loads joined, else one load.
+template <bool kSplit, typename T>
+RELU_EXT_VEC_INLINE at::vec::Vectorized<T> load_whole(const T* p) {
+#if defined(CPU_CAPABILITY_AVX512)
+  if constexpr (kSplit && std::is_same_v<T, float>) {
+    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(p)), _mm256_loadu_ps(p + 8),
+                              1);
+  } else if constexpr (kSplit && std::is_same_v<T, double>) {
+    return _mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_loadu_pd(p)), _mm256_loadu_pd(p + 4),
+                              1);
+  }
+#endif
+  return at::vec::Vectorized<T>::loadu(p);
+}
+
 template <typename scalar_t, typename Op, size_t... I>
 RELU_EXT_FLATTEN inline void strided_loop(char** data, const int64_t* strides, int64_t n,
                                           const Op& op, std::index_sequence<I...>) {
@@ -246,7 +272,9 @@ RELU_EXT_FLATTEN inline void flat_loop(scalar_t* o, const std::array<const scala
 
 // The dense loop with a vector op: vop takes and returns Vectorized<opmath_t>
 // (half types widened to two float vectors); op finishes the tail.
-template <typename scalar_t, typename Op, typename VOp, size_t N, size_t... I>
+// kSplit: float and double vectors loaded as two halves (load_whole).
+template <typename scalar_t, bool kSplit = false, typename Op, typename VOp, size_t N,
+          size_t... I>
 RELU_EXT_FLATTEN inline void flat_vec_loop(scalar_t* o, const std::array<const scalar_t*, N> in,
                                            int64_t begin, int64_t end, const Op op,
                                            const VOp vop, std::index_sequence<I...>) {
@@ -257,17 +285,17 @@ RELU_EXT_FLATTEN inline void flat_vec_loop(scalar_t* o, const std::array<const s
     // Four independent vectors per step (as the half-type path below): their math
     // interleaves, which the long dependency chains of exp and the normal tail need.
     for (; i + 4 * Vec::size() <= end; i += 4 * Vec::size()) {
-      const Vec a = vop(Vec::loadu(in[I] + i)...);
-      const Vec b = vop(Vec::loadu(in[I] + i + Vec::size())...);
-      const Vec c = vop(Vec::loadu(in[I] + i + 2 * Vec::size())...);
-      const Vec d = vop(Vec::loadu(in[I] + i + 3 * Vec::size())...);
+      const Vec a = vop(load_whole<kSplit>(in[I] + i)...);
+      const Vec b = vop(load_whole<kSplit>(in[I] + i + Vec::size())...);
+      const Vec c = vop(load_whole<kSplit>(in[I] + i + 2 * Vec::size())...);
+      const Vec d = vop(load_whole<kSplit>(in[I] + i + 3 * Vec::size())...);
       a.store(o + i);
       b.store(o + i + Vec::size());
       c.store(o + i + 2 * Vec::size());
       d.store(o + i + 3 * Vec::size());
     }
     for (; i + Vec::size() <= end; i += Vec::size()) {
-      vop(Vec::loadu(in[I] + i)...).store(o + i);
+      vop(load_whole<kSplit>(in[I] + i)...).store(o + i);
     }
   } else {
     using Wide = std::array<std::tuple<at::vec::Vectorized<float>, at::vec::Vectorized<float>>, N>;
@@ -530,7 +558,9 @@ void cpu_elementwise_patterns(const at::Tensor& out, const Op& op, const BitsOp&
 
 // As cpu_elementwise, with a vector version of op (Vectorized<opmath_t> -> same)
 // for dense tensors; for ops whose math a compiler does not vectorize by itself
-// (exp, erfc, tanh: at::vec uses SLEEF, as ATen does). kPrefetch: as detail::parallel_dense's.
+// (exp, erfc, tanh: at::vec uses SLEEF, as ATen does). kPrefetch: as detail::parallel_dense's;
+// the float and double loops without it load their vectors in halves where split_loads()
+// holds (cpu_choices.h).
 template <typename scalar_t, bool kPrefetch = true, typename Op, typename VOp, typename... Ts>
 void cpu_elementwise_vec(const at::Tensor& out, const Op& op, const VOp& vop, const Ts&... ins) {
 #if RELU_EXT_GENERIC_VEC  // vec_math.h: the scalar op
@@ -546,11 +576,19 @@ void cpu_elementwise_vec(const at::Tensor& out, const Op& op, const VOp& vop, co
   scalar_t* o = out.data_ptr<scalar_t>();
   const std::array<const scalar_t*, sizeof...(Ts)> in = {
       ins.template const_data_ptr<scalar_t>()...};
-  detail::parallel_dense<kPrefetch>(o, in, numel, [&](scalar_t* dst, auto src, int64_t begin,
-                                                     int64_t end) {
-    detail::flat_vec_loop<scalar_t>(dst, src, begin, end, op, vop,
-                                    std::index_sequence_for<Ts...>{});
-  });
+  const auto run = [&](auto kSplit) {
+    detail::parallel_dense<kPrefetch>(o, in, numel, [&](scalar_t* dst, auto src, int64_t begin,
+                                                       int64_t end) {
+      detail::flat_vec_loop<scalar_t, kSplit>(dst, src, begin, end, op, vop,
+                                              std::index_sequence_for<Ts...>{});
+    });
+  };
+#if defined(CPU_CAPABILITY_AVX512)
+  if constexpr (!kPrefetch && std::is_same_v<scalar_t, at::opmath_type<scalar_t>>) {
+    return detail::with_flag(split_loads(), run);
+  }
+#endif
+  run(std::false_type{});
 #endif
 }
 
@@ -626,16 +664,6 @@ inline void scaled_loop(scalar_t* o, const scalar_t* g, const scalar_t* x, int64
   }
 }
 #pragma GCC diagnostic pop
-
-// f(std::bool_constant<b>): a choice made per call, compiled into the loop it selects
-template <typename F>
-inline void with_flag(bool b, const F& f) {
-  if (b) {
-    f(std::true_type{});
-  } else {
-    f(std::false_type{});
-  }
-}
 
 }  // namespace detail
 
