@@ -15,19 +15,40 @@
 namespace relu_ext {
 namespace {
 
+// Where for_each_channel_piece last stopped: the next element, the end of its channel's piece
+// and its channel.
+struct ChannelCursor {
+  int64_t next = -1;
+  int64_t stop = 0;
+  int64_t c = 0;
+};
+
 // Calls f(begin, end, c) for the pieces of [begin, end) that lie in one channel (two
-// divisions in all, not two per piece: pieces are often short, e.g. 64 elements).
+// divisions in all, not two per piece: pieces are often short, e.g. 64 elements; none where
+// begin is where `cursor` stopped: the streamed loops call this per 512-byte block).
+template <typename F>
+inline void for_each_channel_piece(int64_t begin, int64_t end, int64_t inner, int64_t channels,
+                                   ChannelCursor& cursor, const F& f) {
+  if (begin != cursor.next) {
+    cursor = {begin, (begin / inner + 1) * inner, begin / inner % channels};
+  }
+  int64_t stop = cursor.stop, c = cursor.c;
+  while (begin < end) {
+    const int64_t e = std::min(end, stop);
+    f(begin, e, c);
+    begin = e;
+    if (e == stop) {
+      stop += inner;
+      if (++c == channels) c = 0;
+    }
+  }
+  cursor = {end, stop, c};
+}
 template <typename F>
 inline void for_each_channel_piece(int64_t begin, int64_t end, int64_t inner, int64_t channels,
                                    const F& f) {
-  int64_t stop = (begin / inner + 1) * inner;
-  int64_t c = begin / inner % channels;
-  while (begin < end) {
-    f(begin, std::min(end, stop), c);
-    begin = stop;
-    stop += inner;
-    if (++c == channels) c = 0;
-  }
+  ChannelCursor cursor;
+  for_each_channel_piece(begin, end, inner, channels, cursor, f);
 }
 
 // The weights in the compute type: float and double as they are, the half types widened once
@@ -63,7 +84,8 @@ constexpr bool kVecFloat = std::is_same_v<at::opmath_type<scalar_t>, float> &&
 // (inner == 1) or runs of `inner` elements of one channel; w in the compute type.
 template <typename scalar_t, typename opmath_t = at::opmath_type<scalar_t>>
 inline void prelu_forward_range(scalar_t* dst, const scalar_t* x, const opmath_t* w,
-                                int64_t first, int64_t count, int64_t channels, int64_t inner) {
+                                int64_t first, int64_t count, int64_t channels, int64_t inner,
+                                ChannelCursor& cursor) {
   using VF = at::vec::Vectorized<float>;
   const int64_t end = first + count;
   if (inner == 1) {
@@ -89,7 +111,8 @@ inline void prelu_forward_range(scalar_t* dst, const scalar_t* x, const opmath_t
     }
     return;
   }
-  for_each_channel_piece(first, end, inner, channels, [&](int64_t b, int64_t e, int64_t c) {
+  for_each_channel_piece(first, end, inner, channels, cursor,
+                         [&](int64_t b, int64_t e, int64_t c) {
     const opmath_t wc = w[c];
     if constexpr (kVecForward<scalar_t>) {
       const VF wv(wc);
@@ -118,9 +141,10 @@ void prelu_forward_dense(scalar_t* out, const scalar_t* x, const scalar_t* weigh
   const std::array<const scalar_t*, 1> inputs{x};
   const bool stream = detail::use_streaming(out, inputs, numel);
   at::parallel_for(0, numel, kGrainSize, [&](int64_t begin, int64_t end) {
+    ChannelCursor cursor;
     detail::write_range(stream, out, begin, end, inputs,
                         [&](scalar_t* dst, int64_t first, int64_t count) {
-      prelu_forward_range(dst, x, w, first, count, channels, inner);
+      prelu_forward_range(dst, x, w, first, count, channels, inner, cursor);
     });
   });
 }
@@ -380,8 +404,9 @@ void prelu_backward_dense(scalar_t* grad_input, const scalar_t* grad, const scal
           pending.assign(channels, 0);
         }
         // grad_input[first, first + count) into dst[0, count)
+        ChannelCursor cursor;
         const auto compute = [&](scalar_t* dst, int64_t first, int64_t count) {
-          for_each_channel_piece(first, first + count, inner, channels,
+          for_each_channel_piece(first, first + count, inner, channels, cursor,
                                  [&](int64_t b, int64_t e, int64_t c) {
             prelu_backward_piece_vec(dst + (b - first), grad + b, x + b, w[c], e - b,
                                      &lanes[c], &pending[c], &acc[c]);
