@@ -82,7 +82,16 @@ constexpr bool kVecFloat = std::is_same_v<at::opmath_type<scalar_t>, float> &&
 
 // Elements [first, first + count) of the forward into dst[0, count): rows of C channels
 // (inner == 1) or runs of `inner` elements of one channel; w in the compute type.
-template <typename scalar_t, typename opmath_t = at::opmath_type<scalar_t>>
+// m lanes of x from p, widened; kSplit: a whole float vector loaded in halves (loops.h).
+template <bool kSplit, typename scalar_t>
+RELU_EXT_VEC_INLINE at::vec::Vectorized<float> load_x(const scalar_t* p, int64_t m) {
+  if constexpr (std::is_same_v<scalar_t, float>) {
+    if (m == at::vec::Vectorized<float>::size()) return detail::load_whole<kSplit>(p);
+  }
+  return load_wide(p, m);
+}
+
+template <bool kSplit, typename scalar_t, typename opmath_t = at::opmath_type<scalar_t>>
 inline void prelu_forward_range(scalar_t* dst, const scalar_t* x, const opmath_t* w,
                                 int64_t first, int64_t count, int64_t channels, int64_t inner,
                                 ChannelCursor& cursor) {
@@ -97,7 +106,7 @@ inline void prelu_forward_range(scalar_t* dst, const scalar_t* x, const opmath_t
           VF y[R];
           for (int64_t r = 0; r < R; ++r) {
             const int64_t j = k + r * VF::size();
-            y[r] = leaky_relu_fwd_vec(load_wide(x + i + j, m), VF::loadu(w + c + j, m));
+            y[r] = leaky_relu_fwd_vec(load_x<kSplit>(x + i + j, m), VF::loadu(w + c + j, m));
           }
           store_narrow(dst + (i - first) + k, y, m);
         });
@@ -120,7 +129,7 @@ inline void prelu_forward_range(scalar_t* dst, const scalar_t* x, const opmath_t
         constexpr int64_t R = decltype(vecs)::value;
         VF y[R];
         for (int64_t r = 0; r < R; ++r) {
-          y[r] = leaky_relu_fwd_vec(load_wide(x + b + i + r * VF::size(), m), wv);
+          y[r] = leaky_relu_fwd_vec(load_x<kSplit>(x + b + i + r * VF::size(), m), wv);
         }
         store_narrow(dst + (b - first) + i, y, m);
       });
@@ -140,13 +149,19 @@ void prelu_forward_dense(scalar_t* out, const scalar_t* x, const scalar_t* weigh
   const auto* w = weights_in_opmath(weight, channels, &w_store);
   const std::array<const scalar_t*, 1> inputs{x};
   const bool stream = detail::use_streaming(out, inputs, numel);
-  at::parallel_for(0, numel, kGrainSize, [&](int64_t begin, int64_t end) {
-    ChannelCursor cursor;
-    detail::write_range(stream, out, begin, end, inputs,
-                        [&](scalar_t* dst, int64_t first, int64_t count) {
-      prelu_forward_range(dst, x, w, first, count, channels, inner, cursor);
+  const auto run = [&](auto kSplit) {
+    at::parallel_for(0, numel, kGrainSize, [&](int64_t begin, int64_t end) {
+      ChannelCursor cursor;
+      detail::write_range(stream, out, begin, end, inputs,
+                          [&](scalar_t* dst, int64_t first, int64_t count) {
+        prelu_forward_range<kSplit>(dst, x, w, first, count, channels, inner, cursor);
+      });
     });
-  });
+  };
+#if defined(CPU_CAPABILITY_AVX512)
+  if constexpr (std::is_same_v<scalar_t, float>) return detail::with_flag(split_loads(), run);
+#endif
+  run(std::false_type{});
 }
 
 at::Tensor prelu_forward_cpu(const at::Tensor& self, const at::Tensor& weight) {
