@@ -75,16 +75,16 @@ inline bool stats_row_blocks() {
 // Whether the AVX-512 libraries' float and double element-wise loops that leave the fetching
 // to the hardware (no software prefetch: relu's forward and backward, leaky_relu's forward;
 // loops.h, cpu_elementwise_vec), and PReLU's float forward (prelu.cpp), load each 512-bit
-// vector as two 256-bit halves. Measured on
-// Zen 4 (NOTES §64; one build, the variable alternated): float32 relu's forward 0.95-0.97x ->
-// 1.01-1.03x ATen's at 4M elements (two threads), leaky_relu's 0.89-0.90x -> 0.95-0.99x,
-// relu's backward 0.90-0.91x -> 0.99-1.01x at 1M and 1.13-1.32x -> 1.35-1.44x at 16M; at
-// 64K in L2 the same. The loops with arithmetic and a software prefetch (ELU's, GELU's) lost
-// 6-10% at 16M by it, so they load whole vectors. PReLU's forward: 1.05-1.08x -> 1.12-1.13x
-// at 1M, the same within the noise at 64K, 4M and 16M (§65). Why whole 512-bit loads from the L3 and
-// beyond run slower there was not found out. Intel's AVX-512 CPUs, whose loads are 512 bits
-// wide, are unmeasured and keep whole loads. The rule: an AMD CPU with AVX-512.
-// RELU_EXT_SPLIT_LOADS decides instead (the values are the same either way).
+// vector as two 256-bit halves. Measured on Zen 4 (NOTES §64, §65; one build, the variable
+// alternated): float32 relu's forward 0.95-0.97x -> 1.01-1.03x ATen's at 4M elements (two
+// threads), leaky_relu's 0.89-0.90x -> 0.95-0.99x, relu's backward 0.90-0.91x -> 0.99-1.01x
+// at 1M and 1.13-1.32x -> 1.35-1.44x at 16M, PReLU's forward 1.05-1.08x -> 1.12-1.13x at 1M;
+// at 64K in L2 the same. The loops with more arithmetic and a software prefetch (ELU's,
+// GELU's) lost 6-10% at 16M by it, so they load whole vectors. float64's loops take it too,
+// unmeasured. Why whole 512-bit loads from the L3 and beyond run slower there was not found
+// out. Intel's AVX-512 CPUs, whose loads are 512 bits wide, are unmeasured and keep whole
+// loads. The rule: an AMD CPU with AVX-512. RELU_EXT_SPLIT_LOADS decides instead (the values
+// are the same either way).
 inline bool split_loads() {
   static const bool value = [] {
     const detail::CpuKind kind = detail::cpu_kind();

@@ -80,8 +80,6 @@ template <typename scalar_t>
 constexpr bool kVecFloat = std::is_same_v<at::opmath_type<scalar_t>, float> &&
                            !(RELU_EXT_GENERIC_VEC && std::is_same_v<scalar_t, float>);
 
-// Elements [first, first + count) of the forward into dst[0, count): rows of C channels
-// (inner == 1) or runs of `inner` elements of one channel; w in the compute type.
 // m lanes of x from p, widened; kSplit: a whole float vector loaded in halves (loops.h).
 template <bool kSplit, typename scalar_t>
 RELU_EXT_VEC_INLINE at::vec::Vectorized<float> load_x(const scalar_t* p, int64_t m) {
@@ -91,6 +89,9 @@ RELU_EXT_VEC_INLINE at::vec::Vectorized<float> load_x(const scalar_t* p, int64_t
   return load_wide(p, m);
 }
 
+// Elements [first, first + count) of the forward into dst[0, count): rows of C channels
+// (inner == 1) or runs of `inner` elements of one channel; w in the compute type. kSplit:
+// float's input loaded in halves (split_loads(), cpu_choices.h; NOTES §65).
 template <bool kSplit, typename scalar_t, typename opmath_t = at::opmath_type<scalar_t>>
 inline void prelu_forward_range(scalar_t* dst, const scalar_t* x, const opmath_t* w,
                                 int64_t first, int64_t count, int64_t channels, int64_t inner,
