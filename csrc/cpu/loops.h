@@ -117,14 +117,58 @@ RELU_EXT_VEC_INLINE void run_steps(int64_t len, const F& f) {
   if (i < len) f(i, std::integral_constant<int64_t, 1>{}, len - i);
 }
 
+namespace detail {
+
+// f(std::bool_constant<b>): a choice made per call, compiled into the loop it selects
+template <typename F>
+inline void with_flag(bool b, const F& f) {
+  if (b) {
+    f(std::true_type{});
+  } else {
+    f(std::false_type{});
+  }
+}
+
+// A whole vector of float or double from p: kSplit (AVX-512, where split_loads() holds:
+// cpu_choices.h), as two 256-bit loads joined, else one load.
+template <bool kSplit, typename T>
+RELU_EXT_VEC_INLINE at::vec::Vectorized<T> load_whole(const T* p) {
+#if defined(CPU_CAPABILITY_AVX512)
+  if constexpr (kSplit && std::is_same_v<T, float>) {
+    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(p)), _mm256_loadu_ps(p + 8),
+                              1);
+  } else if constexpr (kSplit && std::is_same_v<T, double>) {
+    return _mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_loadu_pd(p)), _mm256_loadu_pd(p + 4),
+                              1);
+  }
+#endif
+  return at::vec::Vectorized<T>::loadu(p);
+}
+
+// run(std::bool_constant<kSplit>): kSplit where split_loads() holds (cpu_choices.h), for loops
+// of float or double where kApplies, in the AVX-512 libraries; elsewhere false.
+template <bool kApplies, typename Run>
+inline void with_split_loads(const Run& run) {
+#if defined(CPU_CAPABILITY_AVX512)
+  if constexpr (kApplies) return with_flag(split_loads(), run);
+#endif
+  run(std::false_type{});
+}
+
+}  // namespace detail
+
 // ------------------------------------------------- vectors in the compute type --
 // For loops that walk the data one Vectorized<opmath_t> at a time, half types widened on load
 // and narrowed on store, and a partial vector for the last n < size() elements (lanes past n
 // load as 0 and are not stored).
 
-template <typename scalar_t>
+// kSplit: a whole float or double vector loaded in halves (detail::load_whole).
+template <bool kSplit = false, typename scalar_t>
 inline at::vec::Vectorized<at::opmath_type<scalar_t>> load_wide(const scalar_t* p, int64_t n) {
   if constexpr (std::is_same_v<scalar_t, at::opmath_type<scalar_t>>) {
+    if constexpr (kSplit) {
+      if (n == at::vec::Vectorized<scalar_t>::size()) return detail::load_whole<true>(p);
+    }
     return at::vec::Vectorized<scalar_t>::loadu(p, n);
   } else {
 #if defined(CPU_CAPABILITY_AVX512)  // only the half vector it widens (at::vec widens two)
@@ -209,32 +253,6 @@ inline void store_narrow(scalar_t* p, const at::vec::Vectorized<at::opmath_type<
 }
 
 namespace detail {
-
-// f(std::bool_constant<b>): a choice made per call, compiled into the loop it selects
-template <typename F>
-inline void with_flag(bool b, const F& f) {
-  if (b) {
-    f(std::true_type{});
-  } else {
-    f(std::false_type{});
-  }
-}
-
-// A whole vector of float or double from p: kSplit (AVX-512, where split_loads() holds:
-// cpu_choices.h), as two 256-bit loads joined, else one load.
-template <bool kSplit, typename T>
-RELU_EXT_VEC_INLINE at::vec::Vectorized<T> load_whole(const T* p) {
-#if defined(CPU_CAPABILITY_AVX512)
-  if constexpr (kSplit && std::is_same_v<T, float>) {
-    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(p)), _mm256_loadu_ps(p + 8),
-                              1);
-  } else if constexpr (kSplit && std::is_same_v<T, double>) {
-    return _mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_loadu_pd(p)), _mm256_loadu_pd(p + 4),
-                              1);
-  }
-#endif
-  return at::vec::Vectorized<T>::loadu(p);
-}
 
 template <typename scalar_t, typename Op, size_t... I>
 RELU_EXT_FLATTEN inline void strided_loop(char** data, const int64_t* strides, int64_t n,
@@ -583,12 +601,8 @@ void cpu_elementwise_vec(const at::Tensor& out, const Op& op, const VOp& vop, co
                                               std::index_sequence_for<Ts...>{});
     });
   };
-#if defined(CPU_CAPABILITY_AVX512)
-  if constexpr (!kPrefetch && std::is_same_v<scalar_t, at::opmath_type<scalar_t>>) {
-    return detail::with_flag(split_loads(), run);
-  }
-#endif
-  run(std::false_type{});
+  detail::with_split_loads<!kPrefetch && std::is_same_v<scalar_t, at::opmath_type<scalar_t>>>(
+      run);
 #endif
 }
 

@@ -80,15 +80,6 @@ template <typename scalar_t>
 constexpr bool kVecFloat = std::is_same_v<at::opmath_type<scalar_t>, float> &&
                            !(RELU_EXT_GENERIC_VEC && std::is_same_v<scalar_t, float>);
 
-// m lanes of x from p, widened; kSplit: a whole float vector loaded in halves (loops.h).
-template <bool kSplit, typename scalar_t>
-RELU_EXT_VEC_INLINE at::vec::Vectorized<float> load_x(const scalar_t* p, int64_t m) {
-  if constexpr (std::is_same_v<scalar_t, float>) {
-    if (m == at::vec::Vectorized<float>::size()) return detail::load_whole<kSplit>(p);
-  }
-  return load_wide(p, m);
-}
-
 // Elements [first, first + count) of the forward into dst[0, count): rows of C channels
 // (inner == 1) or runs of `inner` elements of one channel; w in the compute type. kSplit:
 // float's input loaded in halves (split_loads(), cpu_choices.h; NOTES §65).
@@ -107,7 +98,7 @@ inline void prelu_forward_range(scalar_t* dst, const scalar_t* x, const opmath_t
           VF y[R];
           for (int64_t r = 0; r < R; ++r) {
             const int64_t j = k + r * VF::size();
-            y[r] = leaky_relu_fwd_vec(load_x<kSplit>(x + i + j, m), VF::loadu(w + c + j, m));
+            y[r] = leaky_relu_fwd_vec(load_wide<kSplit>(x + i + j, m), VF::loadu(w + c + j, m));
           }
           store_narrow(dst + (i - first) + k, y, m);
         });
@@ -130,7 +121,7 @@ inline void prelu_forward_range(scalar_t* dst, const scalar_t* x, const opmath_t
         constexpr int64_t R = decltype(vecs)::value;
         VF y[R];
         for (int64_t r = 0; r < R; ++r) {
-          y[r] = leaky_relu_fwd_vec(load_x<kSplit>(x + b + i + r * VF::size(), m), wv);
+          y[r] = leaky_relu_fwd_vec(load_wide<kSplit>(x + b + i + r * VF::size(), m), wv);
         }
         store_narrow(dst + (b - first) + i, y, m);
       });
@@ -159,10 +150,7 @@ void prelu_forward_dense(scalar_t* out, const scalar_t* x, const scalar_t* weigh
       });
     });
   };
-#if defined(CPU_CAPABILITY_AVX512)
-  if constexpr (std::is_same_v<scalar_t, float>) return detail::with_flag(split_loads(), run);
-#endif
-  run(std::false_type{});
+  detail::with_split_loads<std::is_same_v<scalar_t, float>>(run);
 }
 
 at::Tensor prelu_forward_cpu(const at::Tensor& self, const at::Tensor& weight) {
