@@ -82,9 +82,9 @@ inline bool stats_row_blocks() {
 // at 64K in L2 the same. The loops with more arithmetic and a software prefetch (ELU's,
 // GELU's) lost 6-10% at 16M by it, so they load whole vectors. float64's loops take it too,
 // unmeasured. Why whole 512-bit loads from the L3 and beyond run slower there was not found
-// out. Intel's AVX-512 CPUs, whose loads are 512 bits wide, are unmeasured and keep whole
-// loads. The rule: an AMD CPU with AVX-512. RELU_EXT_SPLIT_LOADS decides instead (the values
-// are the same either way).
+// out. On an Intel Xeon (model 207, two threads) halves and whole loads measured alike, from
+// 64K to 16M (NOTES §66), so Intel's AVX-512 CPUs keep whole loads. The rule: an AMD CPU with
+// AVX-512. RELU_EXT_SPLIT_LOADS decides instead (the values are the same either way).
 inline bool split_loads() {
   static const bool value = [] {
     const detail::CpuKind kind = detail::cpu_kind();
