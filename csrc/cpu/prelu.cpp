@@ -44,12 +44,6 @@ inline void for_each_channel_piece(int64_t begin, int64_t end, int64_t inner, in
   }
   cursor = {end, stop, c};
 }
-template <typename F>
-inline void for_each_channel_piece(int64_t begin, int64_t end, int64_t inner, int64_t channels,
-                                   const F& f) {
-  ChannelCursor cursor;
-  for_each_channel_piece(begin, end, inner, channels, cursor, f);
-}
 
 // The weights in the compute type: float and double as they are, the half types widened once
 // per call (w_store keeps them).
@@ -419,7 +413,8 @@ void prelu_backward_dense(scalar_t* grad_input, const scalar_t* grad, const scal
         detail::write_range(stream, grad_input, begin, end, inputs, compute);
         for (int64_t c = 0; c < channels; ++c) flush_lanes(&lanes[c], &pending[c], &acc[c]);
       } else {
-        for_each_channel_piece(begin, end, inner, channels,
+        ChannelCursor cursor;
+        for_each_channel_piece(begin, end, inner, channels, cursor,
                                [&](int64_t b, int64_t e, int64_t c) {
           acc[c] += prelu_backward_piece(grad_input + b, grad + b, x + b, w[c], e - b);
         });
